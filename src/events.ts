@@ -1,0 +1,61 @@
+import type { EventEmitter } from "eventemitter3";
+import type { Memory } from "./domain/memory.js";
+import type { Proposal } from "./domain/proposal.js";
+import type { UsageRecord } from "./domain/usage.js";
+import type { KiloError } from "./errors.js";
+import type { TurnResult } from "./ports/orchestrator.js";
+import type { SkillMatch } from "./ports/skill-matcher.js";
+
+/** Fields every turn event carries, for correlation. */
+export interface TurnEventBase {
+  botId: string;
+  userId: string;
+  conversationId: string;
+}
+
+/**
+ * kilo's typed events. Listen with `kilo.events.on("reply-sent", (event) => ...)`.
+ * A listener that throws is reported as an `error` event; it never breaks a turn.
+ */
+export interface KiloEvents {
+  "message-received": (event: TurnEventBase & { messageId: string; channel: string }) => void;
+  "skill-matched": (
+    event: TurnEventBase & {
+      skillId: string | null;
+      skillName: string | null;
+      pass: SkillMatch["pass"];
+      confidence: number;
+      reason: string;
+    },
+  ) => void;
+  "llm-call": (event: { usage: UsageRecord; attempt: number; fallback: boolean }) => void;
+  "tool-called": (event: TurnEventBase & { name: string; isError: boolean; durationMs: number }) => void;
+  "memory-extracted": (event: TurnEventBase & { memory: Memory; updated: boolean }) => void;
+  "proposal-created": (event: TurnEventBase & { proposal: Proposal }) => void;
+  "reply-sent": (event: TurnEventBase & { messageId: string; result: TurnResult }) => void;
+  error: (event: { error: KiloError; context: Record<string, unknown> }) => void;
+}
+
+/** The emitter type of `kilo.events`. */
+export type KiloEventEmitter = EventEmitter<KiloEvents>;
+
+/** Names of kilo's events. */
+export type KiloEventName = keyof KiloEvents;
+
+/**
+ * Emits an event without letting a listener's throw escape into kilo's
+ * control flow: the throw is handed to `onListenerError` (and, for any event
+ * but `error` itself, reported as an `error` event by the caller).
+ */
+export function safeEmit<E extends KiloEventName>(
+  emitter: KiloEventEmitter,
+  name: E,
+  payload: Parameters<KiloEvents[E]>[0],
+  onListenerError: (error: unknown, name: KiloEventName) => void,
+): void {
+  try {
+    (emitter.emit as (event: E, arg: typeof payload) => boolean)(name, payload);
+  } catch (error) {
+    onListenerError(error, name);
+  }
+}

@@ -1,0 +1,65 @@
+import type { Memory } from "../domain/memory.js";
+import type { Proposal } from "../domain/proposal.js";
+import type { Skill } from "../domain/skill.js";
+import type { SkillMatch } from "./skill-matcher.js";
+
+/** One inbound message for a bot. */
+export interface TurnInput {
+  botId: string;
+  userId: string;
+  /** Continue this conversation; a new one is started when absent. */
+  conversationId?: string | undefined;
+  message: string;
+  /** Where the message came from (`api`, `cli`, `telegram`, ...). Default `api`. */
+  channel?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** A tool call made during a turn. */
+export interface TurnToolCall {
+  name: string;
+  input: Record<string, unknown>;
+  isError: boolean;
+  /** Structured result (never credentials). */
+  result: unknown;
+}
+
+/** Cost and tokens of a turn, summed over its LLM calls. */
+export interface TurnUsage {
+  calls: number;
+  promptTokens: number;
+  completionTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUsd: number;
+}
+
+/** The outcome of one turn. */
+export interface TurnResult {
+  reply: string;
+  conversationId: string;
+  userMessageId: string;
+  replyMessageId: string;
+  /** The skill that handled the turn, and how it was chosen. */
+  skill: Pick<Skill, "id" | "name"> | null;
+  match: Pick<SkillMatch, "pass" | "confidence" | "reason" | "taskType">;
+  toolCalls: TurnToolCall[];
+  /** Memories written or updated by this turn. */
+  memories: Memory[];
+  /** A skill proposal offered (or answered) in this turn. */
+  proposal: Proposal | null;
+  /** A skill created in this turn (an accepted proposal). */
+  createdSkill: Pick<Skill, "id" | "name"> | null;
+  /** A short summary of the model's thinking, when it thought. */
+  thinking: string | null;
+  usage: TurnUsage;
+}
+
+/**
+ * The Orchestrator port: coordinates one turn and holds no business logic.
+ * match skill -> load context -> compose -> call the LLM (tool loop) ->
+ * process the response -> extract memory -> persist.
+ */
+export interface Orchestrator {
+  handle(input: TurnInput): Promise<TurnResult>;
+}

@@ -1,0 +1,42 @@
+import type { Bot } from "../domain/bot.js";
+import type { Message } from "../domain/conversation.js";
+import type { Memory } from "../domain/memory.js";
+import type { Skill, SkillRecord } from "../domain/skill.js";
+import type { LlmMessage, LlmToolDefinition, SystemBlock } from "./llm-provider.js";
+
+/** Everything the composer may put in a prompt. */
+export interface ComposeInput {
+  bot: Bot;
+  /** The bot's active skills (for the catalog). */
+  skills: Skill[];
+  /** The skill handling this turn, if any. */
+  matchedSkill: Skill | null;
+  tools: LlmToolDefinition[];
+  memories: Memory[];
+  skillRecords: SkillRecord[];
+  /** Earlier messages, oldest first (not including the current one). */
+  history: Message[];
+  userMessage: string;
+  channel: string;
+  now: Date;
+  /** Extra rules from the host (workspace AGENTS.md, ...), stable across turns. */
+  contextRules?: string[] | undefined;
+}
+
+/** A prompt ready for the gateway. */
+export interface ComposedPrompt {
+  /** Stable blocks first; the last stable block is marked `cacheable`. */
+  system: SystemBlock[];
+  messages: LlmMessage[];
+  tools: LlmToolDefinition[];
+}
+
+/**
+ * The PromptComposer port: pure functions from data to a prompt. Stable
+ * content first (soul, behavioural rules, context rules, skill catalog, tool
+ * definitions), volatile content last (memories, skill data, history, the
+ * user message), so provider prompt caches hit.
+ */
+export interface PromptComposer {
+  compose(input: ComposeInput): ComposedPrompt;
+}

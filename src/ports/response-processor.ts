@@ -1,0 +1,24 @@
+import type { Bot } from "../domain/bot.js";
+
+/** Input of {@link ResponseProcessor.process}. */
+export interface ProcessInput {
+  text: string;
+  bot: Bot;
+  /** The channel the reply goes to (`api`, `cli`, `telegram`, ...). */
+  channel: string;
+}
+
+/** A processed reply and what was changed. */
+export interface ProcessedResponse {
+  text: string;
+  /** What the processor did: `markdown-stripped`, `truncated`, `secret-redacted`, ... */
+  actions: string[];
+}
+
+/**
+ * The ResponseProcessor port: last step before a reply leaves kilo. Enforces
+ * the soul's format and the channel's limits, and filters unsafe content.
+ */
+export interface ResponseProcessor {
+  process(input: ProcessInput): ProcessedResponse;
+}

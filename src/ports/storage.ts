@@ -1,0 +1,209 @@
+import type { Bot } from "../domain/bot.js";
+import type { Page } from "../domain/common.js";
+import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
+import type { Memory } from "../domain/memory.js";
+import type { Proposal, ProposalStatus } from "../domain/proposal.js";
+import type { Skill, SkillRecord } from "../domain/skill.js";
+import type { UsageRecord } from "../domain/usage.js";
+import type { User } from "../domain/user.js";
+
+/**
+ * Paging options as storage receives them: already validated by the core.
+ * `cursor` is whatever the adapter returned as `nextCursor` for the previous page.
+ */
+export interface StoragePageOptions {
+  limit: number;
+  cursor?: string | null | undefined;
+}
+
+/** Users. */
+export interface UserRepository {
+  /** Inserts the user, or returns the existing one with that id unchanged. */
+  upsert(user: User): Promise<User>;
+  get(userId: string): Promise<User | null>;
+}
+
+/** Bots. Every bot belongs to one user. */
+export interface BotRepository {
+  /** Inserts a bot. Throws `CONFLICT` when the id is taken. */
+  create(bot: Bot): Promise<Bot>;
+  get(botId: string): Promise<Bot | null>;
+  /** The user's bots, oldest first. */
+  listByUser(userId: string, page: StoragePageOptions): Promise<Page<Bot>>;
+  /** Replaces the stored bot with `bot` (same id). Returns `null` when it does not exist. */
+  update(bot: Bot): Promise<Bot | null>;
+  /**
+   * Deletes the bot and everything that belongs to it: skills, skill records,
+   * conversations, messages, memories, proposals and usage records.
+   * Returns `false` when there was no such bot.
+   */
+  delete(botId: string): Promise<boolean>;
+}
+
+/** Skills of a bot. Every method names the bot; a skill of another bot is invisible. */
+export interface SkillRepository {
+  /** Inserts a skill. Throws `CONFLICT` when the id is taken or the bot already has a skill of that name (case-insensitive). */
+  create(skill: Skill): Promise<Skill>;
+  get(botId: string, skillId: string): Promise<Skill | null>;
+  /** All the bot's skills, oldest first. Bots have at most a few thousand skills, so this is not paged. */
+  listByBot(botId: string): Promise<Skill[]>;
+  /** Replaces the stored skill (same id and bot). Throws `CONFLICT` on a name clash. Returns `null` when missing. */
+  update(skill: Skill): Promise<Skill | null>;
+  /** Deletes the skill and its records. */
+  delete(botId: string, skillId: string): Promise<boolean>;
+}
+
+/** A filter over a skill's records: every condition must hold. */
+export interface SkillRecordFilter {
+  /** Field equals value. Strings compare case-insensitively. */
+  equals?: Record<string, string | number | boolean>;
+  /** Field (a string) contains the text, case-insensitively. */
+  contains?: Record<string, string>;
+}
+
+/** Stored data of skills. Every method names the bot and the skill. */
+export interface SkillRecordRepository {
+  create(record: SkillRecord): Promise<SkillRecord>;
+  get(botId: string, skillId: string, recordId: string): Promise<SkillRecord | null>;
+  /** Records matching the filter, oldest first. */
+  query(
+    botId: string,
+    skillId: string,
+    filter: SkillRecordFilter,
+    page: StoragePageOptions,
+  ): Promise<Page<SkillRecord>>;
+  /** Replaces the stored record (same ids). Returns `null` when missing. */
+  update(record: SkillRecord): Promise<SkillRecord | null>;
+  delete(botId: string, skillId: string, recordId: string): Promise<boolean>;
+}
+
+/** Conversations. */
+export interface ConversationRepository {
+  create(conversation: Conversation): Promise<Conversation>;
+  get(botId: string, conversationId: string): Promise<Conversation | null>;
+  /** The bot's conversations, most recently updated first. */
+  listByBot(botId: string, page: StoragePageOptions): Promise<Page<Conversation>>;
+  /** Sets `updatedAt` (and nothing else). */
+  touch(botId: string, conversationId: string, at: Date): Promise<void>;
+}
+
+/** Messages of conversations. */
+export interface MessageRepository {
+  /**
+   * Appends a message and assigns its `seq`: strictly greater than every
+   * earlier message of the conversation, also under concurrent appends.
+   */
+  append(message: NewMessage): Promise<Message>;
+  /**
+   * The last `limit` messages of the conversation in chronological order
+   * (ascending `seq`). With `beforeSeq`, only messages with a smaller seq.
+   */
+  listRecent(
+    botId: string,
+    conversationId: string,
+    options: { limit: number; beforeSeq?: number },
+  ): Promise<Message[]>;
+}
+
+/** Facts remembered per bot and user. */
+export interface MemoryRepository {
+  create(memory: Memory): Promise<Memory>;
+  get(botId: string, memoryId: string): Promise<Memory | null>;
+  /** The memory with this key for this bot and user, if any (keys compare case-insensitively). */
+  findByKey(botId: string, userId: string, key: string): Promise<Memory | null>;
+  /** The bot's memories about the user, most recently updated first. */
+  list(botId: string, userId: string, page: StoragePageOptions): Promise<Page<Memory>>;
+  /** Replaces the stored memory (same id). Returns `null` when missing. */
+  update(memory: Memory): Promise<Memory | null>;
+  delete(botId: string, memoryId: string): Promise<boolean>;
+}
+
+/** A filter over usage records. `userId` is required: usage is always read per owner. */
+export interface UsageFilter {
+  userId: string;
+  botId?: string | undefined;
+  /** Inclusive lower bound on `createdAt`. */
+  from?: Date | undefined;
+  /** Exclusive upper bound on `createdAt`. */
+  to?: Date | undefined;
+}
+
+/** LLM usage records. */
+export interface UsageRepository {
+  record(usage: UsageRecord): Promise<UsageRecord>;
+  /** Records matching the filter, oldest first. */
+  list(filter: UsageFilter, page: StoragePageOptions): Promise<Page<UsageRecord>>;
+}
+
+/** Skill proposals. */
+export interface ProposalRepository {
+  create(proposal: Proposal): Promise<Proposal>;
+  get(botId: string, proposalId: string): Promise<Proposal | null>;
+  /** The bot's proposals, newest first, optionally only those with the given status. */
+  listByBot(botId: string, options: { status?: ProposalStatus; limit: number }): Promise<Proposal[]>;
+  /** Replaces the stored proposal (same id). Returns `null` when missing. */
+  update(proposal: Proposal): Promise<Proposal | null>;
+}
+
+/** The repositories, as seen inside and outside a transaction. */
+export interface StorageRepositories {
+  users: UserRepository;
+  bots: BotRepository;
+  skills: SkillRepository;
+  skillRecords: SkillRecordRepository;
+  conversations: ConversationRepository;
+  messages: MessageRepository;
+  memories: MemoryRepository;
+  usage: UsageRepository;
+  proposals: ProposalRepository;
+}
+
+/** What a storage adapter can do; the core and the conformance suite read these. */
+export interface StorageCapabilities {
+  /** Transactions roll back every write made inside them when the callback throws. */
+  transactions: boolean;
+  /** Data is shared between processes (locks and ordering hold across processes). */
+  crossProcess: boolean;
+  /** Data survives a restart of the process. */
+  durable: boolean;
+}
+
+/**
+ * The Storage port: where kilo keeps every record.
+ *
+ * Adapters are plain repositories: the core generates ids and timestamps,
+ * validates input and checks ownership before calling them. An adapter must:
+ *
+ * - enforce tenancy: a method that names a bot never returns or changes
+ *   another bot's data;
+ * - return copies: mutating a returned object never changes stored data;
+ * - throw `KiloError` with code `CONFLICT` on unique-key clashes and
+ *   `STORAGE_FAILED` when the backing store fails (the core wraps anything
+ *   else it throws as `STORAGE_FAILED` naming the adapter);
+ * - roll back every write of a `transaction` whose callback throws, and
+ *   rethrow that error.
+ *
+ * `kilo/testing` exports `runStorageConformance`, which checks all of this.
+ *
+ * @example
+ * ```ts
+ * import { createKilo } from "kilo";
+ * import { memoryStorage } from "kilo/storage/memory";
+ *
+ * const kilo = createKilo({ storage: memoryStorage(), providers: [myProvider] });
+ * ```
+ */
+export interface Storage extends StorageRepositories {
+  /** Adapter name, used in error messages (`memory`, `sqlite`, `postgres`). */
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+  /** Prepares the store (connections, migrations). Called once by the core before first use. */
+  init?(): Promise<void>;
+  /**
+   * Runs `fn` with repositories bound to one transaction. Writes made through
+   * `tx` are committed when `fn` resolves and rolled back when it throws.
+   */
+  transaction<T>(fn: (tx: StorageRepositories) => Promise<T>): Promise<T>;
+  /** Releases what the adapter opened (and nothing the host owns). */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,38 @@
+import type { Bot } from "../domain/bot.js";
+import type { Skill } from "../domain/skill.js";
+import type { LlmToolDefinition, ToolCallBlock } from "./llm-provider.js";
+
+/** Who and what a tool call is made for. */
+export interface ToolContext {
+  bot: Bot;
+  userId: string;
+  conversationId: string;
+  matchedSkill: Skill | null;
+  signal?: AbortSignal | undefined;
+}
+
+/** The outcome of one tool call, fed back to the model. */
+export interface ToolOutcome {
+  /** Text (usually JSON) the model sees. */
+  content: string;
+  isError: boolean;
+  /** Structured result for events and the chat result; never sent to the model. */
+  data?: unknown;
+}
+
+/** The tools available for one turn. */
+export interface ToolSet {
+  definitions: LlmToolDefinition[];
+  /** Runs a call the model made. Called only with names from `definitions`. */
+  execute(call: ToolCallBlock): Promise<ToolOutcome>;
+}
+
+/**
+ * The ToolProvider port: contributes tools to a turn. Skill data tools are
+ * one provider; registered external APIs (`call_api`) are another. A provider
+ * returns only tools that fit the context (e.g. the matched skill's tools).
+ */
+export interface ToolProvider {
+  readonly name: string;
+  tools(context: ToolContext): Promise<ToolSet> | ToolSet;
+}
