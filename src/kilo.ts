@@ -1,0 +1,522 @@
+import { EventEmitter } from "eventemitter3";
+import { z } from "zod";
+import {
+  type Bot,
+  type CreateBotInput,
+  CreateBotInputSchema,
+  type UpdateBotInput,
+  UpdateBotInputSchema,
+} from "./domain/bot.js";
+import { IdSchema, type Page, type PageOptions, PageOptionsSchema } from "./domain/common.js";
+import type { Conversation, Message } from "./domain/conversation.js";
+import type { Memory } from "./domain/memory.js";
+import type { Proposal, ProposalStatus } from "./domain/proposal.js";
+import { ProposalStatusSchema } from "./domain/proposal.js";
+import type { CreateSkillInput, Skill, SkillRecord, UpdateSkillInput } from "./domain/skill.js";
+import type { UsageBreakdown, UsageRecord, UsageSummary, UsageTotals } from "./domain/usage.js";
+import type { User } from "./domain/user.js";
+import { KiloError, toKiloError } from "./errors.js";
+import { type KiloEventEmitter, type KiloEvents, safeEmit } from "./events.js";
+import { createContextLoader } from "./context/context-loader.js";
+import { createLlmGateway, type GatewayRoutes } from "./gateway/llm-gateway.js";
+import type { PriceTable } from "./gateway/pricing.js";
+import type { TaskSettingsOverrides } from "./gateway/task-routing.js";
+import { MemoryService, lexicalMemoryRetriever } from "./memory/memory-service.js";
+import { ruleMemoryExtractor } from "./memory/memory-extractor.js";
+import { createOrchestrator } from "./orchestrator/orchestrator.js";
+import { createTurnMeter } from "./orchestrator/turn-meter.js";
+import type { Clock, IdGenerator } from "./ports/clock.js";
+import type { ContextLoader } from "./ports/context-loader.js";
+import type { LlmGateway } from "./ports/llm-gateway.js";
+import type { LlmProvider } from "./ports/llm-provider.js";
+import type { Logger } from "./ports/logger.js";
+import type { MemoryExtractor, MemoryRetriever } from "./ports/memory.js";
+import type { Orchestrator, TurnInput, TurnResult } from "./ports/orchestrator.js";
+import type { PromptComposer } from "./ports/prompt-composer.js";
+import type { ResponseProcessor } from "./ports/response-processor.js";
+import type { SkillMatcher } from "./ports/skill-matcher.js";
+import type { SkillProposer } from "./ports/skill-proposer.js";
+import type { SkillRecordFilter, Storage } from "./ports/storage.js";
+import type { ToolProvider } from "./ports/tool-provider.js";
+import { createPromptComposer } from "./prompt/prompt-composer.js";
+import { createResponseProcessor } from "./response/response-processor.js";
+import { randomIds, systemClock } from "./runtime/defaults.js";
+import { guardStorage } from "./runtime/guard-storage.js";
+import { silentLogger } from "./runtime/logger.js";
+import { parseInput } from "./runtime/validate.js";
+import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
+import { createSkillMatcher } from "./skills/skill-matcher.js";
+import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
+import { SkillService } from "./skills/skill-service.js";
+
+/**
+ * What a component factory receives: the parts every component may depend on.
+ * The `gateway` here already counts usage toward the current turn.
+ */
+export interface KiloParts {
+  storage: Storage;
+  gateway: LlmGateway;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  skills: SkillService;
+  memory: MemoryService;
+  records: SkillDataService;
+}
+
+/** A component given as an instance, or as a factory that receives the other parts. */
+export type Component<T> = T | ((parts: KiloParts) => T);
+
+/** Options of {@link createKilo}. */
+export interface KiloOptions {
+  /** Where kilo keeps its data: `memoryStorage()`, `sqliteStorage(...)`, `postgresStorage(...)` or your own adapter. */
+  storage: Storage;
+  /** LLM providers, in fallback order. Required unless you pass your own `gateway`. */
+  providers?: LlmProvider[];
+  /** Which provider and model serve each task type. Default: every provider in order, with its default model. */
+  routes?: GatewayRoutes;
+  /** Thinking budget and max tokens per task type, over the defaults. */
+  taskSettings?: TaskSettingsOverrides;
+  /** Prices per model (USD per million tokens), over the built-in table. */
+  prices?: PriceTable;
+  /** A pino-compatible logger. Default: silent. */
+  logger?: Logger;
+  clock?: Clock;
+  ids?: IdGenerator;
+  /** Most model calls in one turn's tool loop. Default 8. */
+  maxToolSteps?: number;
+  /** Extra stable rules added to every prompt (e.g. the host's policies). */
+  contextRules?: string[];
+  /** Tool providers added to the built-in skill data tools. */
+  toolProviders?: ToolProvider[];
+  /** Replace the LLM gateway (routing, fallback, pricing, usage). */
+  gateway?: LlmGateway;
+  /** Replace the skill matcher. Default: keyword index, then LLM classification. */
+  matcher?: Component<SkillMatcher>;
+  /** Replace the prompt composer. */
+  composer?: Component<PromptComposer>;
+  /** Replace the response processor. */
+  responseProcessor?: Component<ResponseProcessor>;
+  /** Replace the memory extractor. Default: rule-based (no extra LLM call); see `llmMemoryExtractor`. */
+  memoryExtractor?: Component<MemoryExtractor>;
+  /** Replace memory retrieval. */
+  memoryRetriever?: Component<MemoryRetriever>;
+  /** Replace the skill proposer. */
+  proposer?: Component<SkillProposer>;
+  /** Replace the context loader. */
+  contextLoader?: Component<ContextLoader>;
+  /** Replace the orchestrator. */
+  orchestrator?: Component<Orchestrator>;
+}
+
+/** Options of `kilo.usage.summary` and `kilo.usage.breakdown`. */
+export interface UsageQuery {
+  userId: string;
+  botId?: string;
+  from?: Date;
+  to?: Date;
+}
+
+/** The components a kilo instance runs with, for hosts that want to call one directly. */
+export interface KiloComponents {
+  orchestrator: Orchestrator;
+  matcher: SkillMatcher;
+  composer: PromptComposer;
+  gateway: LlmGateway;
+  responseProcessor: ResponseProcessor;
+  memoryExtractor: MemoryExtractor;
+  memoryRetriever: MemoryRetriever;
+  proposer: SkillProposer;
+  contextLoader: ContextLoader;
+  toolProviders: ToolProvider[];
+}
+
+/** A kilo instance. */
+export interface Kilo {
+  /** Handles one user message and returns the bot's reply. The user's message is stored before the model is called. */
+  chat(input: TurnInput): Promise<TurnResult>;
+  users: {
+    /** Creates the user, or returns the existing one. */
+    upsert(input: { id: string; name?: string | null; metadata?: Record<string, unknown> }): Promise<User>;
+    get(userId: string): Promise<User>;
+  };
+  bots: {
+    /** Creates a bot (and its user, if new). */
+    create(input: CreateBotInput): Promise<Bot>;
+    get(botId: string): Promise<Bot>;
+    listByUser(userId: string, page?: PageOptions): Promise<Page<Bot>>;
+    update(botId: string, patch: UpdateBotInput): Promise<Bot>;
+    /** Deletes the bot and all of its data. */
+    delete(botId: string): Promise<void>;
+  };
+  skills: {
+    create(botId: string, input: CreateSkillInput): Promise<Skill>;
+    get(botId: string, skillId: string): Promise<Skill>;
+    list(botId: string): Promise<Skill[]>;
+    update(botId: string, skillId: string, patch: UpdateSkillInput): Promise<Skill>;
+    delete(botId: string, skillId: string): Promise<void>;
+  };
+  /** A skill's stored data. */
+  records: {
+    create(botId: string, skillId: string, data: Record<string, unknown>): Promise<SkillRecord>;
+    list(botId: string, skillId: string, filter?: SkillRecordFilter, page?: PageOptions): Promise<Page<SkillRecord>>;
+    update(botId: string, skillId: string, recordId: string, changes: Record<string, unknown>): Promise<SkillRecord>;
+    delete(botId: string, skillId: string, recordId: string): Promise<void>;
+  };
+  conversations: {
+    /** The bot's conversations, most recently active first. */
+    list(botId: string, page?: PageOptions): Promise<Page<Conversation>>;
+    /** The last `limit` messages (default 50) in order; with `beforeSeq`, those before it. */
+    messages(botId: string, conversationId: string, options?: { limit?: number; beforeSeq?: number }): Promise<Message[]>;
+  };
+  /** What bots remember about their users. */
+  memories: {
+    list(botId: string, userId: string, page?: PageOptions): Promise<Page<Memory>>;
+    delete(botId: string, memoryId: string): Promise<void>;
+  };
+  proposals: {
+    list(botId: string, options?: { status?: ProposalStatus; limit?: number }): Promise<Proposal[]>;
+    /** Creates the proposed skill. */
+    accept(botId: string, proposalId: string): Promise<{ proposal: Proposal; skill: Skill | null }>;
+    /** Declines the proposal; similar skills are not offered again for a while. */
+    dismiss(botId: string, proposalId: string): Promise<Proposal>;
+  };
+  usage: {
+    summary(query: UsageQuery): Promise<UsageSummary>;
+    breakdown(query: UsageQuery): Promise<UsageBreakdown>;
+  };
+  /** Typed events: `message-received`, `skill-matched`, `llm-call`, `memory-extracted`, `proposal-created`, `reply-sent`, `error`. */
+  events: KiloEventEmitter;
+  /** Registers a handler for errors raised in turns and in event listeners. Returns an unsubscribe function. */
+  onError(handler: KiloEvents["error"]): () => void;
+  components: KiloComponents;
+  /** Releases what kilo opened (the storage adapter's own resources). Later calls fail with `CLOSED`. */
+  close(): Promise<void>;
+}
+
+const UsageQuerySchema = z.object({
+  userId: IdSchema,
+  botId: IdSchema.optional(),
+  from: z.date().optional(),
+  to: z.date().optional(),
+});
+
+const UpsertUserSchema = z.object({
+  id: IdSchema,
+  name: z.string().max(200).nullish(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+function resolve<T>(component: Component<T> | undefined, parts: KiloParts, fallback: () => T): T {
+  if (component === undefined) return fallback();
+  return typeof component === "function" ? (component as (parts: KiloParts) => T)(parts) : component;
+}
+
+const emptyTotals = (): UsageTotals => ({
+  calls: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  reasoningTokens: 0,
+  costUsd: 0,
+});
+
+function addUsage(totals: UsageTotals, record: UsageRecord): void {
+  totals.calls += 1;
+  totals.promptTokens += record.promptTokens;
+  totals.completionTokens += record.completionTokens;
+  totals.cacheReadTokens += record.cacheReadTokens;
+  totals.cacheWriteTokens += record.cacheWriteTokens;
+  totals.reasoningTokens += record.reasoningTokens;
+  totals.costUsd += record.costUsd;
+}
+
+/**
+ * Creates a kilo instance: every component on the architecture diagram with
+ * a default, each replaceable through `options`.
+ *
+ * @example
+ * ```ts
+ * import { createKilo } from "kilo";
+ * import { memoryStorage } from "kilo/storage/memory";
+ * import { mockProvider } from "kilo/testing";
+ *
+ * const kilo = createKilo({ storage: memoryStorage(), providers: [mockProvider({ replies: ["Hi!"] })] });
+ * const bot = await kilo.bots.create({ userId: "u1", name: "Crumb" });
+ * const { reply } = await kilo.chat({ botId: bot.id, userId: "u1", message: "Hello" });
+ * ```
+ */
+export function createKilo(options: KiloOptions): Kilo {
+  if (!options || typeof options !== "object" || !options.storage) {
+    throw new KiloError("CONFIGURATION_INVALID", "createKilo needs `storage`, e.g. `memoryStorage()` from 'kilo/storage/memory'");
+  }
+  if (!options.gateway && (!options.providers || options.providers.length === 0)) {
+    throw new KiloError(
+      "CONFIGURATION_INVALID",
+      "createKilo needs at least one LLM provider in `providers` (or your own `gateway`); for tests use `mockProvider()` from 'kilo/testing'",
+    );
+  }
+  const storage = guardStorage(options.storage);
+  const clock = options.clock ?? systemClock;
+  const ids = options.ids ?? randomIds;
+  const logger = options.logger ?? silentLogger();
+  const events: KiloEventEmitter = new EventEmitter<KiloEvents>();
+  const emit = <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) =>
+    safeEmit(events, name, payload, (error, failed) => {
+      const wrapped = toKiloError(error, "HOST_CALLBACK_FAILED", `A '${failed}' event listener threw`);
+      logger.error({ event: failed, error: wrapped }, "event listener failed");
+      if (failed !== "error") safeEmit(events, "error", { error: wrapped, context: { event: failed } }, () => undefined);
+    });
+
+  const meter = createTurnMeter();
+  const baseGateway =
+    options.gateway ??
+    createLlmGateway({
+      providers: options.providers ?? [],
+      routes: options.routes,
+      taskSettings: options.taskSettings,
+      prices: options.prices,
+      usage: storage.usage,
+      clock,
+      ids,
+      logger,
+      onCall: (event) => emit("llm-call", event),
+    });
+  const gateway = meter.wrap(baseGateway);
+  const skills = new SkillService({ storage, clock, ids });
+  const memory = new MemoryService({ storage, clock, ids });
+  const records = new SkillDataService({ storage, clock, ids });
+  const parts: KiloParts = { storage, gateway, clock, ids, logger, skills, memory, records };
+
+  const matcher = resolve(options.matcher, parts, () => createSkillMatcher({ gateway }));
+  const composer = resolve(options.composer, parts, () => createPromptComposer());
+  const responseProcessor = resolve(options.responseProcessor, parts, () => createResponseProcessor());
+  const memoryExtractor = resolve(options.memoryExtractor, parts, () => ruleMemoryExtractor());
+  const memoryRetriever = resolve(options.memoryRetriever, parts, () => lexicalMemoryRetriever(storage));
+  const proposer = resolve(options.proposer, parts, () =>
+    createSkillProposer({ gateway, storage, skills, clock, ids, logger }),
+  );
+  const contextLoader = resolve(options.contextLoader, parts, () =>
+    createContextLoader({ storage, retriever: memoryRetriever }),
+  );
+  const toolProviders = [skillDataTools(records), ...(options.toolProviders ?? [])];
+  const contextRules = [...(options.contextRules ?? [])];
+  const orchestrator = resolve(options.orchestrator, parts, () =>
+    createOrchestrator({
+      storage,
+      clock,
+      ids,
+      logger,
+      emit,
+      meter,
+      skills,
+      matcher,
+      contextLoader,
+      composer,
+      gateway,
+      toolProviders,
+      responseProcessor,
+      memoryExtractor,
+      memory,
+      proposer,
+      maxToolSteps: options.maxToolSteps ?? 8,
+      contextRules: () => contextRules,
+    }),
+  );
+
+  async function getBot(botId: string): Promise<Bot> {
+    const bot = await storage.bots.get(parseInput(IdSchema, botId, "bot id"));
+    if (!bot) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
+    return bot;
+  }
+
+  async function getProposal(botId: string, proposalId: string): Promise<Proposal> {
+    const proposal = await storage.proposals.get(botId, parseInput(IdSchema, proposalId, "proposal id"));
+    if (!proposal) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no proposal '${proposalId}'`);
+    return proposal;
+  }
+
+  async function usageRecords(query: UsageQuery): Promise<UsageRecord[]> {
+    const filter = parseInput(UsageQuerySchema, query, "usage query");
+    const all: UsageRecord[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<UsageRecord> = await storage.usage.list(filter, { limit: 500, cursor });
+      all.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return all;
+  }
+
+  const kilo: Kilo = {
+    chat: (input) => orchestrator.handle(input),
+    users: {
+      async upsert(input) {
+        const parsed = parseInput(UpsertUserSchema, input, "user");
+        return storage.users.upsert({
+          id: parsed.id,
+          name: parsed.name ?? null,
+          metadata: parsed.metadata ?? {},
+          createdAt: clock.now(),
+        });
+      },
+      async get(userId) {
+        const user = await storage.users.get(parseInput(IdSchema, userId, "user id"));
+        if (!user) throw new KiloError("NOT_FOUND", `No user '${userId}'`);
+        return user;
+      },
+    },
+    bots: {
+      async create(input) {
+        const parsed = parseInput(CreateBotInputSchema, input, "bot");
+        const now = clock.now();
+        return storage.transaction(async (tx) => {
+          await tx.users.upsert({ id: parsed.userId, name: null, metadata: {}, createdAt: now });
+          return tx.bots.create({
+            id: parsed.id ?? ids.next("bot"),
+            userId: parsed.userId,
+            name: parsed.name,
+            soul: parsed.soul ?? null,
+            personality: parsed.personality ?? null,
+            context: parsed.context ?? null,
+            metadata: parsed.metadata ?? {},
+            createdAt: now,
+            updatedAt: now,
+          });
+        });
+      },
+      get: getBot,
+      listByUser: (userId, page = {}) =>
+        storage.bots.listByUser(
+          parseInput(IdSchema, userId, "user id"),
+          parseInput(PageOptionsSchema, page, "page options"),
+        ),
+      async update(botId, patch) {
+        const parsed = parseInput(UpdateBotInputSchema, patch, "bot update");
+        const bot = await getBot(botId);
+        const changes = Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== undefined));
+        const updated = await storage.bots.update({ ...bot, ...changes, updatedAt: clock.now() });
+        if (!updated) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
+        return updated;
+      },
+      async delete(botId) {
+        const deleted = await storage.bots.delete(parseInput(IdSchema, botId, "bot id"));
+        skills.invalidate(botId);
+        if (!deleted) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
+      },
+    },
+    skills: {
+      create: async (botId, input) => skills.create((await getBot(botId)).id, input),
+      get: (botId, skillId) => skills.get(botId, parseInput(IdSchema, skillId, "skill id")),
+      list: async (botId) => skills.list((await getBot(botId)).id),
+      update: (botId, skillId, patch) => skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch),
+      delete: (botId, skillId) => skills.delete(botId, parseInput(IdSchema, skillId, "skill id")),
+    },
+    records: {
+      create: async (botId, skillId, data) => records.create(await skills.get(botId, skillId), data),
+      async list(botId, skillId, filter = {}, page = {}) {
+        const skill = await skills.get(botId, skillId);
+        return storage.skillRecords.query(
+          botId,
+          skill.id,
+          parseInput(RecordFilterSchema, filter, "record filter"),
+          parseInput(PageOptionsSchema, page, "page options"),
+        );
+      },
+      update: async (botId, skillId, recordId, changes) =>
+        records.update(await skills.get(botId, skillId), parseInput(IdSchema, recordId, "record id"), changes),
+      delete: async (botId, skillId, recordId) =>
+        records.delete(await skills.get(botId, skillId), parseInput(IdSchema, recordId, "record id")),
+    },
+    conversations: {
+      list: async (botId, page = {}) =>
+        storage.conversations.listByBot((await getBot(botId)).id, parseInput(PageOptionsSchema, page, "page options")),
+      async messages(botId, conversationId, messageOptions = {}) {
+        const parsed = parseInput(
+          z.object({ limit: z.number().int().min(1).max(500).default(50), beforeSeq: z.number().int().min(0).optional() }),
+          messageOptions,
+          "message list options",
+        );
+        const conversation = await storage.conversations.get(botId, parseInput(IdSchema, conversationId, "conversation id"));
+        if (!conversation) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no conversation '${conversationId}'`);
+        return storage.messages.listRecent(botId, conversation.id, parsed);
+      },
+    },
+    memories: {
+      list: (botId, userId, page) =>
+        memory.list(parseInput(IdSchema, botId, "bot id"), parseInput(IdSchema, userId, "user id"), page),
+      delete: (botId, memoryId) => memory.delete(botId, parseInput(IdSchema, memoryId, "memory id")),
+    },
+    proposals: {
+      async list(botId, listOptions = {}) {
+        const parsed = parseInput(
+          z.object({ status: ProposalStatusSchema.optional(), limit: z.number().int().min(1).max(500).default(50) }),
+          listOptions,
+          "proposal list options",
+        );
+        return storage.proposals.listByBot((await getBot(botId)).id, parsed);
+      },
+      async accept(botId, proposalId) {
+        const outcome = await acceptProposal({ storage, skills, clock }, botId, await getProposal(botId, proposalId));
+        return { proposal: outcome.proposal, skill: outcome.skill };
+      },
+      async dismiss(botId, proposalId) {
+        return (await dismissProposal({ storage, skills, clock }, await getProposal(botId, proposalId))).proposal;
+      },
+    },
+    usage: {
+      async summary(query) {
+        const totals = emptyTotals();
+        for (const record of await usageRecords(query)) addUsage(totals, record);
+        return { ...totals, userId: query.userId, botId: query.botId ?? null, from: query.from ?? null, to: query.to ?? null };
+      },
+      async breakdown(query) {
+        const byModel = new Map<string, UsageTotals>();
+        const byBot = new Map<string | null, UsageTotals>();
+        const byDay = new Map<string, UsageTotals>();
+        const bucket = <K>(map: Map<K, UsageTotals>, key: K) => {
+          let totals = map.get(key);
+          if (!totals) map.set(key, (totals = emptyTotals()));
+          return totals;
+        };
+        for (const record of await usageRecords(query)) {
+          addUsage(bucket(byModel, record.model), record);
+          addUsage(bucket(byBot, record.botId), record);
+          addUsage(bucket(byDay, record.createdAt.toISOString().slice(0, 10)), record);
+        }
+        return {
+          byModel: [...byModel].map(([model, totals]) => ({ model, ...totals })).sort((a, b) => b.costUsd - a.costUsd),
+          byBot: [...byBot].map(([botId, totals]) => ({ botId, ...totals })).sort((a, b) => b.costUsd - a.costUsd),
+          byDay: [...byDay].map(([day, totals]) => ({ day, ...totals })).sort((a, b) => a.day.localeCompare(b.day)),
+        };
+      },
+    },
+    events,
+    onError(handler) {
+      events.on("error", handler);
+      return () => events.off("error", handler);
+    },
+    components: {
+      orchestrator,
+      matcher,
+      composer,
+      gateway: baseGateway,
+      responseProcessor,
+      memoryExtractor,
+      memoryRetriever,
+      proposer,
+      contextLoader,
+      toolProviders,
+    },
+    close: () => storage.close(),
+  };
+  return kilo;
+}
+
+const RecordFilterSchema = z
+  .object({
+    equals: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    contains: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();

@@ -1,0 +1,306 @@
+import { z } from "zod";
+import type { Bot } from "../domain/bot.js";
+import { IdSchema } from "../domain/common.js";
+import type { Conversation, Message } from "../domain/conversation.js";
+import type { Memory } from "../domain/memory.js";
+import type { Proposal } from "../domain/proposal.js";
+import type { Skill } from "../domain/skill.js";
+import { KiloError, toKiloError } from "../errors.js";
+import type { KiloEvents } from "../events.js";
+import { textOf, thinkingSummary } from "../gateway/content.js";
+import type { MemoryService } from "../memory/memory-service.js";
+import type { Clock, IdGenerator } from "../ports/clock.js";
+import type { ContextLoader } from "../ports/context-loader.js";
+import type { GatewayResponse, LlmGateway } from "../ports/llm-gateway.js";
+import type { ContentBlock, LlmMessage, ToolCallBlock, ToolResultBlock } from "../ports/llm-provider.js";
+import type { Logger } from "../ports/logger.js";
+import type { MemoryExtractor } from "../ports/memory.js";
+import type { Orchestrator, TurnInput, TurnResult, TurnToolCall } from "../ports/orchestrator.js";
+import type { PromptComposer } from "../ports/prompt-composer.js";
+import type { ResponseProcessor } from "../ports/response-processor.js";
+import type { SkillMatch, SkillMatcher } from "../ports/skill-matcher.js";
+import type { SkillProposer } from "../ports/skill-proposer.js";
+import type { Storage } from "../ports/storage.js";
+import type { ToolContext, ToolProvider, ToolSet } from "../ports/tool-provider.js";
+import { parseInput } from "../runtime/validate.js";
+import type { SkillService } from "../skills/skill-service.js";
+import type { TurnMeter } from "./turn-meter.js";
+
+/** Validates what `kilo.chat` receives. */
+export const TurnInputSchema = z.object({
+  botId: IdSchema,
+  userId: IdSchema,
+  conversationId: IdSchema.optional(),
+  message: z.string().trim().min(1, "must not be empty").max(100_000),
+  channel: z.string().min(1).max(50).default("api"),
+  signal: z.instanceof(AbortSignal).optional(),
+});
+
+/** Everything the default orchestrator coordinates. */
+export interface OrchestratorDependencies {
+  storage: Storage;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  emit: <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) => void;
+  meter: TurnMeter;
+  skills: SkillService;
+  matcher: SkillMatcher;
+  contextLoader: ContextLoader;
+  composer: PromptComposer;
+  gateway: LlmGateway;
+  toolProviders: ToolProvider[];
+  responseProcessor: ResponseProcessor;
+  memoryExtractor: MemoryExtractor;
+  memory: MemoryService;
+  proposer: SkillProposer;
+  /** Most model calls in one turn's tool loop. */
+  maxToolSteps: number;
+  /** Extra stable rules for every prompt. */
+  contextRules: () => string[];
+}
+
+interface Answer {
+  text: string;
+  match: SkillMatch | null;
+  toolCalls: TurnToolCall[];
+  proposal: Proposal | null;
+  createdSkill: Skill | null;
+  thinking: string | null;
+}
+
+/**
+ * The default orchestrator. It only coordinates: every decision is made by
+ * the component it calls. The user's message is stored before any model
+ * call, so a failing model loses nothing.
+ */
+export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator {
+  async function loadBot(botId: string, userId: string): Promise<Bot> {
+    const bot = await deps.storage.bots.get(botId);
+    // Another user's bot is reported as missing, so ids cannot be probed.
+    if (!bot || bot.userId !== userId) throw new KiloError("NOT_FOUND", `User '${userId}' has no bot '${botId}'`);
+    return bot;
+  }
+
+  async function openConversation(bot: Bot, userId: string, id: string | undefined, channel: string) {
+    if (id) {
+      const existing = await deps.storage.conversations.get(bot.id, id);
+      if (existing) {
+        if (existing.userId !== userId) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no conversation '${id}'`);
+        return existing;
+      }
+    }
+    const now = deps.clock.now();
+    const conversation: Conversation = {
+      id: id ?? deps.ids.next("conv"),
+      botId: bot.id,
+      userId,
+      channel,
+      title: null,
+      metadata: {},
+      createdAt: now,
+      updatedAt: now,
+    };
+    return deps.storage.conversations.create(conversation);
+  }
+
+  async function runTools(
+    sets: ToolSet[],
+    owners: Map<string, ToolSet>,
+    calls: ToolCallBlock[],
+    base: { botId: string; userId: string; conversationId: string },
+    record: TurnToolCall[],
+  ): Promise<ToolResultBlock[]> {
+    const results: ToolResultBlock[] = [];
+    for (const call of calls) {
+      const started = performance.now();
+      const owner = owners.get(call.name);
+      const outcome = owner
+        ? await owner.execute(call)
+        : { content: `There is no tool named '${call.name}'. Available: ${sets.flatMap((s) => s.definitions.map((d) => d.name)).join(", ") || "none"}`, isError: true, data: undefined };
+      record.push({ name: call.name, input: call.input, isError: outcome.isError, result: outcome.data ?? null });
+      deps.emit("tool-called", { ...base, name: call.name, isError: outcome.isError, durationMs: performance.now() - started });
+      results.push({ type: "tool_result", toolCallId: call.id, content: outcome.content, isError: outcome.isError });
+    }
+    return results;
+  }
+
+  async function answer(input: z.output<typeof TurnInputSchema>, bot: Bot, conversation: Conversation, userMessage: Message): Promise<Answer> {
+    const base = { botId: bot.id, userId: input.userId, conversationId: conversation.id };
+    const proposerInput = { bot, userId: input.userId, conversationId: conversation.id, message: input.message, signal: input.signal };
+
+    const decided = await deps.proposer.respond(proposerInput);
+    if (decided) {
+      return { text: decided.reply, match: null, toolCalls: [], proposal: decided.proposal, createdSkill: decided.skill, thinking: null };
+    }
+
+    const catalog = await deps.skills.catalog(bot.id);
+    const match = await deps.matcher.match({
+      message: input.message,
+      catalog,
+      bot,
+      userId: input.userId,
+      conversationId: conversation.id,
+      signal: input.signal,
+    });
+    deps.emit("skill-matched", {
+      ...base,
+      skillId: match.skill?.id ?? null,
+      skillName: match.skill?.name ?? null,
+      pass: match.pass,
+      confidence: match.confidence,
+      reason: match.reason,
+    });
+
+    const offer = await deps.proposer.consider({ ...proposerInput, match, skills: catalog.skills });
+    if (offer) {
+      deps.emit("proposal-created", { ...base, proposal: offer.proposal });
+      return { text: offer.reply, match, toolCalls: [], proposal: offer.proposal, createdSkill: null, thinking: null };
+    }
+
+    const context = await deps.contextLoader.load({
+      botId: bot.id,
+      userId: input.userId,
+      conversationId: conversation.id,
+      beforeSeq: userMessage.seq,
+      requirements: match.context,
+    });
+    const toolContext: ToolContext = { bot, userId: input.userId, conversationId: conversation.id, matchedSkill: match.skill, signal: input.signal };
+    const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
+    const owners = new Map<string, ToolSet>();
+    for (const set of sets) for (const definition of set.definitions) owners.set(definition.name, set);
+    const prompt = deps.composer.compose({
+      bot,
+      skills: catalog.skills,
+      matchedSkill: match.skill,
+      tools: sets.flatMap((set) => set.definitions),
+      memories: context.memories,
+      skillRecords: context.skillRecords,
+      history: context.history,
+      userMessage: input.message,
+      channel: input.channel,
+      now: deps.clock.now(),
+      contextRules: deps.contextRules(),
+    });
+
+    const messages: LlmMessage[] = [...prompt.messages];
+    const toolCalls: TurnToolCall[] = [];
+    const thoughts: ContentBlock[] = [];
+    let response: GatewayResponse | null = null;
+    for (let step = 0; step < deps.maxToolSteps; step += 1) {
+      response = await deps.gateway.complete({
+        taskType: match.taskType,
+        purpose: "chat",
+        system: prompt.system,
+        messages,
+        tools: prompt.tools.length > 0 ? prompt.tools : undefined,
+        ...base,
+        signal: input.signal,
+      });
+      thoughts.push(...response.content.filter((block) => block.type === "thinking"));
+      const calls = response.content.filter((block): block is ToolCallBlock => block.type === "tool_call");
+      if (calls.length === 0) break;
+      // Thinking blocks go back unchanged with the tool calls, as providers require.
+      messages.push({ role: "assistant", content: response.content });
+      messages.push({ role: "user", content: await runTools(sets, owners, calls, base, toolCalls) });
+      if (step === deps.maxToolSteps - 1) {
+        throw new KiloError("TOOL_LOOP_LIMIT", `The model was still calling tools after ${deps.maxToolSteps} steps`);
+      }
+    }
+    return {
+      text: response ? textOf(response.content) : "",
+      match,
+      toolCalls,
+      proposal: null,
+      createdSkill: null,
+      thinking: thinkingSummary(thoughts),
+    };
+  }
+
+  return {
+    async handle(raw: TurnInput): Promise<TurnResult> {
+      const input = parseInput(TurnInputSchema, raw, "chat input");
+      const bot = await loadBot(input.botId, input.userId);
+      const conversation = await openConversation(bot, input.userId, input.conversationId, input.channel);
+      const base = { botId: bot.id, userId: input.userId, conversationId: conversation.id };
+      const log = deps.logger.child(base);
+      const userMessage = await deps.storage.messages.append({
+        id: deps.ids.next("msg"),
+        conversationId: conversation.id,
+        botId: bot.id,
+        role: "user",
+        content: input.message,
+        metadata: { channel: input.channel },
+        createdAt: deps.clock.now(),
+      });
+      deps.emit("message-received", { ...base, messageId: userMessage.id, channel: input.channel });
+
+      try {
+        const { value: result, usage } = await deps.meter.run(async () => {
+          const done = await answer(input, bot, conversation, userMessage);
+          const processed = deps.responseProcessor.process({ text: done.text, bot, channel: input.channel });
+          const facts = await deps.memoryExtractor.extract({
+            bot,
+            userId: input.userId,
+            conversationId: conversation.id,
+            userMessage: input.message,
+            reply: processed.text,
+            signal: input.signal,
+          });
+          const remembered = await deps.memory.remember(bot.id, input.userId, facts, {
+            kind: "conversation",
+            conversationId: conversation.id,
+            messageId: userMessage.id,
+          });
+          for (const entry of remembered) deps.emit("memory-extracted", { ...base, ...entry });
+          return { done, processed, memories: remembered.map((entry): Memory => entry.memory) };
+        });
+        const { done, processed, memories } = result;
+        const replyMessage = await deps.storage.messages.append({
+          id: deps.ids.next("msg"),
+          conversationId: conversation.id,
+          botId: bot.id,
+          role: "assistant",
+          content: processed.text,
+          metadata: {
+            skillId: done.match?.skill?.id ?? null,
+            pass: done.match?.pass ?? null,
+            toolCalls: done.toolCalls.map((call) => ({ name: call.name, isError: call.isError })),
+            proposalId: done.proposal?.id ?? null,
+            actions: processed.actions,
+            costUsd: usage.costUsd,
+          },
+          createdAt: deps.clock.now(),
+        });
+        await deps.storage.conversations.touch(bot.id, conversation.id, replyMessage.createdAt);
+        const turn: TurnResult = {
+          reply: processed.text,
+          conversationId: conversation.id,
+          userMessageId: userMessage.id,
+          replyMessageId: replyMessage.id,
+          skill: done.match?.skill ? { id: done.match.skill.id, name: done.match.skill.name } : null,
+          match: done.match
+            ? { pass: done.match.pass, confidence: done.match.confidence, reason: done.match.reason, taskType: done.match.taskType }
+            : { pass: "none", confidence: 1, reason: "answered a pending skill proposal", taskType: "simple_qa" },
+          toolCalls: done.toolCalls,
+          memories,
+          proposal: done.proposal,
+          createdSkill: done.createdSkill ? { id: done.createdSkill.id, name: done.createdSkill.name } : null,
+          thinking: done.thinking,
+          usage,
+        };
+        log.info(
+          { skillId: turn.skill?.id ?? null, pass: turn.match.pass, toolCalls: turn.toolCalls.length, costUsd: usage.costUsd },
+          "turn completed",
+        );
+        deps.emit("reply-sent", { ...base, messageId: replyMessage.id, result: turn });
+        return turn;
+      } catch (error) {
+        const wrapped = toKiloError(error, "INTERNAL", "The turn failed");
+        log.error({ code: wrapped.code, error: wrapped }, "turn failed; the user's message is kept");
+        deps.emit("error", { error: wrapped, context: { ...base, messageId: userMessage.id } });
+        throw wrapped;
+      }
+    },
+  };
+}

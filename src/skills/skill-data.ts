@@ -1,0 +1,233 @@
+import { z } from "zod";
+import type { Skill, SkillDataField, SkillRecord } from "../domain/skill.js";
+import { KiloError } from "../errors.js";
+import type { Clock, IdGenerator } from "../ports/clock.js";
+import type { LlmToolDefinition, ToolCallBlock } from "../ports/llm-provider.js";
+import type { SkillRecordFilter, Storage } from "../ports/storage.js";
+import type { ToolContext, ToolOutcome, ToolProvider, ToolSet } from "../ports/tool-provider.js";
+
+const MAX_TEXT = 10_000;
+
+function valueSchema(field: SkillDataField): z.ZodType {
+  const describe = (schema: z.ZodType, extra = "") =>
+    schema.describe([field.description, extra].filter(Boolean).join(" ") || field.name);
+  switch (field.type) {
+    case "string":
+      return describe(z.string().min(1).max(MAX_TEXT));
+    case "number":
+      return describe(z.number());
+    case "integer":
+      return describe(z.number().int());
+    case "boolean":
+      return describe(z.boolean());
+    // Users say "Saturday" as often as "2026-11-28": keep their words when no exact date is known.
+    case "date":
+      return describe(z.string().min(1).max(100), "(ISO date YYYY-MM-DD when known, else the user's words)");
+    case "datetime":
+      return describe(z.string().min(1).max(100), "(ISO 8601 date-time when known, else the user's words)");
+    case "enum":
+      return describe(z.enum(field.options as [string, ...string[]]));
+  }
+}
+
+/** The zod schema of a skill's record data, derived from its data fields. */
+export function recordSchemaFor(skill: Pick<Skill, "dataFields">): z.ZodObject {
+  const shape: Record<string, z.ZodType> = {};
+  for (const field of skill.dataFields) {
+    const schema = valueSchema(field);
+    shape[field.name] = field.required ? schema : schema.optional();
+  }
+  return z.object(shape).strict();
+}
+
+function filterSchemaFor(skill: Pick<Skill, "dataFields">): z.ZodObject {
+  const equals: Record<string, z.ZodType> = {};
+  const contains: Record<string, z.ZodType> = {};
+  for (const field of skill.dataFields) {
+    equals[field.name] = z.union([z.string(), z.number(), z.boolean()]).optional();
+    if (field.type !== "number" && field.type !== "integer" && field.type !== "boolean") {
+      contains[field.name] = z.string().min(1).max(200).optional();
+    }
+  }
+  return z
+    .object({
+      equals: z.object(equals).strict().optional().describe("Fields that must equal these values"),
+      contains: z.object(contains).strict().optional().describe("Text fields that must contain these words"),
+      limit: z.number().int().min(1).max(100).optional().describe("Most records to return (default 20)"),
+    })
+    .strict();
+}
+
+/** A tool-name-safe slug of a skill name: `Order Tracker` -> `order_tracker`. */
+export function skillSlug(skill: Pick<Skill, "name" | "id">): string {
+  const slug = skill.name
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, 40);
+  return slug.length > 0 ? slug : skill.id.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 40);
+}
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: "input" }) as Record<string, unknown>;
+  return rest;
+}
+
+/** The four data tools of a skill: create, query, update and delete its records. */
+export function skillDataToolDefinitions(skill: Skill): LlmToolDefinition[] {
+  const slug = skillSlug(skill);
+  const record = recordSchemaFor(skill);
+  const idOnly = z.object({ id: z.string().min(1).describe("The record's id") }).strict();
+  return [
+    {
+      name: `${slug}_create`,
+      description: `Store a new ${skill.name} record.`,
+      inputSchema: jsonSchema(record),
+    },
+    {
+      name: `${slug}_query`,
+      description: `Find stored ${skill.name} records. With no filter, returns the most recent ones.`,
+      inputSchema: jsonSchema(filterSchemaFor(skill)),
+    },
+    {
+      name: `${slug}_update`,
+      description: `Change fields of a stored ${skill.name} record.`,
+      inputSchema: jsonSchema(idOnly.extend({ changes: record.partial() })),
+    },
+    {
+      name: `${slug}_delete`,
+      description: `Delete a stored ${skill.name} record.`,
+      inputSchema: jsonSchema(idOnly),
+    },
+  ];
+}
+
+/** Dependencies of the skill data service and tools. */
+export interface SkillDataDependencies {
+  storage: Storage;
+  clock: Clock;
+  ids: IdGenerator;
+}
+
+/**
+ * Reads and writes a skill's records with validation against the skill's
+ * data fields. Used by the data tools and by `kilo.records`.
+ */
+export class SkillDataService {
+  constructor(private readonly deps: SkillDataDependencies) {}
+
+  /** Validates `data` against the skill's fields and stores it. */
+  async create(skill: Skill, data: unknown): Promise<SkillRecord> {
+    const parsed = this.parse(recordSchemaFor(skill), data, skill);
+    const now = this.deps.clock.now();
+    return this.deps.storage.skillRecords.create({
+      id: this.deps.ids.next("rec"),
+      botId: skill.botId,
+      skillId: skill.id,
+      data: parsed,
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  async query(skill: Skill, filter: SkillRecordFilter, limit: number): Promise<SkillRecord[]> {
+    const page = await this.deps.storage.skillRecords.query(skill.botId, skill.id, filter, { limit: 500 });
+    // Newest first: "what orders do I have" is about recent data.
+    return page.items.reverse().slice(0, limit);
+  }
+
+  async update(skill: Skill, recordId: string, changes: unknown): Promise<SkillRecord> {
+    const existing = await this.deps.storage.skillRecords.get(skill.botId, skill.id, recordId);
+    if (!existing) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);
+    const patch = this.parse(recordSchemaFor(skill).partial(), changes, skill);
+    const merged = this.parse(recordSchemaFor(skill), { ...existing.data, ...patch }, skill);
+    const updated = await this.deps.storage.skillRecords.update({
+      ...existing,
+      data: merged,
+      updatedAt: this.deps.clock.now(),
+    });
+    if (!updated) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);
+    return updated;
+  }
+
+  async delete(skill: Skill, recordId: string): Promise<void> {
+    const deleted = await this.deps.storage.skillRecords.delete(skill.botId, skill.id, recordId);
+    if (!deleted) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);
+  }
+
+  private parse<S extends z.ZodType>(schema: S, value: unknown, skill: Skill): z.output<S> {
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join(".") || "(record)"}: ${issue.message}`)
+      .join("; ");
+    throw new KiloError("VALIDATION_FAILED", `Invalid ${skill.name} record: ${problems}`, {
+      details: result.error.issues,
+    });
+  }
+}
+
+function summarize(record: SkillRecord): Record<string, unknown> {
+  return { id: record.id, ...record.data, createdAt: record.createdAt.toISOString() };
+}
+
+/**
+ * The ToolProvider for skill data: the matched skill's create / query /
+ * update / delete tools. Only the matched skill's tools are offered, so the
+ * tool list stays short and changes only when the skill does.
+ */
+export function skillDataTools(service: SkillDataService): ToolProvider {
+  return {
+    name: "skill-data",
+    tools(context: ToolContext): ToolSet {
+      const skill = context.matchedSkill;
+      if (!skill || skill.dataFields.length === 0) return { definitions: [], async execute() {
+        throw new KiloError("TOOL_FAILED", "No skill data tools in this turn");
+      } };
+      const slug = skillSlug(skill);
+      return {
+        definitions: skillDataToolDefinitions(skill),
+        async execute(call: ToolCallBlock): Promise<ToolOutcome> {
+          try {
+            const input = call.input;
+            switch (call.name) {
+              case `${slug}_create`: {
+                const record = await service.create(skill, input);
+                return { content: JSON.stringify({ stored: summarize(record) }), isError: false, data: record };
+              }
+              case `${slug}_query`: {
+                const parsed = filterSchemaFor(skill).parse(input) as SkillRecordFilter & { limit?: number };
+                const records = await service.query(skill, { equals: parsed.equals, contains: parsed.contains }, parsed.limit ?? 20);
+                return {
+                  content: JSON.stringify({ count: records.length, records: records.map(summarize) }),
+                  isError: false,
+                  data: records,
+                };
+              }
+              case `${slug}_update`: {
+                const record = await service.update(skill, String(input.id ?? ""), input.changes ?? {});
+                return { content: JSON.stringify({ updated: summarize(record) }), isError: false, data: record };
+              }
+              case `${slug}_delete`: {
+                await service.delete(skill, String(input.id ?? ""));
+                return { content: JSON.stringify({ deleted: input.id }), isError: false, data: { id: input.id } };
+              }
+              default:
+                return { content: `Unknown tool '${call.name}'`, isError: true };
+            }
+          } catch (error) {
+            // The model can correct a bad call; only storage failures end the turn.
+            if (KiloError.is(error) && (error.code === "VALIDATION_FAILED" || error.code === "NOT_FOUND")) {
+              return { content: error.message, isError: true };
+            }
+            if (error instanceof z.ZodError) {
+              return { content: `Invalid input: ${error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, isError: true };
+            }
+            throw error;
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,266 @@
+import { z } from "zod";
+import type { Proposal } from "../domain/proposal.js";
+import { type SkillDataField, SkillDataFieldSchema } from "../domain/skill.js";
+import { KiloError } from "../errors.js";
+import { textOf } from "../gateway/content.js";
+import type { Clock, IdGenerator } from "../ports/clock.js";
+import type { Logger } from "../ports/logger.js";
+import type { LlmGateway } from "../ports/llm-gateway.js";
+import type {
+  ProposalOffer,
+  ProposalReply,
+  ProposerInput,
+  SkillProposer,
+} from "../ports/skill-proposer.js";
+import type { Storage } from "../ports/storage.js";
+import type { SkillService } from "./skill-service.js";
+
+/** Dependencies and settings of {@link createSkillProposer}. */
+export interface SkillProposerOptions {
+  gateway: LlmGateway;
+  storage: Storage;
+  skills: SkillService;
+  clock: Clock;
+  ids: IdGenerator;
+  logger: Logger;
+  /** How long a declined proposal keeps similar ones from being offered. Default 30 days. */
+  dismissalWindowMs?: number;
+  /** Word overlap (0–1) at which a request counts as similar to a declined one. Default 0.5. */
+  similarityThreshold?: number;
+}
+
+const ACCEPT = /^(?:yes|yeah|yep|yup|sure|ok(?:ay)?|please do|do it|go ahead|create it|set it up|sounds good|let'?s do it|absolutely|definitely)\b/i;
+const DECLINE = /^(?:no|nope|nah|not now|no thanks|no thank you|don'?t|cancel|never ?mind|skip it|not needed)\b/i;
+
+const GeneratedSkillSchema = z.object({
+  name: z.string().trim().min(1).max(100),
+  description: z.string().trim().max(1024).default(""),
+  instructions: z.string().max(4000).default(""),
+  triggers: z.array(z.string().trim().min(1).max(200)).max(50).default([]),
+  dataFields: z.array(z.unknown()).max(50).default([]),
+  clarifyingQuestions: z.array(z.string().trim().min(1).max(500)).max(10).default([]),
+});
+
+function words(text: string): Set<string> {
+  return new Set((text.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? []).map((w) => (w.endsWith("s") ? w.slice(0, -1) : w)));
+}
+
+function overlap(a: Set<string>, b: Set<string>): number {
+  if (a.size === 0 || b.size === 0) return 0;
+  let shared = 0;
+  for (const word of a) if (b.has(word)) shared += 1;
+  return shared / Math.min(a.size, b.size);
+}
+
+function toFieldName(name: string): string {
+  const snake = name
+    .trim()
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+  return /^[a-z]/.test(snake) ? snake.slice(0, 64) : `field_${snake}`.slice(0, 64);
+}
+
+// Models name fields in many ways; keep every field that can be made valid and drop the rest.
+function cleanFields(raw: unknown[]): SkillDataField[] {
+  const fields: SkillDataField[] = [];
+  const seen = new Set<string>();
+  for (const item of raw) {
+    if (typeof item !== "object" || item === null) continue;
+    const candidate = { ...(item as Record<string, unknown>) };
+    if (typeof candidate.name === "string") candidate.name = toFieldName(candidate.name);
+    if (candidate.type === "text") candidate.type = "string";
+    if (candidate.type !== "enum") delete candidate.options;
+    const parsed = SkillDataFieldSchema.safeParse(candidate);
+    if (parsed.success && !seen.has(parsed.data.name)) {
+      seen.add(parsed.data.name);
+      fields.push(parsed.data);
+    }
+  }
+  return fields;
+}
+
+function extractJson(text: string): unknown {
+  const start = text.indexOf("{");
+  const end = text.lastIndexOf("}");
+  if (start < 0 || end <= start) return null;
+  try {
+    return JSON.parse(text.slice(start, end + 1));
+  } catch {
+    return null;
+  }
+}
+
+/** The reply that presents a proposal to the user. */
+export function renderProposal(proposal: Proposal): string {
+  const lines = [
+    `I don't have a skill for that yet, but I could set one up: **${proposal.name}**${proposal.description ? ` — ${proposal.description}` : ""}`,
+  ];
+  if (proposal.dataFields.length > 0) {
+    lines.push(`It would keep track of: ${proposal.dataFields.map((field) => field.name.replaceAll("_", " ")).join(", ")}.`);
+  }
+  if (proposal.clarifyingQuestions.length > 0) {
+    lines.push(`A few questions first:\n${proposal.clarifyingQuestions.map((q) => `- ${q}`).join("\n")}`);
+  }
+  lines.push("Shall I create it? (yes / no)");
+  return lines.join("\n\n");
+}
+
+/** What {@link acceptProposal} and {@link dismissProposal} need. */
+export interface ProposalDecisionDependencies {
+  storage: Storage;
+  skills: SkillService;
+  clock: Clock;
+}
+
+/** Creates the proposed skill and marks the proposal accepted. A name already taken keeps the existing skill. */
+export async function acceptProposal(
+  deps: ProposalDecisionDependencies,
+  botId: string,
+  proposal: Proposal,
+): Promise<ProposalReply> {
+  if (proposal.status !== "pending") {
+    throw new KiloError("CONFLICT", `Proposal '${proposal.id}' is already ${proposal.status}`);
+  }
+  const now = deps.clock.now();
+  try {
+    const skill = await deps.skills.create(botId, {
+      name: proposal.name,
+      description: proposal.description,
+      instructions: `Help the user with: ${proposal.description || proposal.name}. Store and look up data with your tools.`,
+      triggers: proposal.triggers,
+      dataFields: proposal.dataFields,
+    });
+    const accepted: Proposal = { ...proposal, status: "accepted", skillId: skill.id, resolvedAt: now };
+    await deps.storage.proposals.update(accepted);
+    return { reply: `Done! ${skill.name} is set up. Just tell me what to track.`, proposal: accepted, skill };
+  } catch (error) {
+    if (!KiloError.is(error, "CONFLICT")) throw error;
+    const accepted: Proposal = { ...proposal, status: "accepted", resolvedAt: now };
+    await deps.storage.proposals.update(accepted);
+    return { reply: `You already have a skill named ${proposal.name}, so I'll use that one.`, proposal: accepted, skill: null };
+  }
+}
+
+/** Marks the proposal dismissed: similar skills are not offered again within the dismissal window. */
+export async function dismissProposal(deps: ProposalDecisionDependencies, proposal: Proposal): Promise<ProposalReply> {
+  if (proposal.status !== "pending") {
+    throw new KiloError("CONFLICT", `Proposal '${proposal.id}' is already ${proposal.status}`);
+  }
+  const dismissed: Proposal = { ...proposal, status: "dismissed", resolvedAt: deps.clock.now() };
+  await deps.storage.proposals.update(dismissed);
+  return {
+    reply: `No problem, I won't set up ${proposal.name}. I won't suggest it again for a while.`,
+    proposal: dismissed,
+    skill: null,
+  };
+}
+
+/**
+ * The default skill proposer. Offers a skill (drafted by the LLM, task type
+ * `skill_generation`) for an actionable request no skill handles, answers
+ * "yes"/"no" to a pending proposal, and stays quiet about requests similar to
+ * ones the user declined within the dismissal window.
+ */
+export function createSkillProposer(options: SkillProposerOptions): SkillProposer {
+  const window = options.dismissalWindowMs ?? 30 * 24 * 60 * 60 * 1000;
+  const threshold = options.similarityThreshold ?? 0.5;
+  const { storage } = options;
+
+  async function pendingFor(input: ProposerInput): Promise<Proposal | null> {
+    const pending = await storage.proposals.listByBot(input.bot.id, { status: "pending", limit: 20 });
+    return pending.find((p) => p.conversationId === input.conversationId && p.userId === input.userId) ?? null;
+  }
+
+  async function recentlyDeclined(input: ProposerInput, text: string): Promise<Proposal | null> {
+    const since = options.clock.now().getTime() - window;
+    const dismissed = await storage.proposals.listByBot(input.bot.id, { status: "dismissed", limit: 50 });
+    const asked = words(text);
+    return (
+      dismissed.find(
+        (p) =>
+          p.userId === input.userId &&
+          (p.resolvedAt?.getTime() ?? 0) >= since &&
+          overlap(asked, words(`${p.sourceMessage} ${p.name} ${p.triggers.join(" ")}`)) >= threshold,
+      ) ?? null
+    );
+  }
+
+  return {
+    async respond(input: ProposerInput): Promise<ProposalReply | null> {
+      const message = input.message.trim();
+      const accept = ACCEPT.test(message);
+      const decline = !accept && DECLINE.test(message);
+      if (!accept && !decline) return null;
+      const proposal = await pendingFor(input);
+      if (!proposal) return null;
+      const outcome = decline
+        ? await dismissProposal(options, proposal)
+        : await acceptProposal(options, input.bot.id, proposal);
+      return outcome;
+    },
+
+    async consider(input): Promise<ProposalOffer | null> {
+      if (input.match.skill || !input.match.actionable) return null;
+      if (await recentlyDeclined(input, input.message)) return null;
+      const response = await options.gateway.complete({
+        taskType: "skill_generation",
+        purpose: "propose-skill",
+        botId: input.bot.id,
+        userId: input.userId,
+        conversationId: input.conversationId,
+        signal: input.signal,
+        system: [
+          {
+            text:
+              "You design skills for a personal assistant. A skill has a name (2-4 words, Title Case), a one-sentence " +
+              "description, instructions, trigger keywords the user would say, the data fields it stores (snake_case " +
+              "names; types string, number, integer, boolean, date, datetime or enum with options) and up to 3 short " +
+              "clarifying questions. Reply with JSON only: " +
+              '{"name":"","description":"","instructions":"","triggers":[],"dataFields":[{"name":"","type":"string","description":"","required":false}],"clarifyingQuestions":[]}',
+          },
+        ],
+        messages: [
+          {
+            role: "user",
+            content: [
+              {
+                type: "text",
+                text: `Existing skills: ${input.skills.map((s) => s.name).join(", ") || "none"}.\nThe user asked: ${input.message}`,
+              },
+            ],
+          },
+        ],
+      });
+      const generated = GeneratedSkillSchema.safeParse(extractJson(textOf(response.content)));
+      if (!generated.success) {
+        options.logger.warn({ botId: input.bot.id }, "skill proposal: the model's draft was not valid JSON; no proposal made");
+        return null;
+      }
+      const draft = generated.data;
+      const taken = input.skills.some((s) => s.name.toLowerCase() === draft.name.toLowerCase());
+      const declined = await recentlyDeclined(input, `${draft.name} ${draft.triggers.join(" ")}`);
+      const pending = await pendingFor(input);
+      if (taken || declined || pending?.name.toLowerCase() === draft.name.toLowerCase()) return null;
+      const proposal: Proposal = {
+        id: options.ids.next("prop"),
+        botId: input.bot.id,
+        userId: input.userId,
+        conversationId: input.conversationId,
+        name: draft.name,
+        description: draft.description,
+        triggers: draft.triggers,
+        dataFields: cleanFields(draft.dataFields),
+        clarifyingQuestions: draft.clarifyingQuestions,
+        sourceMessage: input.message,
+        status: "pending",
+        skillId: null,
+        createdAt: options.clock.now(),
+        resolvedAt: null,
+      };
+      const stored = await storage.proposals.create(proposal);
+      return { reply: renderProposal(stored), proposal: stored };
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { Bot } from "../src/domain/bot.js";
+import { SoulSchema, type SoulInput } from "../src/domain/bot.js";
+import type { Memory } from "../src/domain/memory.js";
+import type { Message } from "../src/domain/conversation.js";
+import { CreateSkillInputSchema, type CreateSkillInput, type Skill } from "../src/domain/skill.js";
+
+export const NOW = new Date("2026-11-21T10:00:00.000Z");
+
+export function makeBot(overrides: Partial<Bot> & { soulInput?: SoulInput } = {}): Bot {
+  const { soulInput, ...rest } = overrides;
+  return {
+    id: "bot_1",
+    userId: "user_1",
+    name: "Crumb",
+    soul: soulInput ? SoulSchema.parse(soulInput) : null,
+    personality: null,
+    context: null,
+    metadata: {},
+    createdAt: NOW,
+    updatedAt: NOW,
+    ...rest,
+  };
+}
+
+export function makeSkill(input: CreateSkillInput & { id?: string; botId?: string }): Skill {
+  const { botId, ...body } = input;
+  const parsed = CreateSkillInputSchema.parse(body);
+  return { ...parsed, id: parsed.id ?? "skill_1", botId: botId ?? "bot_1", createdAt: NOW, updatedAt: NOW };
+}
+
+export function makeMemory(key: string, content: string, overrides: Partial<Memory> = {}): Memory {
+  return {
+    id: `mem_${key.replace(/\W+/g, "_")}`,
+    botId: "bot_1",
+    userId: "user_1",
+    key,
+    content,
+    source: { kind: "manual", conversationId: null, messageId: null },
+    history: [],
+    createdAt: NOW,
+    updatedAt: NOW,
+    ...overrides,
+  };
+}
+
+export function makeMessage(seq: number, role: Message["role"], content: string): Message {
+  return { id: `msg_${seq}`, conversationId: "conv_1", botId: "bot_1", role, content, seq, metadata: {}, createdAt: NOW };
+}
+
+export const ORDER_TRACKER: CreateSkillInput = {
+  name: "Order Tracker",
+  description: "Records customer orders and answers questions about them.",
+  instructions: "Store each new order. Answer from stored orders only.",
+  triggers: ["new order", "order", "orders", "pickup"],
+  examples: ["New order: Ana, lemon tart, Sunday", "What orders are due Friday?"],
+  dataFields: [
+    { name: "customer", type: "string", required: true, description: "Who ordered" },
+    { name: "item", type: "string", required: true, description: "What they ordered" },
+    { name: "pickup_day", type: "date", required: true, description: "When they pick it up" },
+    { name: "status", type: "enum", options: ["open", "done"] },
+  ],
+};
