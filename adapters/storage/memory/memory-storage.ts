@@ -1,0 +1,904 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Bot } from "../../../src/domain/bot.js";
+import type { Page } from "../../../src/domain/common.js";
+import type { Conversation, Message, NewMessage } from "../../../src/domain/conversation.js";
+import type { Memory } from "../../../src/domain/memory.js";
+import type { Proposal } from "../../../src/domain/proposal.js";
+import type { Skill, SkillRecord } from "../../../src/domain/skill.js";
+import type { UsageRecord } from "../../../src/domain/usage.js";
+import type { User } from "../../../src/domain/user.js";
+import { KiloError, type KiloErrorCode } from "../../../src/errors.js";
+import type {
+  BotRepository,
+  ConversationRepository,
+  MemoryRepository,
+  MessageRepository,
+  ProposalRepository,
+  SkillRecordFilter,
+  SkillRecordRepository,
+  SkillRepository,
+  Storage,
+  StoragePageOptions,
+  StorageRepositories,
+  UsageRepository,
+  UserRepository,
+} from "../../../src/ports/storage.js";
+
+/** Options of {@link memoryStorage}. */
+export interface MemoryStorageOptions {
+  /**
+   * Milliseconds every repository call waits before doing its work (default `0`).
+   * Makes the store behave like a remote one in tests, so that code relying on
+   * storage answering synchronously, or racing its own writes, shows up.
+   */
+  latencyMs?: number;
+}
+
+const ADAPTER = "memory";
+
+/**
+ * A {@link Storage} that keeps everything in process memory: fast, zero-dependency,
+ * and gone when the process exits. Meant for tests, demos and single-process
+ * development; it passes the whole storage conformance suite.
+ *
+ * Guarantees:
+ * - Every value is copied on the way in and on the way out (`structuredClone`,
+ *   so `Date`s stay `Date`s). A value that cannot be cloned (a function in
+ *   `metadata`, say) is refused with `VALIDATION_FAILED`.
+ * - Writes are serialized: a transaction holds the store from start to finish,
+ *   and writes made outside it while it is open wait for it to commit or roll
+ *   back, then run in the order they were made.
+ * - Reads never wait. While a transaction is open, reads outside it can observe
+ *   its uncommitted writes (read-uncommitted, like SQLite on one connection).
+ * - Inside a transaction callback, calls on the outer storage join the
+ *   transaction (the callback's async context is tracked with
+ *   `AsyncLocalStorage`): reads see its writes, writes are rolled back with it,
+ *   and nothing deadlocks. A nested `storage.transaction(...)` is a savepoint:
+ *   if its callback throws, only its own writes are undone.
+ * - The repositories handed to a transaction callback throw `CLOSED` once the
+ *   transaction has finished.
+ * - Rows must have a parent: skills, conversations, memories and proposals
+ *   need their bot, a skill record needs its skill (of the same bot) and a
+ *   message its conversation (of the same bot); otherwise `NOT_FOUND`.
+ *
+ * Capabilities: `{ transactions: true, crossProcess: false, durable: false }`.
+ *
+ * @example
+ * ```ts
+ * import { createKilo } from "kilo";
+ * import { memoryStorage } from "kilo/storage/memory";
+ *
+ * const kilo = createKilo({ storage: memoryStorage(), providers: [myProvider] });
+ * ```
+ */
+export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
+  const latencyMs = options.latencyMs ?? 0;
+  if (!Number.isFinite(latencyMs) || latencyMs < 0) {
+    throw new KiloError("CONFIGURATION_INVALID", "memoryStorage: `latencyMs` must be a number >= 0", {
+      adapter: ADAPTER,
+    });
+  }
+  const pause = latencyMs > 0 ? () => new Promise<void>((resolve) => setTimeout(resolve, latencyMs)) : null;
+
+  const db = createDatabase();
+  const gate = new WriteGate();
+  const context = new AsyncLocalStorage<Scope>();
+
+  const currentScope = (): Scope | null => {
+    const scope = context.getStore();
+    return scope?.isOpen() ? scope : null;
+  };
+
+  const outerAccess: Access = {
+    async read(op) {
+      if (pause) await pause();
+      return op();
+    },
+    async write(op) {
+      if (pause) await pause();
+      const scope = currentScope();
+      if (scope) return op(scope);
+      return gate.write(() => op(null));
+    },
+  };
+
+  const transactionAccess = (bound: Scope): Access => {
+    const ensureOpen = () => {
+      if (!bound.isOpen()) {
+        throw error(
+          "CLOSED",
+          "this transaction has already finished; its repositories can no longer be used",
+        );
+      }
+    };
+    return {
+      async read(op) {
+        if (pause) await pause();
+        ensureOpen();
+        return op();
+      },
+      async write(op) {
+        if (pause) await pause();
+        ensureOpen();
+        // A savepoint opened inside this scope, when the caller is in one, owns the write,
+        // so the write is undone if that savepoint rolls back.
+        const ambient = currentScope();
+        return op(ambient?.isWithin(bound) ? ambient : bound);
+      },
+    };
+  };
+
+  const runScope = async <T>(scope: Scope, fn: (tx: StorageRepositories) => Promise<T>): Promise<T> => {
+    try {
+      const result = await context.run(scope, () => fn(buildRepositories(db, transactionAccess(scope))));
+      scope.close();
+      return result;
+    } catch (caught) {
+      scope.rollback();
+      scope.close();
+      throw caught;
+    }
+  };
+
+  return {
+    name: ADAPTER,
+    capabilities: { transactions: true, crossProcess: false, durable: false },
+    ...buildRepositories(db, outerAccess),
+    async transaction<T>(fn: (tx: StorageRepositories) => Promise<T>): Promise<T> {
+      const parent = currentScope();
+      if (parent) return runScope(new Scope(parent), fn);
+      await gate.acquire();
+      try {
+        return await runScope(new Scope(null), fn);
+      } finally {
+        gate.release();
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Errors and copies
+
+function error(code: KiloErrorCode, message: string, cause?: unknown): KiloError {
+  return new KiloError(code, `memory storage: ${message}`, { adapter: ADAPTER, cause });
+}
+
+function copy<T>(value: T): T {
+  try {
+    return structuredClone(value);
+  } catch (cause) {
+    throw error(
+      "VALIDATION_FAILED",
+      "value cannot be stored because it is not cloneable (functions, symbols or similar inside it)",
+      cause,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Transactions: scopes with an undo journal, and a gate that serializes writes
+
+type UndoEntry = { scope: Scope; undo: () => void };
+
+/** A transaction (no parent) or a savepoint inside one. */
+class Scope {
+  readonly root: Scope;
+  private open = true;
+  private readonly entries: UndoEntry[] = [];
+
+  constructor(readonly parent: Scope | null) {
+    this.root = parent?.root ?? this;
+  }
+
+  isOpen(): boolean {
+    return this.open && this.root.open;
+  }
+
+  close(): void {
+    this.open = false;
+  }
+
+  record(undo: () => void): void {
+    this.root.entries.push({ scope: this, undo });
+  }
+
+  isWithin(ancestor: Scope): boolean {
+    for (let scope: Scope | null = this; scope; scope = scope.parent) if (scope === ancestor) return true;
+    return false;
+  }
+
+  /** Undoes, newest first, every write made in this scope or a savepoint inside it. */
+  rollback(): void {
+    const entries = this.root.entries;
+    const kept: UndoEntry[] = [];
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const entry = entries[i]!;
+      if (entry.scope.isWithin(this)) entry.undo();
+      else kept.push(entry);
+    }
+    entries.length = 0;
+    for (let i = kept.length - 1; i >= 0; i--) entries.push(kept[i]!);
+  }
+}
+
+/**
+ * Serializes writes behind transactions. With no transaction open a write runs
+ * at once (synchronously, so it is atomic); otherwise it waits its turn, FIFO.
+ */
+class WriteGate {
+  private held = false;
+  private readonly queue: Array<() => void> = [];
+
+  write<R>(op: () => R): R | Promise<R> {
+    if (!this.held && this.queue.length === 0) return op();
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push(() => {
+        try {
+          resolve(op());
+        } catch (caught) {
+          reject(caught);
+        }
+      });
+    });
+  }
+
+  acquire(): Promise<void> {
+    if (!this.held && this.queue.length === 0) {
+      this.held = true;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.queue.push(() => {
+        this.held = true;
+        resolve();
+      });
+    });
+  }
+
+  release(): void {
+    this.held = false;
+    while (!this.held && this.queue.length > 0) this.queue.shift()!();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tables with sorted secondary indexes
+
+interface Row<T> {
+  readonly value: T;
+  /** Insertion order, unique across the store: the tie-breaker that makes every order total. */
+  readonly ord: number;
+}
+
+/** A place in an index's order; cursors encode one. */
+interface Position {
+  key: number;
+  ord: number;
+}
+
+interface IndexSpec<T> {
+  /** The group a value belongs to, or `null` to leave it out of the index. */
+  group(value: T): string | null;
+  /** Sort key within the group (a time or a seq); ties are broken by insertion order. */
+  sortKey(value: T): number;
+  descending: boolean;
+}
+
+class SortedIndex<T> {
+  private readonly groups = new Map<string, Row<T>[]>();
+
+  constructor(private readonly spec: IndexSpec<T>) {}
+
+  groupOf(value: T): string | null {
+    return this.spec.group(value);
+  }
+
+  /** The group's rows in index order. Callers must not modify the array. */
+  rows(group: string): readonly Row<T>[] {
+    return this.groups.get(group) ?? [];
+  }
+
+  position(row: Row<T>): Position {
+    return { key: this.spec.sortKey(row.value), ord: row.ord };
+  }
+
+  /** Negative when `a` comes before `b` in this index's order. */
+  compare(a: Position, b: Position): number {
+    const ascending = a.key === b.key ? a.ord - b.ord : a.key < b.key ? -1 : 1;
+    return this.spec.descending ? -ascending : ascending;
+  }
+
+  /** Index of the first row that comes after `position`. */
+  after(rows: readonly Row<T>[], position: Position): number {
+    return this.search(rows, (row) => this.compare(this.position(row), position) > 0);
+  }
+
+  /** Index of the first row that comes at or after `position`. */
+  atOrAfter(rows: readonly Row<T>[], position: Position): number {
+    return this.search(rows, (row) => this.compare(this.position(row), position) >= 0);
+  }
+
+  add(row: Row<T>): void {
+    const group = this.spec.group(row.value);
+    if (group === null) return;
+    const rows = this.groups.get(group);
+    if (!rows) {
+      this.groups.set(group, [row]);
+      return;
+    }
+    const last = rows[rows.length - 1];
+    // Appends (new messages, records created in time order) are the common case.
+    if (last === undefined || this.compare(this.position(last), this.position(row)) < 0) rows.push(row);
+    else rows.splice(this.after(rows, this.position(row)), 0, row);
+  }
+
+  remove(row: Row<T>): void {
+    const group = this.spec.group(row.value);
+    if (group === null) return;
+    const rows = this.groups.get(group);
+    if (!rows) return;
+    const at = this.atOrAfter(rows, this.position(row));
+    if (rows[at] === row) rows.splice(at, 1);
+    if (rows.length === 0) this.groups.delete(group);
+  }
+
+  private search(rows: readonly Row<T>[], isAtOrPast: (row: Row<T>) => boolean): number {
+    let low = 0;
+    let high = rows.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (isAtOrPast(rows[middle]!)) high = middle;
+      else low = middle + 1;
+    }
+    return low;
+  }
+}
+
+type Journal = Scope | null;
+
+/** Hands out insertion ordinals; one per database so instances never share state. */
+interface OrdCounter {
+  next: number;
+}
+
+/**
+ * Rows by id plus sorted indexes and an optional unique key, kept in step.
+ * Stored values are private copies and are never mutated: a change replaces the row.
+ */
+class Table<T extends { id: string }, I extends string> {
+  private readonly byId = new Map<string, Row<T>>();
+  private readonly byUnique = new Map<string, Row<T>>();
+  private readonly indexes: SortedIndex<T>[] = [];
+  readonly index: Record<I, SortedIndex<T>>;
+
+  constructor(
+    private readonly ords: OrdCounter,
+    specs: Record<I, IndexSpec<T>>,
+    private readonly uniqueKey: ((value: T) => string) | null = null,
+  ) {
+    const index = {} as Record<I, SortedIndex<T>>;
+    for (const name of Object.keys(specs) as I[]) {
+      index[name] = new SortedIndex(specs[name]);
+      this.indexes.push(index[name]);
+    }
+    this.index = index;
+  }
+
+  get(id: string): T | undefined {
+    return this.byId.get(id)?.value;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  findUnique(key: string): T | undefined {
+    return this.byUnique.get(key)?.value;
+  }
+
+  insert(value: T, journal: Journal): void {
+    const row: Row<T> = { value, ord: this.ords.next++ };
+    this.attach(row);
+    journal?.record(() => {
+      if (this.byId.get(value.id) === row) this.detach(row);
+    });
+  }
+
+  /** Replaces the row with the same id, keeping its place in insertion order. */
+  replace(value: T, journal: Journal): void {
+    const previous = this.byId.get(value.id);
+    if (!previous) throw error("INTERNAL", `replace of a missing row ${value.id}`);
+    const row: Row<T> = { value, ord: previous.ord };
+    this.detach(previous);
+    this.attach(row);
+    journal?.record(() => {
+      if (this.byId.get(value.id) !== row) return;
+      this.detach(row);
+      this.attach(previous);
+    });
+  }
+
+  remove(id: string, journal: Journal): boolean {
+    const row = this.byId.get(id);
+    if (!row) return false;
+    this.detach(row);
+    journal?.record(() => {
+      if (!this.byId.has(id)) this.attach(row);
+    });
+    return true;
+  }
+
+  private attach(row: Row<T>): void {
+    this.byId.set(row.value.id, row);
+    if (this.uniqueKey) this.byUnique.set(this.uniqueKey(row.value), row);
+    for (const index of this.indexes) index.add(row);
+  }
+
+  private detach(row: Row<T>): void {
+    this.byId.delete(row.value.id);
+    if (this.uniqueKey) {
+      const key = this.uniqueKey(row.value);
+      if (this.byUnique.get(key) === row) this.byUnique.delete(key);
+    }
+    for (const index of this.indexes) index.remove(row);
+  }
+}
+
+/** A collision-free composite key. */
+function key(...parts: string[]): string {
+  return JSON.stringify(parts);
+}
+
+function by<T>(
+  group: (value: T) => string | null,
+  sortKey: (value: T) => number,
+  order: "asc" | "desc",
+): IndexSpec<T> {
+  return { group, sortKey, descending: order === "desc" };
+}
+
+function createDatabase() {
+  const ords: OrdCounter = { next: 1 };
+  return {
+    users: new Table<User, never>(ords, {}),
+    bots: new Table<Bot, "byUser">(ords, {
+      byUser: by(
+        (b) => b.userId,
+        (b) => b.createdAt.getTime(),
+        "asc",
+      ),
+    }),
+    skills: new Table<Skill, "byBot">(
+      ords,
+      {
+        byBot: by(
+          (s) => s.botId,
+          (s) => s.createdAt.getTime(),
+          "asc",
+        ),
+      },
+      (s) => key(s.botId, s.name.toLowerCase()),
+    ),
+    skillRecords: new Table<SkillRecord, "bySkill">(ords, {
+      bySkill: by(
+        (r) => key(r.botId, r.skillId),
+        (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+    }),
+    conversations: new Table<Conversation, "byBot">(ords, {
+      byBot: by(
+        (c) => c.botId,
+        (c) => c.updatedAt.getTime(),
+        "desc",
+      ),
+    }),
+    messages: new Table<Message, "byConversation">(ords, {
+      byConversation: by(
+        (m) => key(m.botId, m.conversationId),
+        (m) => m.seq,
+        "asc",
+      ),
+    }),
+    memories: new Table<Memory, "byOwner" | "byBot" | "byKey">(ords, {
+      byOwner: by(
+        (m) => key(m.botId, m.userId),
+        (m) => m.updatedAt.getTime(),
+        "desc",
+      ),
+      byBot: by(
+        (m) => m.botId,
+        (m) => m.createdAt.getTime(),
+        "asc",
+      ),
+      byKey: by(
+        (m) => key(m.botId, m.userId, m.key.toLowerCase()),
+        (m) => m.updatedAt.getTime(),
+        "desc",
+      ),
+    }),
+    usage: new Table<UsageRecord, "byUser" | "byBot">(ords, {
+      byUser: by(
+        (u) => u.userId,
+        (u) => u.createdAt.getTime(),
+        "asc",
+      ),
+      byBot: by(
+        (u) => u.botId,
+        (u) => u.createdAt.getTime(),
+        "asc",
+      ),
+    }),
+    proposals: new Table<Proposal, "byBot">(ords, {
+      byBot: by(
+        (p) => p.botId,
+        (p) => p.createdAt.getTime(),
+        "desc",
+      ),
+    }),
+  };
+}
+
+type Database = ReturnType<typeof createDatabase>;
+
+// ---------------------------------------------------------------------------
+// Paging
+
+function encodeCursor(position: Position): string {
+  return Buffer.from(JSON.stringify(["m1", position.key, position.ord])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): Position {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 3 &&
+      parsed[0] === "m1" &&
+      Number.isFinite(parsed[1]) &&
+      Number.isFinite(parsed[2])
+    ) {
+      return { key: parsed[1], ord: parsed[2] };
+    }
+  } catch {
+    // Reported below as an invalid cursor.
+  }
+  throw error("VALIDATION_FAILED", "invalid page cursor; pass the `nextCursor` of the previous page");
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw error("VALIDATION_FAILED", `page limit must be a positive integer, got ${String(limit)}`);
+  }
+}
+
+interface PageQuery<T> {
+  index: SortedIndex<T>;
+  group: string;
+  page: StoragePageOptions;
+  /** Rows before this position are skipped (used for inclusive lower bounds). */
+  from?: Position;
+  /** Scanning stops at the first row for which this is true (used for exclusive upper bounds). */
+  stop?: (value: T) => boolean;
+  filter?: (value: T) => boolean;
+}
+
+function readPage<T>({ index, group, page, from, stop, filter }: PageQuery<T>): Page<T> {
+  checkLimit(page.limit);
+  const rows = index.rows(group);
+  let start = page.cursor ? index.after(rows, decodeCursor(page.cursor)) : 0;
+  if (from) start = Math.max(start, index.atOrAfter(rows, from));
+  const items: T[] = [];
+  let last: Row<T> | undefined;
+  let more = false;
+  for (let i = start; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (stop?.(row.value)) break;
+    if (filter && !filter(row.value)) continue;
+    if (items.length === page.limit) {
+      more = true;
+      break;
+    }
+    items.push(copy(row.value));
+    last = row;
+  }
+  return { items, nextCursor: more && last ? encodeCursor(index.position(last)) : null };
+}
+
+// ---------------------------------------------------------------------------
+// Repositories
+
+interface Access {
+  read<R>(op: () => R): Promise<R>;
+  /** Runs a write; `journal` records how to undo it when it is part of a transaction. */
+  write<R>(op: (journal: Journal) => R): Promise<R>;
+}
+
+function matchesFilter(data: Record<string, unknown>, filter: SkillRecordFilter): boolean {
+  for (const [field, expected] of Object.entries(filter.equals ?? {})) {
+    if (!Object.hasOwn(data, field)) return false;
+    const actual = data[field];
+    if (typeof expected === "string") {
+      if (typeof actual !== "string" || actual.toLowerCase() !== expected.toLowerCase()) return false;
+    } else if (actual !== expected) {
+      return false;
+    }
+  }
+  for (const [field, text] of Object.entries(filter.contains ?? {})) {
+    const actual = Object.hasOwn(data, field) ? data[field] : undefined;
+    if (typeof actual !== "string" || !actual.toLowerCase().includes(text.toLowerCase())) return false;
+  }
+  return true;
+}
+
+function buildRepositories(db: Database, access: Access): StorageRepositories {
+  const requireBot = (botId: string, what: string) => {
+    if (!db.bots.has(botId)) throw error("NOT_FOUND", `cannot store ${what}: bot ${botId} does not exist`);
+  };
+  const requireFreeId = (table: { has(id: string): boolean }, id: string, what: string) => {
+    if (table.has(id)) throw error("CONFLICT", `a ${what} with id ${id} already exists`);
+  };
+  const skillNameTaken = (skill: Skill): boolean => {
+    const holder = db.skills.findUnique(key(skill.botId, skill.name.toLowerCase()));
+    return holder !== undefined && holder.id !== skill.id;
+  };
+  const ownedBy = <T extends { botId: string | null }>(value: T | undefined, botId: string): T | undefined =>
+    value !== undefined && value.botId === botId ? value : undefined;
+  const copyOrNull = <T>(value: T | undefined): T | null => (value === undefined ? null : copy(value));
+
+  const removeSkillRecords = (botId: string, skillId: string, journal: Journal) => {
+    for (const row of [...db.skillRecords.index.bySkill.rows(key(botId, skillId))]) {
+      db.skillRecords.remove(row.value.id, journal);
+    }
+  };
+
+  const users: UserRepository = {
+    upsert: (user) =>
+      access.write((journal) => {
+        const existing = db.users.get(user.id);
+        if (existing) return copy(existing);
+        const stored = copy(user);
+        db.users.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (userId) => access.read(() => copyOrNull(db.users.get(userId))),
+  };
+
+  const bots: BotRepository = {
+    create: (bot) =>
+      access.write((journal) => {
+        requireFreeId(db.bots, bot.id, "bot");
+        const stored = copy(bot);
+        db.bots.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId) => access.read(() => copyOrNull(db.bots.get(botId))),
+    listByUser: (userId, page) =>
+      access.read(() => readPage({ index: db.bots.index.byUser, group: userId, page })),
+    update: (bot) =>
+      access.write((journal) => {
+        if (!db.bots.has(bot.id)) return null;
+        const stored = copy(bot);
+        db.bots.replace(stored, journal);
+        return copy(stored);
+      }),
+    delete: (botId) =>
+      access.write((journal) => {
+        if (!db.bots.has(botId)) return false;
+        for (const row of [...db.skills.index.byBot.rows(botId)]) {
+          removeSkillRecords(botId, row.value.id, journal);
+          db.skills.remove(row.value.id, journal);
+        }
+        for (const row of [...db.conversations.index.byBot.rows(botId)]) {
+          for (const message of [...db.messages.index.byConversation.rows(key(botId, row.value.id))]) {
+            db.messages.remove(message.value.id, journal);
+          }
+          db.conversations.remove(row.value.id, journal);
+        }
+        for (const row of [...db.memories.index.byBot.rows(botId)]) db.memories.remove(row.value.id, journal);
+        for (const row of [...db.proposals.index.byBot.rows(botId)])
+          db.proposals.remove(row.value.id, journal);
+        for (const row of [...db.usage.index.byBot.rows(botId)]) db.usage.remove(row.value.id, journal);
+        db.bots.remove(botId, journal);
+        return true;
+      }),
+  };
+
+  const skills: SkillRepository = {
+    create: (skill) =>
+      access.write((journal) => {
+        requireBot(skill.botId, "skill");
+        requireFreeId(db.skills, skill.id, "skill");
+        if (skillNameTaken(skill))
+          throw error("CONFLICT", `the bot already has a skill named "${skill.name}"`);
+        const stored = copy(skill);
+        db.skills.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, skillId) => access.read(() => copyOrNull(ownedBy(db.skills.get(skillId), botId))),
+    listByBot: (botId) => access.read(() => db.skills.index.byBot.rows(botId).map((row) => copy(row.value))),
+    update: (skill) =>
+      access.write((journal) => {
+        if (!ownedBy(db.skills.get(skill.id), skill.botId)) return null;
+        if (skillNameTaken(skill))
+          throw error("CONFLICT", `the bot already has a skill named "${skill.name}"`);
+        const stored = copy(skill);
+        db.skills.replace(stored, journal);
+        return copy(stored);
+      }),
+    delete: (botId, skillId) =>
+      access.write((journal) => {
+        if (!ownedBy(db.skills.get(skillId), botId)) return false;
+        removeSkillRecords(botId, skillId, journal);
+        return db.skills.remove(skillId, journal);
+      }),
+  };
+
+  const ownedRecord = (botId: string, skillId: string, recordId: string) => {
+    const record = ownedBy(db.skillRecords.get(recordId), botId);
+    return record?.skillId === skillId ? record : undefined;
+  };
+
+  const skillRecords: SkillRecordRepository = {
+    create: (record) =>
+      access.write((journal) => {
+        if (!ownedBy(db.skills.get(record.skillId), record.botId)) {
+          throw error("NOT_FOUND", `cannot store a skill record: the bot has no skill ${record.skillId}`);
+        }
+        requireFreeId(db.skillRecords, record.id, "skill record");
+        const stored = copy(record);
+        db.skillRecords.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, skillId, recordId) => access.read(() => copyOrNull(ownedRecord(botId, skillId, recordId))),
+    query: (botId, skillId, filter, page) =>
+      access.read(() =>
+        readPage({
+          index: db.skillRecords.index.bySkill,
+          group: key(botId, skillId),
+          page,
+          filter: (record) => matchesFilter(record.data, filter),
+        }),
+      ),
+    update: (record) =>
+      access.write((journal) => {
+        if (!ownedRecord(record.botId, record.skillId, record.id)) return null;
+        const stored = copy(record);
+        db.skillRecords.replace(stored, journal);
+        return copy(stored);
+      }),
+    delete: (botId, skillId, recordId) =>
+      access.write((journal) =>
+        ownedRecord(botId, skillId, recordId) ? db.skillRecords.remove(recordId, journal) : false,
+      ),
+  };
+
+  const conversations: ConversationRepository = {
+    create: (conversation) =>
+      access.write((journal) => {
+        requireBot(conversation.botId, "conversation");
+        requireFreeId(db.conversations, conversation.id, "conversation");
+        const stored = copy(conversation);
+        db.conversations.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, conversationId) =>
+      access.read(() => copyOrNull(ownedBy(db.conversations.get(conversationId), botId))),
+    listByBot: (botId, page) =>
+      access.read(() => readPage({ index: db.conversations.index.byBot, group: botId, page })),
+    touch: (botId, conversationId, at) =>
+      access.write((journal) => {
+        const conversation = ownedBy(db.conversations.get(conversationId), botId);
+        if (conversation) db.conversations.replace({ ...conversation, updatedAt: new Date(at) }, journal);
+      }),
+  };
+
+  const messages: MessageRepository = {
+    append: (message: NewMessage) =>
+      access.write((journal) => {
+        if (!ownedBy(db.conversations.get(message.conversationId), message.botId)) {
+          throw error("NOT_FOUND", `cannot append: the bot has no conversation ${message.conversationId}`);
+        }
+        requireFreeId(db.messages, message.id, "message");
+        const rows = db.messages.index.byConversation.rows(key(message.botId, message.conversationId));
+        const last = rows[rows.length - 1];
+        const stored: Message = { ...copy(message), seq: last ? last.value.seq + 1 : 1 };
+        db.messages.insert(stored, journal);
+        return copy(stored);
+      }),
+    listRecent: (botId, conversationId, { limit, beforeSeq }) =>
+      access.read(() => {
+        checkLimit(limit);
+        const index = db.messages.index.byConversation;
+        const rows = index.rows(key(botId, conversationId));
+        const end = beforeSeq === undefined ? rows.length : index.atOrAfter(rows, { key: beforeSeq, ord: 0 });
+        return rows.slice(Math.max(0, end - limit), end).map((row) => copy(row.value));
+      }),
+  };
+
+  const memories: MemoryRepository = {
+    create: (memory) =>
+      access.write((journal) => {
+        requireBot(memory.botId, "memory");
+        requireFreeId(db.memories, memory.id, "memory");
+        const stored = copy(memory);
+        db.memories.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, memoryId) => access.read(() => copyOrNull(ownedBy(db.memories.get(memoryId), botId))),
+    findByKey: (botId, userId, memoryKey) =>
+      access.read(() => {
+        const rows = db.memories.index.byKey.rows(key(botId, userId, memoryKey.toLowerCase()));
+        return copyOrNull(rows[0]?.value);
+      }),
+    list: (botId, userId, page) =>
+      access.read(() => readPage({ index: db.memories.index.byOwner, group: key(botId, userId), page })),
+    update: (memory) =>
+      access.write((journal) => {
+        if (!ownedBy(db.memories.get(memory.id), memory.botId)) return null;
+        const stored = copy(memory);
+        db.memories.replace(stored, journal);
+        return copy(stored);
+      }),
+    delete: (botId, memoryId) =>
+      access.write((journal) =>
+        ownedBy(db.memories.get(memoryId), botId) ? db.memories.remove(memoryId, journal) : false,
+      ),
+  };
+
+  const usage: UsageRepository = {
+    record: (record) =>
+      access.write((journal) => {
+        requireFreeId(db.usage, record.id, "usage record");
+        const stored = copy(record);
+        db.usage.insert(stored, journal);
+        return copy(stored);
+      }),
+    list: (filter, page) =>
+      access.read(() => {
+        const { userId, botId, from, to } = filter;
+        // Both indexes share one order, so a cursor from either fits the other.
+        const byBot = botId !== undefined && botId !== null;
+        return readPage<UsageRecord>({
+          index: byBot ? db.usage.index.byBot : db.usage.index.byUser,
+          group: byBot ? botId : userId,
+          page,
+          ...(from ? { from: { key: from.getTime(), ord: 0 } } : {}),
+          ...(to ? { stop: (record) => record.createdAt.getTime() >= to.getTime() } : {}),
+          filter: (record) => record.userId === userId,
+        });
+      }),
+  };
+
+  const proposals: ProposalRepository = {
+    create: (proposal) =>
+      access.write((journal) => {
+        requireBot(proposal.botId, "proposal");
+        requireFreeId(db.proposals, proposal.id, "proposal");
+        const stored = copy(proposal);
+        db.proposals.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, proposalId) => access.read(() => copyOrNull(ownedBy(db.proposals.get(proposalId), botId))),
+    listByBot: (botId, { status, limit }) =>
+      access.read(() => {
+        checkLimit(limit);
+        const found: Proposal[] = [];
+        for (const row of db.proposals.index.byBot.rows(botId)) {
+          if (found.length === limit) break;
+          if (status === undefined || row.value.status === status) found.push(copy(row.value));
+        }
+        return found;
+      }),
+    update: (proposal) =>
+      access.write((journal) => {
+        if (!ownedBy(db.proposals.get(proposal.id), proposal.botId)) return null;
+        const stored = copy(proposal);
+        db.proposals.replace(stored, journal);
+        return copy(stored);
+      }),
+  };
+
+  return { users, bots, skills, skillRecords, conversations, messages, memories, usage, proposals };
+}
