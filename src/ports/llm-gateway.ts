@@ -45,14 +45,19 @@ export interface GatewayResponse extends LlmResponse {
   attempts: GatewayAttempt[];
 }
 
+/** A streamed event; the final `done` event carries the priced {@link GatewayResponse}. */
+export type GatewayStreamEvent =
+  | Exclude<LlmStreamEvent, { type: "done" }>
+  | { type: "done"; response: GatewayResponse };
+
 /**
  * The LlmGateway port: routes a call to a provider and model by task type,
  * applies the task type's thinking budget, falls back to the next provider on
- * failure, prices the call and records a UsageRecord for every attempt that
- * reached a provider.
+ * failure, prices the call and records a UsageRecord for every successful
+ * attempt and for every failed attempt that reported token usage.
  */
 export interface LlmGateway {
   complete(request: GatewayRequest): Promise<GatewayResponse>;
   /** Streams one call. Falls back to `complete` for providers that cannot stream. */
-  stream(request: GatewayRequest): AsyncIterable<LlmStreamEvent>;
+  stream(request: GatewayRequest): AsyncIterable<GatewayStreamEvent>;
 }
