@@ -10,7 +10,8 @@ export const entries = {
 export default defineConfig({
   entry: entries,
   format: ["esm", "cjs"],
-  dts: true,
+  // tsup sets baseUrl for its declaration build, which TypeScript 6 flags as deprecated.
+  dts: { compilerOptions: { ignoreDeprecations: "6.0" } },
   sourcemap: true,
   clean: true,
   target: "node20",

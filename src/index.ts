@@ -7,24 +7,44 @@
  * @module kilo
  */
 
-// The instance
-export { createKilo } from "./kilo.js";
-export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuery } from "./kilo.js";
-
-// Errors and events
-export { KILO_ERROR_CODES, KiloError, toKiloError } from "./errors.js";
-export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
-export type { KiloEventEmitter, KiloEventName, KiloEvents, TurnEventBase } from "./events.js";
-
+export type { ContextLoaderDependencies } from "./context/context-loader.js";
+// Default components, for hosts that wrap or reconfigure them
+export { createContextLoader } from "./context/context-loader.js";
 // Domain schemas and types
 export * from "./domain/index.js";
-
+export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
+// Errors and events
+export { KILO_ERROR_CODES, KiloError, toKiloError } from "./errors.js";
+export type { KiloEventEmitter, KiloEventName, KiloEvents, TurnEventBase } from "./events.js";
+export { textOf, thinkingSummary } from "./gateway/content.js";
+export type {
+  GatewayRoute,
+  GatewayRoutes,
+  LlmCallEvent,
+  LlmGatewayOptions,
+  UsageSink,
+} from "./gateway/llm-gateway.js";
+export { createLlmGateway } from "./gateway/llm-gateway.js";
+export type { ModelPrice, PriceTable } from "./gateway/pricing.js";
+export { DEFAULT_PRICES, priceOf } from "./gateway/pricing.js";
+export type { TaskSettings, TaskSettingsOverrides } from "./gateway/task-routing.js";
+export { DEFAULT_TASK_SETTINGS } from "./gateway/task-routing.js";
+export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuery } from "./kilo.js";
+// The instance
+export { createKilo } from "./kilo.js";
+export type { LlmMemoryExtractorOptions } from "./memory/memory-extractor.js";
+export { llmMemoryExtractor, ruleMemoryExtractor } from "./memory/memory-extractor.js";
+export type { LexicalMemoryRetrieverOptions, RememberedFact } from "./memory/memory-service.js";
+export { lexicalMemoryRetriever, MemoryService, normalizeMemoryKey } from "./memory/memory-service.js";
+export type { OrchestratorDependencies } from "./orchestrator/orchestrator.js";
+export { createOrchestrator } from "./orchestrator/orchestrator.js";
 // Ports: implement these to replace a component or add an adapter
 export type * from "./ports/clock.js";
 export type * from "./ports/context-loader.js";
 export type * from "./ports/llm-gateway.js";
 export type * from "./ports/llm-provider.js";
 export type * from "./ports/logger.js";
+export { LOG_LEVELS } from "./ports/logger.js";
 export type * from "./ports/memory.js";
 export type * from "./ports/orchestrator.js";
 export type * from "./ports/prompt-composer.js";
@@ -33,34 +53,36 @@ export type * from "./ports/skill-matcher.js";
 export type * from "./ports/skill-proposer.js";
 export type * from "./ports/storage.js";
 export type * from "./ports/tool-provider.js";
-export { LOG_LEVELS } from "./ports/logger.js";
-
-// Default components, for hosts that wrap or reconfigure them
-export { createContextLoader } from "./context/context-loader.js";
-export type { ContextLoaderDependencies } from "./context/context-loader.js";
-export { textOf, thinkingSummary } from "./gateway/content.js";
-export { createLlmGateway } from "./gateway/llm-gateway.js";
-export type { GatewayRoute, GatewayRoutes, LlmGatewayOptions, LlmCallEvent, UsageSink } from "./gateway/llm-gateway.js";
-export { DEFAULT_PRICES, priceOf } from "./gateway/pricing.js";
-export type { ModelPrice, PriceTable } from "./gateway/pricing.js";
-export { DEFAULT_TASK_SETTINGS } from "./gateway/task-routing.js";
-export type { TaskSettings, TaskSettingsOverrides } from "./gateway/task-routing.js";
-export { llmMemoryExtractor, ruleMemoryExtractor } from "./memory/memory-extractor.js";
-export type { LlmMemoryExtractorOptions } from "./memory/memory-extractor.js";
-export { MemoryService, lexicalMemoryRetriever, normalizeMemoryKey } from "./memory/memory-service.js";
-export type { LexicalMemoryRetrieverOptions, RememberedFact } from "./memory/memory-service.js";
-export { createOrchestrator } from "./orchestrator/orchestrator.js";
-export type { OrchestratorDependencies } from "./orchestrator/orchestrator.js";
-export { createPromptComposer, renderCatalog, renderRules, renderSoul } from "./prompt/prompt-composer.js";
 export type { PromptComposerOptions } from "./prompt/prompt-composer.js";
-export { createResponseProcessor, stripMarkdown } from "./response/response-processor.js";
+export { createPromptComposer, renderCatalog, renderRules, renderSoul } from "./prompt/prompt-composer.js";
 export type { ResponseProcessorOptions } from "./response/response-processor.js";
-export { jsonLogger, silentLogger } from "./runtime/logger.js";
-export type { JsonLoggerOptions } from "./runtime/logger.js";
+export { createResponseProcessor, stripMarkdown } from "./response/response-processor.js";
 export { randomIds, sequentialIds, systemClock } from "./runtime/defaults.js";
-export { SkillDataService, recordSchemaFor, skillDataToolDefinitions, skillDataTools } from "./skills/skill-data.js";
-export { createSkillMatcher } from "./skills/skill-matcher.js";
+export type { JsonLoggerOptions } from "./runtime/logger.js";
+export { jsonLogger, silentLogger } from "./runtime/logger.js";
+export type {
+  FastPathThresholds,
+  IndexableSkill,
+  KeywordCandidate,
+  KeywordEvidence,
+  KeywordIndex,
+  KeywordIndexOptions,
+  KeywordSearchResult,
+} from "./skills/keyword-index.js";
+export { buildKeywordIndex, DEFAULT_FAST_PATH_THRESHOLDS, tokenize } from "./skills/keyword-index.js";
+export {
+  recordSchemaFor,
+  SkillDataService,
+  skillDataToolDefinitions,
+  skillDataTools,
+} from "./skills/skill-data.js";
 export type { SkillMatcherOptions } from "./skills/skill-matcher.js";
-export { acceptProposal, createSkillProposer, dismissProposal, renderProposal } from "./skills/skill-proposer.js";
+export { createSkillMatcher, deriveRecordFilter, looksActionable } from "./skills/skill-matcher.js";
 export type { SkillProposerOptions } from "./skills/skill-proposer.js";
+export {
+  acceptProposal,
+  createSkillProposer,
+  dismissProposal,
+  renderProposal,
+} from "./skills/skill-proposer.js";
 export { SkillService } from "./skills/skill-service.js";

@@ -1,5 +1,6 @@
 import { EventEmitter } from "eventemitter3";
 import { z } from "zod";
+import { createContextLoader } from "./context/context-loader.js";
 import {
   type Bot,
   type CreateBotInput,
@@ -17,12 +18,11 @@ import type { UsageBreakdown, UsageRecord, UsageSummary, UsageTotals } from "./d
 import type { User } from "./domain/user.js";
 import { KiloError, toKiloError } from "./errors.js";
 import { type KiloEventEmitter, type KiloEvents, safeEmit } from "./events.js";
-import { createContextLoader } from "./context/context-loader.js";
 import { createLlmGateway, type GatewayRoutes } from "./gateway/llm-gateway.js";
 import type { PriceTable } from "./gateway/pricing.js";
 import type { TaskSettingsOverrides } from "./gateway/task-routing.js";
-import { MemoryService, lexicalMemoryRetriever } from "./memory/memory-service.js";
 import { ruleMemoryExtractor } from "./memory/memory-extractor.js";
+import { lexicalMemoryRetriever, MemoryService } from "./memory/memory-service.js";
 import { createOrchestrator } from "./orchestrator/orchestrator.js";
 import { createTurnMeter } from "./orchestrator/turn-meter.js";
 import type { Clock, IdGenerator } from "./ports/clock.js";
@@ -159,15 +159,29 @@ export interface Kilo {
   /** A skill's stored data. */
   records: {
     create(botId: string, skillId: string, data: Record<string, unknown>): Promise<SkillRecord>;
-    list(botId: string, skillId: string, filter?: SkillRecordFilter, page?: PageOptions): Promise<Page<SkillRecord>>;
-    update(botId: string, skillId: string, recordId: string, changes: Record<string, unknown>): Promise<SkillRecord>;
+    list(
+      botId: string,
+      skillId: string,
+      filter?: SkillRecordFilter,
+      page?: PageOptions,
+    ): Promise<Page<SkillRecord>>;
+    update(
+      botId: string,
+      skillId: string,
+      recordId: string,
+      changes: Record<string, unknown>,
+    ): Promise<SkillRecord>;
     delete(botId: string, skillId: string, recordId: string): Promise<void>;
   };
   conversations: {
     /** The bot's conversations, most recently active first. */
     list(botId: string, page?: PageOptions): Promise<Page<Conversation>>;
     /** The last `limit` messages (default 50) in order; with `beforeSeq`, those before it. */
-    messages(botId: string, conversationId: string, options?: { limit?: number; beforeSeq?: number }): Promise<Message[]>;
+    messages(
+      botId: string,
+      conversationId: string,
+      options?: { limit?: number; beforeSeq?: number },
+    ): Promise<Message[]>;
   };
   /** What bots remember about their users. */
   memories: {
@@ -249,7 +263,10 @@ function addUsage(totals: UsageTotals, record: UsageRecord): void {
  */
 export function createKilo(options: KiloOptions): Kilo {
   if (!options || typeof options !== "object" || !options.storage) {
-    throw new KiloError("CONFIGURATION_INVALID", "createKilo needs `storage`, e.g. `memoryStorage()` from 'kilo/storage/memory'");
+    throw new KiloError(
+      "CONFIGURATION_INVALID",
+      "createKilo needs `storage`, e.g. `memoryStorage()` from 'kilo/storage/memory'",
+    );
   }
   if (!options.gateway && (!options.providers || options.providers.length === 0)) {
     throw new KiloError(
@@ -266,7 +283,8 @@ export function createKilo(options: KiloOptions): Kilo {
     safeEmit(events, name, payload, (error, failed) => {
       const wrapped = toKiloError(error, "HOST_CALLBACK_FAILED", `A '${failed}' event listener threw`);
       logger.error({ event: failed, error: wrapped }, "event listener failed");
-      if (failed !== "error") safeEmit(events, "error", { error: wrapped, context: { event: failed } }, () => undefined);
+      if (failed !== "error")
+        safeEmit(events, "error", { error: wrapped, context: { event: failed } }, () => undefined);
     });
 
   const meter = createTurnMeter();
@@ -410,7 +428,8 @@ export function createKilo(options: KiloOptions): Kilo {
       create: async (botId, input) => skills.create((await getBot(botId)).id, input),
       get: (botId, skillId) => skills.get(botId, parseInput(IdSchema, skillId, "skill id")),
       list: async (botId) => skills.list((await getBot(botId)).id),
-      update: (botId, skillId, patch) => skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch),
+      update: (botId, skillId, patch) =>
+        skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch),
       delete: (botId, skillId) => skills.delete(botId, parseInput(IdSchema, skillId, "skill id")),
     },
     records: {
@@ -425,21 +444,35 @@ export function createKilo(options: KiloOptions): Kilo {
         );
       },
       update: async (botId, skillId, recordId, changes) =>
-        records.update(await skills.get(botId, skillId), parseInput(IdSchema, recordId, "record id"), changes),
+        records.update(
+          await skills.get(botId, skillId),
+          parseInput(IdSchema, recordId, "record id"),
+          changes,
+        ),
       delete: async (botId, skillId, recordId) =>
         records.delete(await skills.get(botId, skillId), parseInput(IdSchema, recordId, "record id")),
     },
     conversations: {
       list: async (botId, page = {}) =>
-        storage.conversations.listByBot((await getBot(botId)).id, parseInput(PageOptionsSchema, page, "page options")),
+        storage.conversations.listByBot(
+          (await getBot(botId)).id,
+          parseInput(PageOptionsSchema, page, "page options"),
+        ),
       async messages(botId, conversationId, messageOptions = {}) {
         const parsed = parseInput(
-          z.object({ limit: z.number().int().min(1).max(500).default(50), beforeSeq: z.number().int().min(0).optional() }),
+          z.object({
+            limit: z.number().int().min(1).max(500).default(50),
+            beforeSeq: z.number().int().min(0).optional(),
+          }),
           messageOptions,
           "message list options",
         );
-        const conversation = await storage.conversations.get(botId, parseInput(IdSchema, conversationId, "conversation id"));
-        if (!conversation) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no conversation '${conversationId}'`);
+        const conversation = await storage.conversations.get(
+          botId,
+          parseInput(IdSchema, conversationId, "conversation id"),
+        );
+        if (!conversation)
+          throw new KiloError("NOT_FOUND", `Bot '${botId}' has no conversation '${conversationId}'`);
         return storage.messages.listRecent(botId, conversation.id, parsed);
       },
     },
@@ -451,25 +484,39 @@ export function createKilo(options: KiloOptions): Kilo {
     proposals: {
       async list(botId, listOptions = {}) {
         const parsed = parseInput(
-          z.object({ status: ProposalStatusSchema.optional(), limit: z.number().int().min(1).max(500).default(50) }),
+          z.object({
+            status: ProposalStatusSchema.optional(),
+            limit: z.number().int().min(1).max(500).default(50),
+          }),
           listOptions,
           "proposal list options",
         );
         return storage.proposals.listByBot((await getBot(botId)).id, parsed);
       },
       async accept(botId, proposalId) {
-        const outcome = await acceptProposal({ storage, skills, clock }, botId, await getProposal(botId, proposalId));
+        const outcome = await acceptProposal(
+          { storage, skills, clock },
+          botId,
+          await getProposal(botId, proposalId),
+        );
         return { proposal: outcome.proposal, skill: outcome.skill };
       },
       async dismiss(botId, proposalId) {
-        return (await dismissProposal({ storage, skills, clock }, await getProposal(botId, proposalId))).proposal;
+        return (await dismissProposal({ storage, skills, clock }, await getProposal(botId, proposalId)))
+          .proposal;
       },
     },
     usage: {
       async summary(query) {
         const totals = emptyTotals();
         for (const record of await usageRecords(query)) addUsage(totals, record);
-        return { ...totals, userId: query.userId, botId: query.botId ?? null, from: query.from ?? null, to: query.to ?? null };
+        return {
+          ...totals,
+          userId: query.userId,
+          botId: query.botId ?? null,
+          from: query.from ?? null,
+          to: query.to ?? null,
+        };
       },
       async breakdown(query) {
         const byModel = new Map<string, UsageTotals>();
@@ -477,7 +524,10 @@ export function createKilo(options: KiloOptions): Kilo {
         const byDay = new Map<string, UsageTotals>();
         const bucket = <K>(map: Map<K, UsageTotals>, key: K) => {
           let totals = map.get(key);
-          if (!totals) map.set(key, (totals = emptyTotals()));
+          if (!totals) {
+            totals = emptyTotals();
+            map.set(key, totals);
+          }
           return totals;
         };
         for (const record of await usageRecords(query)) {
@@ -486,9 +536,15 @@ export function createKilo(options: KiloOptions): Kilo {
           addUsage(bucket(byDay, record.createdAt.toISOString().slice(0, 10)), record);
         }
         return {
-          byModel: [...byModel].map(([model, totals]) => ({ model, ...totals })).sort((a, b) => b.costUsd - a.costUsd),
-          byBot: [...byBot].map(([botId, totals]) => ({ botId, ...totals })).sort((a, b) => b.costUsd - a.costUsd),
-          byDay: [...byDay].map(([day, totals]) => ({ day, ...totals })).sort((a, b) => a.day.localeCompare(b.day)),
+          byModel: [...byModel]
+            .map(([model, totals]) => ({ model, ...totals }))
+            .sort((a, b) => b.costUsd - a.costUsd),
+          byBot: [...byBot]
+            .map(([botId, totals]) => ({ botId, ...totals }))
+            .sort((a, b) => b.costUsd - a.costUsd),
+          byDay: [...byDay]
+            .map(([day, totals]) => ({ day, ...totals }))
+            .sort((a, b) => a.day.localeCompare(b.day)),
         };
       },
     },

@@ -1,8 +1,8 @@
 import type { Bot } from "../src/domain/bot.js";
-import { SoulSchema, type SoulInput } from "../src/domain/bot.js";
-import type { Memory } from "../src/domain/memory.js";
+import { type SoulInput, SoulSchema } from "../src/domain/bot.js";
 import type { Message } from "../src/domain/conversation.js";
-import { CreateSkillInputSchema, type CreateSkillInput, type Skill } from "../src/domain/skill.js";
+import type { Memory } from "../src/domain/memory.js";
+import { type CreateSkillInput, CreateSkillInputSchema, type Skill } from "../src/domain/skill.js";
 
 export const NOW = new Date("2026-11-21T10:00:00.000Z");
 
@@ -44,7 +44,16 @@ export function makeMemory(key: string, content: string, overrides: Partial<Memo
 }
 
 export function makeMessage(seq: number, role: Message["role"], content: string): Message {
-  return { id: `msg_${seq}`, conversationId: "conv_1", botId: "bot_1", role, content, seq, metadata: {}, createdAt: NOW };
+  return {
+    id: `msg_${seq}`,
+    conversationId: "conv_1",
+    botId: "bot_1",
+    role,
+    content,
+    seq,
+    metadata: {},
+    createdAt: NOW,
+  };
 }
 
 export const ORDER_TRACKER: CreateSkillInput = {

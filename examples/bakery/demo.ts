@@ -7,10 +7,11 @@
  * Run it with `npm run demo`. Offline by default: model replies come from
  * `bakery.replay.json` beside this file (recorded with `recordingProvider`).
  */
-import { fileURLToPath } from "node:url";
+
 import { dirname, join } from "node:path";
-import { type Kilo, type LlmProvider, type TurnResult, createKilo } from "../../src/index.js";
+import { fileURLToPath } from "node:url";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
+import { createKilo, type Kilo, type LlmProvider, type TurnResult } from "../../src/index.js";
 import { replayProvider } from "../../src/testing/index.js";
 
 /** One turn of the transcript. */
@@ -75,7 +76,8 @@ export async function runBakeryDemo(options: DemoOptions = {}): Promise<DemoOutc
   await kilo.skills.create(bot.id, {
     name: "Order Tracker",
     description: "Records customer orders and answers questions about them.",
-    instructions: "Store each new order with its customer, item and pickup day. Answer questions from stored orders only.",
+    instructions:
+      "Store each new order with its customer, item and pickup day. Answer questions from stored orders only.",
     triggers: ["new order", "order", "orders", "pickup"],
     examples: ["New order: Ana, lemon tart, Sunday", "What orders are due Friday?", "Cancel Tom's order"],
     dataFields: [
@@ -84,7 +86,9 @@ export async function runBakeryDemo(options: DemoOptions = {}): Promise<DemoOutc
       { name: "pickup_day", type: "date", required: true, description: "When they pick it up" },
     ],
   });
-  print(`kilo bakery demo (${mode === "replay" ? "offline: replaying examples/bakery/bakery.replay.json" : "live"})`);
+  print(
+    `kilo bakery demo (${mode === "replay" ? "offline: replaying examples/bakery/bakery.replay.json" : "live"})`,
+  );
   print(`Bot "${bot.name}" with a soul, and one skill: Order Tracker.\n`);
 
   const turns: DemoTurn[] = [];
@@ -126,7 +130,9 @@ export async function runBakeryDemo(options: DemoOptions = {}): Promise<DemoOutc
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const outcome = await runBakeryDemo({ print: (line) => console.log(line) });
   if (process.env.ANTHROPIC_API_KEY || process.env.OPENAI_API_KEY) {
-    console.log("\n(A provider key is set, but the provider adapters are not in this build yet: the demo ran offline.)");
+    console.log(
+      "\n(A provider key is set, but the provider adapters are not in this build yet: the demo ran offline.)",
+    );
   }
   await outcome.kilo.close();
 }

@@ -33,7 +33,9 @@ export function createContextLoader(deps: ContextLoaderDependencies): ContextLoa
           : [],
         requirements.skillData
           ? deps.storage.skillRecords
-              .query(input.botId, requirements.skillData.skillId, requirements.skillData.filter, { limit: 500 })
+              .query(input.botId, requirements.skillData.skillId, requirements.skillData.filter, {
+                limit: 500,
+              })
               .then((page) => page.items.reverse().slice(0, requirements.skillData!.limit))
           : [],
       ]);

@@ -1,7 +1,7 @@
 import { z } from "zod";
+import { textOf } from "../gateway/content.js";
 import type { LlmGateway } from "../ports/llm-gateway.js";
 import type { ExtractedFact, ExtractInput, MemoryExtractor } from "../ports/memory.js";
-import { textOf } from "../gateway/content.js";
 
 const clean = (value: string) =>
   value
@@ -28,19 +28,29 @@ const RULES: Rule[] = [
     fact: (m) => ({ key: "name", content: `The user's name is ${clean(m[1]!)}.` }),
   },
   {
-    pattern: new RegExp(`^(?:and |also |actually,? |btw,? |by the way,? |oh,? )*(?:my|our) (${NOUN}) (?:is|are) (called|named) ${VALUE}$`, "i"),
+    pattern: new RegExp(
+      `^(?:and |also |actually,? |btw,? |by the way,? |oh,? )*(?:my|our) (${NOUN}) (?:is|are) (called|named) ${VALUE}$`,
+      "i",
+    ),
     fact: (m) => {
       const subject = clean(m[1]!).toLowerCase();
-      return { key: `${subject} name`, content: `The user's ${subject} is ${m[2]!.toLowerCase()} ${clean(m[3]!)}.` };
+      return {
+        key: `${subject} name`,
+        content: `The user's ${subject} is ${m[2]!.toLowerCase()} ${clean(m[3]!)}.`,
+      };
     },
   },
   {
-    pattern: new RegExp(`^(?:and |also |actually,? |btw,? |by the way,? |oh,? )*(?:my|our) (${NOUN}) (?:is|are) ${VALUE}$`, "i"),
+    pattern: new RegExp(
+      `^(?:and |also |actually,? |btw,? |by the way,? |oh,? )*(?:my|our) (${NOUN}) (?:is|are) ${VALUE}$`,
+      "i",
+    ),
     fact: (m) => {
       const subject = clean(m[1]!).toLowerCase();
       const value = clean(m[2]!);
       // "my order is late" is news, not a standing fact; only keep short noun-like values.
-      if (value.split(/\s+/).length > 8 || /^(not|late|done|ready|broken|here|there)\b/i.test(value)) return null;
+      if (value.split(/\s+/).length > 8 || /^(not|late|done|ready|broken|here|there)\b/i.test(value))
+        return null;
       return { key: subject, content: `The user's ${subject} is ${value}.` };
     },
   },
@@ -50,7 +60,10 @@ const RULES: Rule[] = [
   },
   {
     pattern: new RegExp(`^(?:and |also |actually,? )*i work (?:as an?|at|for) ${VALUE}$`, "i"),
-    fact: (m) => ({ key: "work", content: `The user works ${m[0]!.match(/as an?|at|for/i)![0]} ${clean(m[1]!)}.` }),
+    fact: (m) => ({
+      key: "work",
+      content: `The user works ${m[0]!.match(/as an?|at|for/i)![0]} ${clean(m[1]!)}.`,
+    }),
   },
   {
     pattern: new RegExp(`^(?:please )?remember (?:that )?${VALUE}$`, "i"),
@@ -58,7 +71,10 @@ const RULES: Rule[] = [
       const note = clean(m[1]!);
       const nested = extractFromSentence(note);
       if (nested) return nested;
-      return { key: `note: ${note.toLowerCase().split(/\s+/).slice(0, 6).join(" ")}`, content: `The user asked to remember: ${note}.` };
+      return {
+        key: `note: ${note.toLowerCase().split(/\s+/).slice(0, 6).join(" ")}`,
+        content: `The user asked to remember: ${note}.`,
+      };
     },
   },
 ];
@@ -104,9 +120,7 @@ export function ruleMemoryExtractor(): MemoryExtractor {
 }
 
 const LlmFactsSchema = z.object({
-  facts: z
-    .array(z.object({ key: z.string().min(1).max(200), content: z.string().min(1).max(2000) }))
-    .max(20),
+  facts: z.array(z.object({ key: z.string().min(1).max(200), content: z.string().min(1).max(2000) })).max(20),
 });
 
 /** Options of {@link llmMemoryExtractor}. */
@@ -142,7 +156,10 @@ export function llmMemoryExtractor(options: LlmMemoryExtractorOptions): MemoryEx
           },
         ],
         messages: [
-          { role: "user", content: [{ type: "text", text: `User: ${input.userMessage}\nAssistant: ${input.reply}` }] },
+          {
+            role: "user",
+            content: [{ type: "text", text: `User: ${input.userMessage}\nAssistant: ${input.reply}` }],
+          },
         ],
       });
       const merged = new Map<string, ExtractedFact>();

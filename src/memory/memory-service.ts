@@ -1,6 +1,6 @@
-import type { Memory, MemorySource } from "../domain/memory.js";
 import type { Page, PageOptions } from "../domain/common.js";
 import { PageOptionsSchema } from "../domain/common.js";
+import type { Memory, MemorySource } from "../domain/memory.js";
 import { KiloError } from "../errors.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { ExtractedFact, MemoryRetriever, RetrieveInput } from "../ports/memory.js";
@@ -33,7 +33,12 @@ export function normalizeMemoryKey(key: string): string {
 export class MemoryService {
   constructor(private readonly deps: MemoryServiceDependencies) {}
 
-  async remember(botId: string, userId: string, facts: ExtractedFact[], source: MemorySource): Promise<RememberedFact[]> {
+  async remember(
+    botId: string,
+    userId: string,
+    facts: ExtractedFact[],
+    source: MemorySource,
+  ): Promise<RememberedFact[]> {
     const written: RememberedFact[] = [];
     for (const fact of facts) {
       const key = normalizeMemoryKey(fact.key);
@@ -47,7 +52,10 @@ export class MemoryService {
           ...existing,
           content,
           source,
-          history: [...existing.history, { content: existing.content, source: existing.source, replacedAt: now }],
+          history: [
+            ...existing.history,
+            { content: existing.content, source: existing.source, replacedAt: now },
+          ],
           updatedAt: now,
         });
         if (updated) written.push({ memory: updated, updated: true });
@@ -70,7 +78,11 @@ export class MemoryService {
   }
 
   list(botId: string, userId: string, page: PageOptions = {}): Promise<Page<Memory>> {
-    return this.deps.storage.memories.list(botId, userId, parseInput(PageOptionsSchema, page, "page options"));
+    return this.deps.storage.memories.list(
+      botId,
+      userId,
+      parseInput(PageOptionsSchema, page, "page options"),
+    );
   }
 
   async delete(botId: string, memoryId: string): Promise<void> {
@@ -105,7 +117,10 @@ export interface LexicalMemoryRetrieverOptions {
  * overlap with the query (key words count double), then fills the remaining
  * slots with the most recent facts, which tend to matter to every turn.
  */
-export function lexicalMemoryRetriever(storage: Storage, options: LexicalMemoryRetrieverOptions = {}): MemoryRetriever {
+export function lexicalMemoryRetriever(
+  storage: Storage,
+  options: LexicalMemoryRetrieverOptions = {},
+): MemoryRetriever {
   const scanLimit = options.scanLimit ?? 500;
   return {
     async retrieve(input: RetrieveInput): Promise<Memory[]> {

@@ -78,7 +78,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
   async function loadBot(botId: string, userId: string): Promise<Bot> {
     const bot = await deps.storage.bots.get(botId);
     // Another user's bot is reported as missing, so ids cannot be probed.
-    if (!bot || bot.userId !== userId) throw new KiloError("NOT_FOUND", `User '${userId}' has no bot '${botId}'`);
+    if (!bot || bot.userId !== userId)
+      throw new KiloError("NOT_FOUND", `User '${userId}' has no bot '${botId}'`);
     return bot;
   }
 
@@ -86,7 +87,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     if (id) {
       const existing = await deps.storage.conversations.get(bot.id, id);
       if (existing) {
-        if (existing.userId !== userId) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no conversation '${id}'`);
+        if (existing.userId !== userId)
+          throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no conversation '${id}'`);
         return existing;
       }
     }
@@ -117,21 +119,58 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       const owner = owners.get(call.name);
       const outcome = owner
         ? await owner.execute(call)
-        : { content: `There is no tool named '${call.name}'. Available: ${sets.flatMap((s) => s.definitions.map((d) => d.name)).join(", ") || "none"}`, isError: true, data: undefined };
-      record.push({ name: call.name, input: call.input, isError: outcome.isError, result: outcome.data ?? null });
-      deps.emit("tool-called", { ...base, name: call.name, isError: outcome.isError, durationMs: performance.now() - started });
-      results.push({ type: "tool_result", toolCallId: call.id, content: outcome.content, isError: outcome.isError });
+        : {
+            content: `There is no tool named '${call.name}'. Available: ${sets.flatMap((s) => s.definitions.map((d) => d.name)).join(", ") || "none"}`,
+            isError: true,
+            data: undefined,
+          };
+      record.push({
+        name: call.name,
+        input: call.input,
+        isError: outcome.isError,
+        result: outcome.data ?? null,
+      });
+      deps.emit("tool-called", {
+        ...base,
+        name: call.name,
+        isError: outcome.isError,
+        durationMs: performance.now() - started,
+      });
+      results.push({
+        type: "tool_result",
+        toolCallId: call.id,
+        content: outcome.content,
+        isError: outcome.isError,
+      });
     }
     return results;
   }
 
-  async function answer(input: z.output<typeof TurnInputSchema>, bot: Bot, conversation: Conversation, userMessage: Message): Promise<Answer> {
+  async function answer(
+    input: z.output<typeof TurnInputSchema>,
+    bot: Bot,
+    conversation: Conversation,
+    userMessage: Message,
+  ): Promise<Answer> {
     const base = { botId: bot.id, userId: input.userId, conversationId: conversation.id };
-    const proposerInput = { bot, userId: input.userId, conversationId: conversation.id, message: input.message, signal: input.signal };
+    const proposerInput = {
+      bot,
+      userId: input.userId,
+      conversationId: conversation.id,
+      message: input.message,
+      signal: input.signal,
+    };
 
     const decided = await deps.proposer.respond(proposerInput);
     if (decided) {
-      return { text: decided.reply, match: null, toolCalls: [], proposal: decided.proposal, createdSkill: decided.skill, thinking: null };
+      return {
+        text: decided.reply,
+        match: null,
+        toolCalls: [],
+        proposal: decided.proposal,
+        createdSkill: decided.skill,
+        thinking: null,
+      };
     }
 
     const catalog = await deps.skills.catalog(bot.id);
@@ -155,7 +194,14 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const offer = await deps.proposer.consider({ ...proposerInput, match, skills: catalog.skills });
     if (offer) {
       deps.emit("proposal-created", { ...base, proposal: offer.proposal });
-      return { text: offer.reply, match, toolCalls: [], proposal: offer.proposal, createdSkill: null, thinking: null };
+      return {
+        text: offer.reply,
+        match,
+        toolCalls: [],
+        proposal: offer.proposal,
+        createdSkill: null,
+        thinking: null,
+      };
     }
 
     const context = await deps.contextLoader.load({
@@ -165,7 +211,13 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       beforeSeq: userMessage.seq,
       requirements: match.context,
     });
-    const toolContext: ToolContext = { bot, userId: input.userId, conversationId: conversation.id, matchedSkill: match.skill, signal: input.signal };
+    const toolContext: ToolContext = {
+      bot,
+      userId: input.userId,
+      conversationId: conversation.id,
+      matchedSkill: match.skill,
+      signal: input.signal,
+    };
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
     const owners = new Map<string, ToolSet>();
     for (const set of sets) for (const definition of set.definitions) owners.set(definition.name, set);
@@ -204,7 +256,10 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       messages.push({ role: "assistant", content: response.content });
       messages.push({ role: "user", content: await runTools(sets, owners, calls, base, toolCalls) });
       if (step === deps.maxToolSteps - 1) {
-        throw new KiloError("TOOL_LOOP_LIMIT", `The model was still calling tools after ${deps.maxToolSteps} steps`);
+        throw new KiloError(
+          "TOOL_LOOP_LIMIT",
+          `The model was still calling tools after ${deps.maxToolSteps} steps`,
+        );
       }
     }
     return {
@@ -280,8 +335,18 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
           replyMessageId: replyMessage.id,
           skill: done.match?.skill ? { id: done.match.skill.id, name: done.match.skill.name } : null,
           match: done.match
-            ? { pass: done.match.pass, confidence: done.match.confidence, reason: done.match.reason, taskType: done.match.taskType }
-            : { pass: "none", confidence: 1, reason: "answered a pending skill proposal", taskType: "simple_qa" },
+            ? {
+                pass: done.match.pass,
+                confidence: done.match.confidence,
+                reason: done.match.reason,
+                taskType: done.match.taskType,
+              }
+            : {
+                pass: "none",
+                confidence: 1,
+                reason: "answered a pending skill proposal",
+                taskType: "simple_qa",
+              },
           toolCalls: done.toolCalls,
           memories,
           proposal: done.proposal,
@@ -290,7 +355,12 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
           usage,
         };
         log.info(
-          { skillId: turn.skill?.id ?? null, pass: turn.match.pass, toolCalls: turn.toolCalls.length, costUsd: usage.costUsd },
+          {
+            skillId: turn.skill?.id ?? null,
+            pass: turn.match.pass,
+            toolCalls: turn.toolCalls.length,
+            costUsd: usage.costUsd,
+          },
           "turn completed",
         );
         deps.emit("reply-sent", { ...base, messageId: replyMessage.id, result: turn });

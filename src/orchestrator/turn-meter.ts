@@ -1,6 +1,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { GatewayRequest, GatewayResponse, LlmGateway } from "../ports/llm-gateway.js";
-import type { LlmStreamEvent } from "../ports/llm-provider.js";
+import type {
+  GatewayRequest,
+  GatewayResponse,
+  GatewayStreamEvent,
+  LlmGateway,
+} from "../ports/llm-gateway.js";
 import type { TurnUsage } from "../ports/orchestrator.js";
 
 /** Sums the LLM usage of every gateway call made while a turn runs, wherever in the pipeline it is made. */
@@ -23,7 +27,8 @@ const emptyUsage = (): TurnUsage => ({
 function add(usage: TurnUsage | undefined, response: GatewayResponse): void {
   if (!usage) return;
   usage.calls += 1;
-  usage.promptTokens += response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens;
+  usage.promptTokens +=
+    response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens;
   usage.completionTokens += response.usage.outputTokens;
   usage.cacheReadTokens += response.usage.cacheReadTokens;
   usage.cacheWriteTokens += response.usage.cacheWriteTokens;
@@ -50,9 +55,9 @@ export function createTurnMeter(): TurnMeter {
           add(current.getStore(), response);
           return response;
         },
-        async *stream(request: GatewayRequest): AsyncIterable<LlmStreamEvent> {
+        async *stream(request: GatewayRequest): AsyncIterable<GatewayStreamEvent> {
           for await (const event of gateway.stream(request)) {
-            if (event.type === "done") add(current.getStore(), event.response as GatewayResponse);
+            if (event.type === "done") add(current.getStore(), event.response);
             yield event;
           }
         },

@@ -26,11 +26,14 @@ export function renderSoul(bot: Pick<Bot, "name" | "soul" | "personality" | "con
   }
   const traits = renderTraits(soul);
   if (traits) parts.push(`## Personality\n${traits}`);
-  if (soul.valuesAndPrinciples.length > 0) parts.push(`## Values and principles\n${bullet(soul.valuesAndPrinciples)}`);
+  if (soul.valuesAndPrinciples.length > 0)
+    parts.push(`## Values and principles\n${bullet(soul.valuesAndPrinciples)}`);
   const style = soul.communicationStyle;
   parts.push(
     `## Communication style\nVerbosity: ${style.verbosity}. Formality: ${style.formality}. ` +
-      (style.formatting === "plain" ? "Write plain text without Markdown." : "Markdown is fine where it helps."),
+      (style.formatting === "plain"
+        ? "Write plain text without Markdown."
+        : "Markdown is fine where it helps."),
   );
   const framework = soul.decisionFramework;
   const decisions = [
@@ -44,7 +47,11 @@ export function renderSoul(bot: Pick<Bot, "name" | "soul" | "personality" | "con
 
 function renderTraits(soul: Soul): string {
   const { tone, energy, traits } = soul.personalityTraits;
-  const lines = [tone && `Tone: ${tone}.`, energy && `Energy: ${energy}.`, traits.length > 0 && `Traits: ${traits.join(", ")}.`];
+  const lines = [
+    tone && `Tone: ${tone}.`,
+    energy && `Energy: ${energy}.`,
+    traits.length > 0 && `Traits: ${traits.join(", ")}.`,
+  ];
   return lines.filter(Boolean).join(" ");
 }
 
@@ -135,9 +142,11 @@ export function createPromptComposer(options: PromptComposerOptions = {}): Promp
     compose(input: ComposeInput): ComposedPrompt {
       const system: SystemBlock[] = [
         {
-          text: [renderSoul(input.bot), renderRules(input.bot, input.contextRules), renderCatalog(input.skills, budget)].join(
-            "\n\n",
-          ),
+          text: [
+            renderSoul(input.bot),
+            renderRules(input.bot, input.contextRules),
+            renderCatalog(input.skills, budget),
+          ].join("\n\n"),
           cacheable: true,
         },
       ];

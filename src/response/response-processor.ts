@@ -71,9 +71,10 @@ export function createResponseProcessor(options: ResponseProcessorOptions = {}):
         if (next !== text) actions.push("markdown-stripped");
         text = next;
       }
-      const caps = [input.bot.soul?.communicationStyle.maxReplyLength, options.channelMaxLength?.[input.channel]].filter(
-        (cap): cap is number => cap !== undefined,
-      );
+      const caps = [
+        input.bot.soul?.communicationStyle.maxReplyLength,
+        options.channelMaxLength?.[input.channel],
+      ].filter((cap): cap is number => cap !== undefined);
       if (caps.length > 0) {
         const max = Math.min(...caps);
         if (text.length > max) {

@@ -38,10 +38,15 @@ function wrapRepositories(
         try {
           return await fn.apply(repository, args);
         } catch (error) {
-          throw toKiloError(error, "STORAGE_FAILED", `Storage adapter '${adapter}' failed in ${name}.${method}`, {
-            adapter,
-            retryable: true,
-          });
+          throw toKiloError(
+            error,
+            "STORAGE_FAILED",
+            `Storage adapter '${adapter}' failed in ${name}.${method}`,
+            {
+              adapter,
+              retryable: true,
+            },
+          );
         }
       };
     }
@@ -90,9 +95,14 @@ export function guardStorage(storage: Storage): GuardedStorage {
         });
       } catch (error) {
         if (thrownByCallback) throw error;
-        throw toKiloError(error, "STORAGE_FAILED", `Storage adapter '${storage.name}' failed in a transaction`, {
-          adapter: storage.name,
-        });
+        throw toKiloError(
+          error,
+          "STORAGE_FAILED",
+          `Storage adapter '${storage.name}' failed in a transaction`,
+          {
+            adapter: storage.name,
+          },
+        );
       }
     },
     async close() {

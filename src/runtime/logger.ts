@@ -34,7 +34,9 @@ export function jsonLogger(options: JsonLoggerOptions = {}): Logger {
   const build = (base: LogFields): Logger => {
     const emit = (level: Exclude<LogLevel, "silent">, fields: LogFields, message?: string) => {
       if (SEVERITY[level] < threshold) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...base, ...fields }, replacer));
+      write(
+        JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...base, ...fields }, replacer),
+      );
     };
     return {
       debug: (fields, message) => emit("debug", fields, message),

@@ -74,8 +74,20 @@ function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
+// Deriving JSON schemas costs more than the rest of a turn; catalogs are cached, so the same Skill object recurs.
+const definitionCache = new WeakMap<Skill, LlmToolDefinition[]>();
+
 /** The four data tools of a skill: create, query, update and delete its records. */
 export function skillDataToolDefinitions(skill: Skill): LlmToolDefinition[] {
+  let definitions = definitionCache.get(skill);
+  if (!definitions) {
+    definitions = deriveDefinitions(skill);
+    definitionCache.set(skill, definitions);
+  }
+  return definitions;
+}
+
+function deriveDefinitions(skill: Skill): LlmToolDefinition[] {
   const slug = skillSlug(skill);
   const record = recordSchemaFor(skill);
   const idOnly = z.object({ id: z.string().min(1).describe("The record's id") }).strict();
@@ -182,9 +194,13 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
     name: "skill-data",
     tools(context: ToolContext): ToolSet {
       const skill = context.matchedSkill;
-      if (!skill || skill.dataFields.length === 0) return { definitions: [], async execute() {
-        throw new KiloError("TOOL_FAILED", "No skill data tools in this turn");
-      } };
+      if (!skill || skill.dataFields.length === 0)
+        return {
+          definitions: [],
+          async execute() {
+            throw new KiloError("TOOL_FAILED", "No skill data tools in this turn");
+          },
+        };
       const slug = skillSlug(skill);
       return {
         definitions: skillDataToolDefinitions(skill),
@@ -194,11 +210,19 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
             switch (call.name) {
               case `${slug}_create`: {
                 const record = await service.create(skill, input);
-                return { content: JSON.stringify({ stored: summarize(record) }), isError: false, data: record };
+                return {
+                  content: JSON.stringify({ stored: summarize(record) }),
+                  isError: false,
+                  data: record,
+                };
               }
               case `${slug}_query`: {
                 const parsed = filterSchemaFor(skill).parse(input) as SkillRecordFilter & { limit?: number };
-                const records = await service.query(skill, { equals: parsed.equals, contains: parsed.contains }, parsed.limit ?? 20);
+                const records = await service.query(
+                  skill,
+                  { equals: parsed.equals, contains: parsed.contains },
+                  parsed.limit ?? 20,
+                );
                 return {
                   content: JSON.stringify({ count: records.length, records: records.map(summarize) }),
                   isError: false,
@@ -207,11 +231,19 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
               }
               case `${slug}_update`: {
                 const record = await service.update(skill, String(input.id ?? ""), input.changes ?? {});
-                return { content: JSON.stringify({ updated: summarize(record) }), isError: false, data: record };
+                return {
+                  content: JSON.stringify({ updated: summarize(record) }),
+                  isError: false,
+                  data: record,
+                };
               }
               case `${slug}_delete`: {
                 await service.delete(skill, String(input.id ?? ""));
-                return { content: JSON.stringify({ deleted: input.id }), isError: false, data: { id: input.id } };
+                return {
+                  content: JSON.stringify({ deleted: input.id }),
+                  isError: false,
+                  data: { id: input.id },
+                };
               }
               default:
                 return { content: `Unknown tool '${call.name}'`, isError: true };
@@ -222,7 +254,10 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
               return { content: error.message, isError: true };
             }
             if (error instanceof z.ZodError) {
-              return { content: `Invalid input: ${error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, isError: true };
+              return {
+                content: `Invalid input: ${error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+                isError: true,
+              };
             }
             throw error;
           }

@@ -4,14 +4,9 @@ import { type SkillDataField, SkillDataFieldSchema } from "../domain/skill.js";
 import { KiloError } from "../errors.js";
 import { textOf } from "../gateway/content.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
-import type { Logger } from "../ports/logger.js";
 import type { LlmGateway } from "../ports/llm-gateway.js";
-import type {
-  ProposalOffer,
-  ProposalReply,
-  ProposerInput,
-  SkillProposer,
-} from "../ports/skill-proposer.js";
+import type { Logger } from "../ports/logger.js";
+import type { ProposalOffer, ProposalReply, ProposerInput, SkillProposer } from "../ports/skill-proposer.js";
 import type { Storage } from "../ports/storage.js";
 import type { SkillService } from "./skill-service.js";
 
@@ -29,8 +24,10 @@ export interface SkillProposerOptions {
   similarityThreshold?: number;
 }
 
-const ACCEPT = /^(?:yes|yeah|yep|yup|sure|ok(?:ay)?|please do|do it|go ahead|create it|set it up|sounds good|let'?s do it|absolutely|definitely)\b/i;
-const DECLINE = /^(?:no|nope|nah|not now|no thanks|no thank you|don'?t|cancel|never ?mind|skip it|not needed)\b/i;
+const ACCEPT =
+  /^(?:yes|yeah|yep|yup|sure|ok(?:ay)?|please do|do it|go ahead|create it|set it up|sounds good|let'?s do it|absolutely|definitely)\b/i;
+const DECLINE =
+  /^(?:no|nope|nah|not now|no thanks|no thank you|don'?t|cancel|never ?mind|skip it|not needed)\b/i;
 
 const GeneratedSkillSchema = z.object({
   name: z.string().trim().min(1).max(100),
@@ -42,7 +39,9 @@ const GeneratedSkillSchema = z.object({
 });
 
 function words(text: string): Set<string> {
-  return new Set((text.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? []).map((w) => (w.endsWith("s") ? w.slice(0, -1) : w)));
+  return new Set(
+    (text.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? []).map((w) => (w.endsWith("s") ? w.slice(0, -1) : w)),
+  );
 }
 
 function overlap(a: Set<string>, b: Set<string>): number {
@@ -98,7 +97,9 @@ export function renderProposal(proposal: Proposal): string {
     `I don't have a skill for that yet, but I could set one up: **${proposal.name}**${proposal.description ? ` — ${proposal.description}` : ""}`,
   ];
   if (proposal.dataFields.length > 0) {
-    lines.push(`It would keep track of: ${proposal.dataFields.map((field) => field.name.replaceAll("_", " ")).join(", ")}.`);
+    lines.push(
+      `It would keep track of: ${proposal.dataFields.map((field) => field.name.replaceAll("_", " ")).join(", ")}.`,
+    );
   }
   if (proposal.clarifyingQuestions.length > 0) {
     lines.push(`A few questions first:\n${proposal.clarifyingQuestions.map((q) => `- ${q}`).join("\n")}`);
@@ -139,12 +140,19 @@ export async function acceptProposal(
     if (!KiloError.is(error, "CONFLICT")) throw error;
     const accepted: Proposal = { ...proposal, status: "accepted", resolvedAt: now };
     await deps.storage.proposals.update(accepted);
-    return { reply: `You already have a skill named ${proposal.name}, so I'll use that one.`, proposal: accepted, skill: null };
+    return {
+      reply: `You already have a skill named ${proposal.name}, so I'll use that one.`,
+      proposal: accepted,
+      skill: null,
+    };
   }
 }
 
 /** Marks the proposal dismissed: similar skills are not offered again within the dismissal window. */
-export async function dismissProposal(deps: ProposalDecisionDependencies, proposal: Proposal): Promise<ProposalReply> {
+export async function dismissProposal(
+  deps: ProposalDecisionDependencies,
+  proposal: Proposal,
+): Promise<ProposalReply> {
   if (proposal.status !== "pending") {
     throw new KiloError("CONFLICT", `Proposal '${proposal.id}' is already ${proposal.status}`);
   }
@@ -170,7 +178,9 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
 
   async function pendingFor(input: ProposerInput): Promise<Proposal | null> {
     const pending = await storage.proposals.listByBot(input.bot.id, { status: "pending", limit: 20 });
-    return pending.find((p) => p.conversationId === input.conversationId && p.userId === input.userId) ?? null;
+    return (
+      pending.find((p) => p.conversationId === input.conversationId && p.userId === input.userId) ?? null
+    );
   }
 
   async function recentlyDeclined(input: ProposerInput, text: string): Promise<Proposal | null> {
@@ -235,7 +245,10 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
       });
       const generated = GeneratedSkillSchema.safeParse(extractJson(textOf(response.content)));
       if (!generated.success) {
-        options.logger.warn({ botId: input.bot.id }, "skill proposal: the model's draft was not valid JSON; no proposal made");
+        options.logger.warn(
+          { botId: input.bot.id },
+          "skill proposal: the model's draft was not valid JSON; no proposal made",
+        );
         return null;
       }
       const draft = generated.data;

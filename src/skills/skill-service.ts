@@ -80,7 +80,9 @@ export class SkillService {
     const cached = this.catalogs.get(botId);
     if (cached) return cached;
     const version = this.versions.get(botId) ?? 0;
-    const skills = (await this.deps.storage.skills.listByBot(botId)).filter((skill) => skill.status === "active");
+    const skills = (await this.deps.storage.skills.listByBot(botId)).filter(
+      (skill) => skill.status === "active",
+    );
     const catalog = { key: `${botId}:${this.nonce}:${version}`, skills };
     // A write that raced this load bumped the version: don't cache a stale list.
     if ((this.versions.get(botId) ?? 0) === version) this.catalogs.set(botId, catalog);
@@ -99,7 +101,10 @@ export class SkillService {
       (skill) => skill.name.trim().toLowerCase() === wanted && skill.id !== exceptId,
     );
     if (clash) {
-      throw new KiloError("CONFLICT", `Bot '${botId}' already has a skill named '${clash.name}' (${clash.id})`);
+      throw new KiloError(
+        "CONFLICT",
+        `Bot '${botId}' already has a skill named '${clash.name}' (${clash.id})`,
+      );
     }
   }
 }

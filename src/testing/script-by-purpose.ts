@@ -40,6 +40,7 @@ export function scriptByPurpose(script: PurposeScript): PurposeResponder {
     }
     return reply;
   }) as PurposeResponder;
-  respond.remaining = () => Object.fromEntries([...queues].map(([purpose, queue]) => [purpose, queue.length]));
+  respond.remaining = () =>
+    Object.fromEntries([...queues].map(([purpose, queue]) => [purpose, queue.length]));
   return respond;
 }

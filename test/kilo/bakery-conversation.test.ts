@@ -1,14 +1,28 @@
 import { describe, expect, it } from "vitest";
 import { KiloError } from "../../src/index.js";
-import { USER, bakeryBot, classify, lastUserText, setup } from "./helpers.js";
+import { bakeryBot, classify, lastUserText, setup, USER } from "./helpers.js";
 
 describe("a bakery owner talks to Crumb", () => {
   it("stores a new order through the skill's tools and answers from stored orders", async () => {
     const { kilo, provider } = setup({
       chat: [
-        { toolCalls: [{ name: "order_tracker_create", input: { customer: "Maria", item: "chocolate cake", pickup_day: "Saturday" } }] },
+        {
+          toolCalls: [
+            {
+              name: "order_tracker_create",
+              input: { customer: "Maria", item: "chocolate cake", pickup_day: "Saturday" },
+            },
+          ],
+        },
         "Got it: chocolate cake for Maria on Saturday.",
-        { toolCalls: [{ name: "order_tracker_create", input: { customer: "Tom", item: "croissants", pickup_day: "Friday" } }] },
+        {
+          toolCalls: [
+            {
+              name: "order_tracker_create",
+              input: { customer: "Tom", item: "croissants", pickup_day: "Friday" },
+            },
+          ],
+        },
         "Croissants for Tom on Friday.",
         { toolCalls: [{ name: "order_tracker_query", input: { equals: { pickup_day: "saturday" } } }] },
         "On Saturday: Maria's chocolate cake.",
@@ -16,7 +30,11 @@ describe("a bakery owner talks to Crumb", () => {
     });
     const { bot, skill } = await bakeryBot(kilo);
 
-    const first = await kilo.chat({ botId: bot.id, userId: USER, message: "New order: Maria, chocolate cake, Saturday" });
+    const first = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      message: "New order: Maria, chocolate cake, Saturday",
+    });
     expect(first.reply).toBe("Got it: chocolate cake for Maria on Saturday.");
     expect(first.skill).toEqual({ id: skill.id, name: "Order Tracker" });
     expect(first.match.pass).toBe("fast");
@@ -58,7 +76,11 @@ describe("a bakery owner talks to Crumb", () => {
     const { kilo, provider } = setup({
       chat: [
         { toolCalls: [{ name: "order_tracker_create", input: { customer: "Maria" } }] },
-        { toolCalls: [{ name: "order_tracker_create", input: { customer: "Maria", item: "cake", pickup_day: "Sat" } }] },
+        {
+          toolCalls: [
+            { name: "order_tracker_create", input: { customer: "Maria", item: "cake", pickup_day: "Sat" } },
+          ],
+        },
         "Stored.",
       ],
     });
@@ -75,7 +97,9 @@ describe("a bakery owner talks to Crumb", () => {
     const call = { toolCalls: [{ name: "order_tracker_query", input: {} }] };
     const { kilo } = setup({ chat: [call, call, call] }, { maxToolSteps: 3 });
     const { bot } = await bakeryBot(kilo);
-    const failure = await kilo.chat({ botId: bot.id, userId: USER, message: "orders?" }).catch((e: unknown) => e);
+    const failure = await kilo
+      .chat({ botId: bot.id, userId: USER, message: "orders?" })
+      .catch((e: unknown) => e);
     expect(KiloError.is(failure, "TOOL_LOOP_LIMIT")).toBe(true);
   });
 
@@ -85,10 +109,20 @@ describe("a bakery owner talks to Crumb", () => {
       chat: ["Lovely name!", "Your bakery is called Sweet Crumb.", "Noted, Sweet Crumbs & Co it is."],
     });
     const { bot } = await bakeryBot(kilo);
-    const first = await kilo.chat({ botId: bot.id, userId: USER, message: "By the way, my bakery is called Sweet Crumb." });
-    expect(first.memories.map((memory) => memory.content)).toEqual(["The user's bakery is called Sweet Crumb."]);
+    const first = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      message: "By the way, my bakery is called Sweet Crumb.",
+    });
+    expect(first.memories.map((memory) => memory.content)).toEqual([
+      "The user's bakery is called Sweet Crumb.",
+    ]);
 
-    const second = await kilo.chat({ botId: bot.id, userId: USER, message: "What's the name of my bakery again?" });
+    const second = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      message: "What's the name of my bakery again?",
+    });
     expect(second.conversationId).not.toBe(first.conversationId);
     expect(lastUserText(provider.requests.at(-1)!)).toContain("The user's bakery is called Sweet Crumb.");
     // History of the first session is not in the new session's prompt.
@@ -128,7 +162,10 @@ describe("a bakery owner talks to Crumb", () => {
     const { kilo, respond } = setup({
       classify: [classify(null, true, "no inventory skill")],
       "propose-skill": [JSON.stringify(proposal)],
-      chat: [{ toolCalls: [{ name: "inventory_tracker_create", input: { item: "flour", quantity: 20 } }] }, "Stored 20 flour."],
+      chat: [
+        { toolCalls: [{ name: "inventory_tracker_create", input: { item: "flour", quantity: 20 } }] },
+        "Stored 20 flour.",
+      ],
     });
     const { bot } = await bakeryBot(kilo);
     const events: string[] = [];
@@ -141,10 +178,18 @@ describe("a bakery owner talks to Crumb", () => {
     expect(offer.reply).toContain("Which units do you use?");
     expect(events).toEqual(["Inventory Tracker"]);
 
-    const yes = await kilo.chat({ botId: bot.id, userId: USER, conversationId: offer.conversationId, message: "Yes please" });
+    const yes = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      conversationId: offer.conversationId,
+      message: "Yes please",
+    });
     expect(yes.createdSkill?.name).toBe("Inventory Tracker");
     expect(yes.usage.calls).toBe(0);
-    expect((await kilo.skills.list(bot.id)).map((skill) => skill.name)).toEqual(["Order Tracker", "Inventory Tracker"]);
+    expect((await kilo.skills.list(bot.id)).map((skill) => skill.name)).toEqual([
+      "Order Tracker",
+      "Inventory Tracker",
+    ]);
 
     const stock = await kilo.chat({
       botId: bot.id,
@@ -158,7 +203,11 @@ describe("a bakery owner talks to Crumb", () => {
   });
 
   it("does not propose again what the user just declined", async () => {
-    const draft = JSON.stringify({ name: "Inventory Tracker", description: "Tracks stock.", triggers: ["inventory"] });
+    const draft = JSON.stringify({
+      name: "Inventory Tracker",
+      description: "Tracks stock.",
+      triggers: ["inventory"],
+    });
     const { kilo, respond } = setup({
       classify: [classify(null, true), classify(null, true)],
       "propose-skill": [draft],
@@ -166,9 +215,18 @@ describe("a bakery owner talks to Crumb", () => {
     });
     const { bot } = await bakeryBot(kilo);
     const offer = await kilo.chat({ botId: bot.id, userId: USER, message: "Can you track my inventory?" });
-    const no = await kilo.chat({ botId: bot.id, userId: USER, conversationId: offer.conversationId, message: "No thanks" });
+    const no = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      conversationId: offer.conversationId,
+      message: "No thanks",
+    });
     expect(no.proposal?.status).toBe("dismissed");
-    const again = await kilo.chat({ botId: bot.id, userId: USER, message: "could you track my inventory for me?" });
+    const again = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      message: "could you track my inventory for me?",
+    });
     expect(again.proposal).toBeNull();
     expect(again.reply).toBe("Alright, ask me anytime.");
     expect(respond.remaining()["propose-skill"]).toBe(0);

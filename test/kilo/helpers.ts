@@ -1,7 +1,7 @@
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
-import { type KiloOptions, createKilo } from "../../src/index.js";
+import { createKilo, type KiloOptions } from "../../src/index.js";
 import { sequentialIds } from "../../src/runtime/defaults.js";
-import { type PurposeScript, mockProvider, scriptByPurpose } from "../../src/testing/index.js";
+import { mockProvider, type PurposeScript, scriptByPurpose } from "../../src/testing/index.js";
 import { NOW, ORDER_TRACKER } from "../fixtures.js";
 
 export const USER = "user_1";
@@ -19,7 +19,12 @@ export function setup(script: PurposeScript, options: Partial<KiloOptions> = {})
     storage: memoryStorage(),
     providers: [provider],
     ids: sequentialIds(),
-    clock: { now: () => new Date((now += 1000)) },
+    clock: {
+      now: () => {
+        now += 1000;
+        return new Date(now);
+      },
+    },
     ...options,
   });
   return { kilo, provider, respond };
@@ -33,7 +38,9 @@ export async function bakeryBot(kilo: ReturnType<typeof setup>["kilo"]) {
 }
 
 /** The text of the last user message of a recorded request. */
-export function lastUserText(request: { messages: Array<{ role: string; content: Array<{ type: string; text?: string }> }> }) {
+export function lastUserText(request: {
+  messages: Array<{ role: string; content: Array<{ type: string; text?: string }> }>;
+}) {
   const message = request.messages.findLast((m) => m.role === "user");
   return (message?.content ?? []).map((block) => block.text ?? "").join("\n");
 }

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
-import { KiloError, type SkillMatcher, createKilo } from "../../src/index.js";
+import { createKilo, KiloError, type SkillMatcher } from "../../src/index.js";
 import { mockProvider } from "../../src/testing/index.js";
-import { USER, bakeryBot, classify, setup } from "./helpers.js";
+import { bakeryBot, classify, setup, USER } from "./helpers.js";
 
-const fail = { error: { code: "PROVIDER_FAILED" as const, message: "upstream overloaded", retryable: false } };
+const fail = {
+  error: { code: "PROVIDER_FAILED" as const, message: "upstream overloaded", retryable: false },
+};
 
 describe("the pipeline's guarantees", () => {
   it("stores the user's message before calling the model, so a model failure loses nothing", async () => {
@@ -13,7 +15,12 @@ describe("the pipeline's guarantees", () => {
     const errors: string[] = [];
     kilo.onError((event) => errors.push(event.error.code));
     const failure = await kilo
-      .chat({ botId: bot.id, userId: USER, conversationId: "conv_keep", message: "New order: Ana, tart, Sunday" })
+      .chat({
+        botId: bot.id,
+        userId: USER,
+        conversationId: "conv_keep",
+        message: "New order: Ana, tart, Sunday",
+      })
       .catch((e: unknown) => e);
     expect(KiloError.is(failure, "PROVIDER_FAILED")).toBe(true);
     expect(errors).toEqual(["PROVIDER_FAILED"]);
@@ -50,13 +57,20 @@ describe("the pipeline's guarantees", () => {
   it("never lets one user talk to another user's bot or conversation", async () => {
     const { kilo, provider } = setup({ classify: [classify(null)], chat: ["hello"] });
     const { bot } = await bakeryBot(kilo);
-    const stranger = await kilo.chat({ botId: bot.id, userId: "someone_else", message: "hi" }).catch((e: unknown) => e);
+    const stranger = await kilo
+      .chat({ botId: bot.id, userId: "someone_else", message: "hi" })
+      .catch((e: unknown) => e);
     expect(KiloError.is(stranger, "NOT_FOUND")).toBe(true);
 
     const mine = await kilo.chat({ botId: bot.id, userId: USER, message: "hi" });
     const otherBot = await kilo.bots.create({ userId: "someone_else", name: "Other" });
     const hijack = await kilo
-      .chat({ botId: otherBot.id, userId: "someone_else", conversationId: mine.conversationId, message: "hi" })
+      .chat({
+        botId: otherBot.id,
+        userId: "someone_else",
+        conversationId: mine.conversationId,
+        message: "hi",
+      })
       .catch((e: unknown) => e);
     // The conversation id belongs to another bot: it is neither read nor created over.
     expect(KiloError.is(hijack, "CONFLICT")).toBe(true);
@@ -68,11 +82,24 @@ describe("the pipeline's guarantees", () => {
     const { kilo } = setup({ classify: [classify(null)], chat: ["Hi Ana!"] });
     const { bot } = await bakeryBot(kilo);
     const seen: string[] = [];
-    for (const name of ["message-received", "skill-matched", "llm-call", "memory-extracted", "reply-sent"] as const) {
+    for (const name of [
+      "message-received",
+      "skill-matched",
+      "llm-call",
+      "memory-extracted",
+      "reply-sent",
+    ] as const) {
       kilo.events.on(name, () => seen.push(name));
     }
     await kilo.chat({ botId: bot.id, userId: USER, message: "My name is Ana" });
-    expect(seen).toEqual(["message-received", "llm-call", "skill-matched", "llm-call", "memory-extracted", "reply-sent"]);
+    expect(seen).toEqual([
+      "message-received",
+      "llm-call",
+      "skill-matched",
+      "llm-call",
+      "memory-extracted",
+      "reply-sent",
+    ]);
   });
 
   it("reports a throwing listener as an error event without breaking the turn", async () => {
@@ -112,14 +139,22 @@ describe("the pipeline's guarantees", () => {
   it("deletes a bot with all of its data", async () => {
     const { kilo } = setup({
       classify: [classify(null)],
-      chat: [{ toolCalls: [{ name: "order_tracker_create", input: { customer: "A", item: "B", pickup_day: "C" } }] }, "ok", "ok"],
+      chat: [
+        {
+          toolCalls: [{ name: "order_tracker_create", input: { customer: "A", item: "B", pickup_day: "C" } }],
+        },
+        "ok",
+        "ok",
+      ],
     });
     const { bot, skill } = await bakeryBot(kilo);
     await kilo.chat({ botId: bot.id, userId: USER, message: "New order: A, B, C" });
     await kilo.chat({ botId: bot.id, userId: USER, message: "My name is Ana" });
     await kilo.bots.delete(bot.id);
     expect(KiloError.is(await kilo.bots.get(bot.id).catch((e: unknown) => e), "NOT_FOUND")).toBe(true);
-    expect(KiloError.is(await kilo.skills.get(bot.id, skill.id).catch((e: unknown) => e), "NOT_FOUND")).toBe(true);
+    expect(KiloError.is(await kilo.skills.get(bot.id, skill.id).catch((e: unknown) => e), "NOT_FOUND")).toBe(
+      true,
+    );
     expect((await kilo.memories.list(bot.id, USER)).items).toEqual([]);
     expect((await kilo.usage.summary({ userId: USER, botId: bot.id })).calls).toBe(0);
     expect(KiloError.is(await kilo.bots.delete(bot.id).catch((e: unknown) => e), "NOT_FOUND")).toBe(true);
@@ -142,7 +177,9 @@ describe("the pipeline's guarantees", () => {
         };
       },
     };
-    const provider = mockProvider({ replies: [{ text: "deep answer", thinking: "Let me weigh the options first." }] });
+    const provider = mockProvider({
+      replies: [{ text: "deep answer", thinking: "Let me weigh the options first." }],
+    });
     const kilo = createKilo({ storage: memoryStorage(), providers: [provider], matcher });
     const bot = await kilo.bots.create({ userId: USER, name: "Thinker" });
     const result = await kilo.chat({ botId: bot.id, userId: USER, message: "Plan my week" });

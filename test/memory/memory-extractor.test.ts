@@ -8,7 +8,11 @@ const extract = (userMessage: string) =>
 
 describe("rule memory extractor", () => {
   it.each([
-    ["By the way, my bakery is called Sweet Crumb.", "bakery name", "The user's bakery is called Sweet Crumb."],
+    [
+      "By the way, my bakery is called Sweet Crumb.",
+      "bakery name",
+      "The user's bakery is called Sweet Crumb.",
+    ],
     ["my name is Maria", "name", "The user's name is Maria."],
     ["Please call me Mo!", "name", "The user's name is Mo."],
     ["My favorite color is teal.", "favorite color", "The user's favorite color is teal."],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createPromptComposer, renderCatalog, renderSoul } from "../../src/prompt/prompt-composer.js";
-import { NOW, ORDER_TRACKER, makeBot, makeMemory, makeMessage, makeSkill } from "../fixtures.js";
+import { makeBot, makeMemory, makeMessage, makeSkill, NOW, ORDER_TRACKER } from "../fixtures.js";
 
 const soulful = makeBot({
   soulInput: {
@@ -23,7 +23,9 @@ describe("renderSoul", () => {
   });
 
   it("falls back to flat personality and context when there is no soul", () => {
-    const text = renderSoul(makeBot({ personality: "Cheerful baker's helper", context: "Runs a small bakery" }));
+    const text = renderSoul(
+      makeBot({ personality: "Cheerful baker's helper", context: "Runs a small bakery" }),
+    );
     expect(text).toContain("## Personality\nCheerful baker's helper");
     expect(text).toContain("## Context\nRuns a small bakery");
   });
@@ -59,7 +61,11 @@ describe("createPromptComposer", () => {
   };
 
   it("keeps the system prompt identical across turns with different volatile context", () => {
-    const first = composer.compose({ ...base, userMessage: "hi", memories: [makeMemory("name", "The user's name is Ana.")] });
+    const first = composer.compose({
+      ...base,
+      userMessage: "hi",
+      memories: [makeMemory("name", "The user's name is Ana.")],
+    });
     const second = composer.compose({
       ...base,
       userMessage: "New order: Maria, cake, Saturday",
@@ -78,7 +84,14 @@ describe("createPromptComposer", () => {
       matchedSkill: orderTracker,
       memories: [makeMemory("bakery name", "The user's bakery is called Sweet Crumb.")],
       skillRecords: [
-        { id: "rec_1", botId: "bot_1", skillId: orderTracker.id, data: { customer: "Maria" }, createdAt: NOW, updatedAt: NOW },
+        {
+          id: "rec_1",
+          botId: "bot_1",
+          skillId: orderTracker.id,
+          data: { customer: "Maria" },
+          createdAt: NOW,
+          updatedAt: NOW,
+        },
       ],
       history: [makeMessage(1, "user", "hi"), makeMessage(2, "assistant", "hello")],
     });
@@ -100,7 +113,11 @@ describe("createPromptComposer", () => {
     const prompt = composer.compose({
       ...base,
       userMessage: "third",
-      history: [makeMessage(1, "assistant", "orphan"), makeMessage(2, "user", "first"), makeMessage(3, "user", "second")],
+      history: [
+        makeMessage(1, "assistant", "orphan"),
+        makeMessage(2, "user", "first"),
+        makeMessage(3, "user", "second"),
+      ],
     });
     expect(prompt.messages).toHaveLength(1);
     expect(prompt.messages[0]?.role).toBe("user");

@@ -17,7 +17,11 @@ describe("response processor", () => {
 
   it("strips Markdown when the soul asks for plain text", () => {
     const bot = makeBot({ soulInput: { communicationStyle: { formatting: "plain" } } });
-    const out = processor.process({ text: "## Orders\n**Maria**: _cake_ [link](https://x.test)", bot, channel: "api" });
+    const out = processor.process({
+      text: "## Orders\n**Maria**: _cake_ [link](https://x.test)",
+      bot,
+      channel: "api",
+    });
     expect(out.text).toBe("Orders\nMaria: cake link (https://x.test)");
     expect(out.actions).toEqual(["markdown-stripped"]);
   });
