@@ -61,16 +61,22 @@ export interface SkillRecordFilter {
   contains?: Record<string, string>;
 }
 
+/** Paging options of {@link SkillRecordRepository.query}. */
+export interface SkillRecordQueryOptions extends StoragePageOptions {
+  /** Newest first (descending creation order) instead of oldest first. */
+  newestFirst?: boolean | undefined;
+}
+
 /** Stored data of skills. Every method names the bot and the skill. */
 export interface SkillRecordRepository {
   create(record: SkillRecord): Promise<SkillRecord>;
   get(botId: string, skillId: string, recordId: string): Promise<SkillRecord | null>;
-  /** Records matching the filter, oldest first. */
+  /** Records matching the filter, oldest first (newest first with `newestFirst`). */
   query(
     botId: string,
     skillId: string,
     filter: SkillRecordFilter,
-    page: StoragePageOptions,
+    page: SkillRecordQueryOptions,
   ): Promise<Page<SkillRecord>>;
   /** Replaces the stored record (same ids). Returns `null` when missing. */
   update(record: SkillRecord): Promise<SkillRecord | null>;

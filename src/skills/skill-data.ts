@@ -144,9 +144,12 @@ export class SkillDataService {
   }
 
   async query(skill: Skill, filter: SkillRecordFilter, limit: number): Promise<SkillRecord[]> {
-    const page = await this.deps.storage.skillRecords.query(skill.botId, skill.id, filter, { limit: 500 });
     // Newest first: "what orders do I have" is about recent data.
-    return page.items.reverse().slice(0, limit);
+    const page = await this.deps.storage.skillRecords.query(skill.botId, skill.id, filter, {
+      limit,
+      newestFirst: true,
+    });
+    return page.items;
   }
 
   async update(skill: Skill, recordId: string, changes: unknown): Promise<SkillRecord> {

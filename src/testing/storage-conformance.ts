@@ -644,6 +644,39 @@ function registerSkillRecordTests(group: Group): void {
       expect(page.nextCursor).toBeNull();
     });
 
+    test("query with `newestFirst` returns the newest records first and pages through all of them", async (s) => {
+      const { bot, skill } = await seedSkill(s);
+      for (const n of [3, 0, 4, 1, 2]) {
+        await s.skillRecords.create(
+          makeRecord(bot.id, skill.id, { n, even: n % 2 === 0 }, { createdAt: at(n) }),
+        );
+      }
+      const first = await s.skillRecords.query(bot.id, skill.id, {}, { limit: 2, newestFirst: true });
+      expect(first.items.map((record) => record.data.n)).toEqual([4, 3]);
+      const second = await s.skillRecords.query(
+        bot.id,
+        skill.id,
+        {},
+        { limit: 2, newestFirst: true, cursor: first.nextCursor },
+      );
+      expect(second.items.map((record) => record.data.n)).toEqual([2, 1]);
+      const third = await s.skillRecords.query(
+        bot.id,
+        skill.id,
+        {},
+        { limit: 2, newestFirst: true, cursor: second.nextCursor },
+      );
+      expect(third.items.map((record) => record.data.n)).toEqual([0]);
+      expect(third.nextCursor).toBeNull();
+      const even = await s.skillRecords.query(
+        bot.id,
+        skill.id,
+        { equals: { even: true } },
+        { limit: 10, newestFirst: true },
+      );
+      expect(even.items.map((record) => record.data.n)).toEqual([4, 2, 0]);
+    });
+
     test("query `equals` compares strings case-insensitively", async (s) => {
       const { bot, skill } = await seedSkill(s);
       const grace = makeRecord(bot.id, skill.id, { customer: "Grace Hopper" });

@@ -582,9 +582,13 @@ interface PageQuery<T> {
   /** Scanning stops at the first row for which this is true (used for exclusive upper bounds). */
   stop?: (value: T) => boolean;
   filter?: (value: T) => boolean;
+  /** Walk the index from its end. */
+  reverse?: boolean;
 }
 
-function readPage<T>({ index, group, page, from, stop, filter }: PageQuery<T>): Page<T> {
+function readPage<T>(query: PageQuery<T>): Page<T> {
+  if (query.reverse) return readPageReversed(query);
+  const { index, group, page, from, stop, filter } = query;
   checkLimit(page.limit);
   const rows = index.rows(group);
   let start = page.cursor ? index.after(rows, decodeCursor(page.cursor)) : 0;
@@ -595,6 +599,27 @@ function readPage<T>({ index, group, page, from, stop, filter }: PageQuery<T>): 
   for (let i = start; i < rows.length; i++) {
     const row = rows[i]!;
     if (stop?.(row.value)) break;
+    if (filter && !filter(row.value)) continue;
+    if (items.length === page.limit) {
+      more = true;
+      break;
+    }
+    items.push(copy(row.value));
+    last = row;
+  }
+  return { items, nextCursor: more && last ? encodeCursor(index.position(last)) : null };
+}
+
+function readPageReversed<T>({ index, group, page, filter }: PageQuery<T>): Page<T> {
+  checkLimit(page.limit);
+  const rows = index.rows(group);
+  // The cursor's row (or, if it was deleted, the first row after it) is where the previous page ended.
+  const start = page.cursor ? index.atOrAfter(rows, decodeCursor(page.cursor)) - 1 : rows.length - 1;
+  const items: T[] = [];
+  let last: Row<T> | undefined;
+  let more = false;
+  for (let i = start; i >= 0; i--) {
+    const row = rows[i]!;
     if (filter && !filter(row.value)) continue;
     if (items.length === page.limit) {
       more = true;
@@ -759,6 +784,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
           group: key(botId, skillId),
           page,
           filter: (record) => matchesFilter(record.data, filter),
+          reverse: page.newestFirst === true,
         }),
       ),
     update: (record) =>

@@ -1,0 +1,59 @@
+/**
+ * Runs every benchmark, prints one summary table with each target, and saves
+ * the figures as JSON under bench/results/.
+ *
+ *   npm run bench            full run
+ *   npm run bench -- --quick fewer turns (what CI runs)
+ */
+import { benchClinc150 } from "./clinc150.js";
+import { benchMatcher } from "./matcher.js";
+import { benchOverhead } from "./overhead.js";
+import { saveResult } from "./support.js";
+
+const quick = process.argv.includes("--quick");
+const ms = (value: number) => `${value.toFixed(3)} ms`;
+const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
+
+const overhead = await benchOverhead({ quick });
+await saveResult("overhead", overhead);
+const matcher = await benchMatcher();
+const clinc = await benchClinc150();
+
+const rows = [
+  {
+    benchmark: "per-turn overhead (memory, instant provider)",
+    figure: `median ${ms(overhead.medianMs)}, p99 ${ms(overhead.p99Ms)} over ${overhead.turns} turns; RSS ${overhead.rssMb.toFixed(0)} MB`,
+    target: "median <= 0.5 ms",
+    met: overhead.medianMs <= 0.5,
+  },
+  ...matcher.sizes.map((size) => ({
+    benchmark: `matcher fast path, ${size.skills} skills`,
+    figure: `median ${ms(size.match.medianMs)}, p99 ${ms(size.match.p99Ms)} (index build ${size.buildMs.toFixed(0)} ms)`,
+    target: size.skills === 10_000 ? "p99 <= 1 ms" : "",
+    met: size.skills === 10_000 ? size.match.p99Ms <= 1 : true,
+  })),
+  {
+    benchmark: "CLINC150 test: confident-decision precision",
+    figure: `${pct(clinc.test.precision)} (coverage ${pct(clinc.test.coverage)})`,
+    target: ">= 95%",
+    met: clinc.test.precision >= 0.95,
+  },
+  {
+    benchmark: "CLINC150 test: out-of-scope accepted",
+    figure: pct(clinc.test.oosFalseAccepts),
+    target: "<= 5%",
+    met: clinc.test.oosFalseAccepts <= 0.05,
+  },
+];
+const first = matcher.sizes[0]!;
+const last = matcher.sizes.at(-1)!;
+rows.push({
+  benchmark: "matcher growth 100 -> 10,000 skills (p99)",
+  figure: `${(last.match.p99Ms / first.match.p99Ms).toFixed(1)}x for ${last.skills / first.skills}x skills`,
+  target: "sublinear",
+  met: last.match.p99Ms / first.match.p99Ms < last.skills / first.skills,
+});
+
+console.log(`\nkilo benchmarks (${quick ? "quick" : "full"}, node ${process.version})`);
+console.table(rows.map((row) => ({ ...row, met: row.met ? "yes" : "NO" })));
+await saveResult("summary", { quick, rows });
