@@ -34,10 +34,16 @@ export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuer
 export { createKilo } from "./kilo.js";
 export type { LlmMemoryExtractorOptions } from "./memory/memory-extractor.js";
 export { llmMemoryExtractor, ruleMemoryExtractor } from "./memory/memory-extractor.js";
-export type { LexicalMemoryRetrieverOptions, RememberedFact } from "./memory/memory-service.js";
+export type {
+  LexicalMemoryRetrieverOptions,
+  MemoryServiceDependencies,
+  RememberedFact,
+} from "./memory/memory-service.js";
 export { lexicalMemoryRetriever, MemoryService, normalizeMemoryKey } from "./memory/memory-service.js";
 export type { OrchestratorDependencies } from "./orchestrator/orchestrator.js";
 export { createOrchestrator } from "./orchestrator/orchestrator.js";
+export type { TurnMeter } from "./orchestrator/turn-meter.js";
+export { createTurnMeter } from "./orchestrator/turn-meter.js";
 // Ports: implement these to replace a component or add an adapter
 export type * from "./ports/clock.js";
 export type * from "./ports/context-loader.js";
@@ -70,6 +76,7 @@ export type {
   KeywordSearchResult,
 } from "./skills/keyword-index.js";
 export { buildKeywordIndex, DEFAULT_FAST_PATH_THRESHOLDS, tokenize } from "./skills/keyword-index.js";
+export type { SkillDataDependencies } from "./skills/skill-data.js";
 export {
   recordSchemaFor,
   SkillDataService,
@@ -78,11 +85,12 @@ export {
 } from "./skills/skill-data.js";
 export type { SkillMatcherOptions } from "./skills/skill-matcher.js";
 export { createSkillMatcher, deriveRecordFilter, looksActionable } from "./skills/skill-matcher.js";
-export type { SkillProposerOptions } from "./skills/skill-proposer.js";
+export type { ProposalDecisionDependencies, SkillProposerOptions } from "./skills/skill-proposer.js";
 export {
   acceptProposal,
   createSkillProposer,
   dismissProposal,
   renderProposal,
 } from "./skills/skill-proposer.js";
+export type { SkillServiceDependencies } from "./skills/skill-service.js";
 export { SkillService } from "./skills/skill-service.js";

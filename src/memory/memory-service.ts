@@ -6,6 +6,7 @@ import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { ExtractedFact, MemoryRetriever, RetrieveInput } from "../ports/memory.js";
 import type { Storage } from "../ports/storage.js";
 import { parseInput } from "../runtime/validate.js";
+import { isStopword, tokenize } from "../skills/keyword-index.js";
 
 /** Dependencies of {@link MemoryService}. */
 export interface MemoryServiceDependencies {
@@ -91,19 +92,8 @@ export class MemoryService {
   }
 }
 
-const STOPWORDS = new Set(
-  "a an the is are was were be been am i me my mine you your we our it its of to in on at for with and or but what whats what's who how when where which do does did can could would should will this that these those there here please".split(
-    " ",
-  ),
-);
-
 function terms(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const raw of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
-    if (STOPWORDS.has(raw) || raw.length < 2) continue;
-    out.add(raw.length > 4 && raw.endsWith("s") ? raw.slice(0, -1) : raw);
-  }
-  return out;
+  return new Set(tokenize(text).filter((token) => !isStopword(token)));
 }
 
 /** Options of {@link lexicalMemoryRetriever}. */

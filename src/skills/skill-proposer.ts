@@ -8,6 +8,7 @@ import type { LlmGateway } from "../ports/llm-gateway.js";
 import type { Logger } from "../ports/logger.js";
 import type { ProposalOffer, ProposalReply, ProposerInput, SkillProposer } from "../ports/skill-proposer.js";
 import type { Storage } from "../ports/storage.js";
+import { isStopword, tokenize } from "./keyword-index.js";
 import type { SkillService } from "./skill-service.js";
 
 /** Dependencies and settings of {@link createSkillProposer}. */
@@ -39,9 +40,7 @@ const GeneratedSkillSchema = z.object({
 });
 
 function words(text: string): Set<string> {
-  return new Set(
-    (text.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) ?? []).map((w) => (w.endsWith("s") ? w.slice(0, -1) : w)),
-  );
+  return new Set(tokenize(text).filter((token) => !isStopword(token)));
 }
 
 function overlap(a: Set<string>, b: Set<string>): number {

@@ -25,7 +25,9 @@ export type {
 export {
   loadReplayFile,
   parseReplayFile,
+  ReplayEntrySchema,
   ReplayFileSchema,
+  ReplayRequestSummarySchema,
   recordingProvider,
   replayProvider,
 } from "./replay-provider.js";

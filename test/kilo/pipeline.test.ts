@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
-import { createKilo, KiloError, type SkillMatcher } from "../../src/index.js";
+import { createKilo, jsonLogger, KiloError, type SkillMatcher } from "../../src/index.js";
 import { mockProvider } from "../../src/testing/index.js";
 import { bakeryBot, classify, setup, USER } from "./helpers.js";
 
@@ -188,6 +188,29 @@ describe("the pipeline's guarantees", () => {
     expect(result.thinking).toBe("Let me weigh the options first.");
     expect(provider.requests[0]?.thinking).toEqual({ budgetTokens: 10_000 });
     expect(kilo.components.matcher).toBe(matcher);
+  });
+
+  it("writes structured log lines with correlation fields and without the message text", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = jsonLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const { kilo } = setup({ classify: [classify(null)], chat: ["hello"] }, { logger });
+    const { bot } = await bakeryBot(kilo);
+    const result = await kilo.chat({ botId: bot.id, userId: USER, message: "my secret plan is to bake" });
+    const turn = lines.find((line) => line.msg === "turn completed");
+    expect(turn).toMatchObject({ level: "info", botId: bot.id, userId: USER, conversationId: result.conversationId });
+    expect(JSON.stringify(lines)).not.toContain("secret plan");
+  });
+
+  it("stops at the caller's AbortSignal and keeps the user's message", async () => {
+    const { kilo } = setup({ classify: [classify(null)], chat: ["never sent"] });
+    const { bot } = await bakeryBot(kilo);
+    const controller = new AbortController();
+    controller.abort();
+    const failure = await kilo
+      .chat({ botId: bot.id, userId: USER, conversationId: "conv_abort", message: "hi", signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect(KiloError.is(failure, "ABORTED")).toBe(true);
+    expect((await kilo.conversations.messages(bot.id, "conv_abort")).map((m) => m.content)).toEqual(["hi"]);
   });
 
   it("refuses use after close", async () => {
