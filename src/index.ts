@@ -26,7 +26,7 @@ export type {
 } from "./gateway/llm-gateway.js";
 export { createLlmGateway } from "./gateway/llm-gateway.js";
 export type { ModelPrice, PriceTable } from "./gateway/pricing.js";
-export { DEFAULT_PRICES, priceOf } from "./gateway/pricing.js";
+export { DEFAULT_PRICES, findPrice, mergePrices, priceOf } from "./gateway/pricing.js";
 export type { TaskSettings, TaskSettingsOverrides } from "./gateway/task-routing.js";
 export { DEFAULT_TASK_SETTINGS } from "./gateway/task-routing.js";
 export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuery } from "./kilo.js";

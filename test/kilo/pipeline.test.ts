@@ -197,7 +197,12 @@ describe("the pipeline's guarantees", () => {
     const { bot } = await bakeryBot(kilo);
     const result = await kilo.chat({ botId: bot.id, userId: USER, message: "my secret plan is to bake" });
     const turn = lines.find((line) => line.msg === "turn completed");
-    expect(turn).toMatchObject({ level: "info", botId: bot.id, userId: USER, conversationId: result.conversationId });
+    expect(turn).toMatchObject({
+      level: "info",
+      botId: bot.id,
+      userId: USER,
+      conversationId: result.conversationId,
+    });
     expect(JSON.stringify(lines)).not.toContain("secret plan");
   });
 
@@ -207,7 +212,13 @@ describe("the pipeline's guarantees", () => {
     const controller = new AbortController();
     controller.abort();
     const failure = await kilo
-      .chat({ botId: bot.id, userId: USER, conversationId: "conv_abort", message: "hi", signal: controller.signal })
+      .chat({
+        botId: bot.id,
+        userId: USER,
+        conversationId: "conv_abort",
+        message: "hi",
+        signal: controller.signal,
+      })
       .catch((e: unknown) => e);
     expect(KiloError.is(failure, "ABORTED")).toBe(true);
     expect((await kilo.conversations.messages(bot.id, "conv_abort")).map((m) => m.content)).toEqual(["hi"]);
