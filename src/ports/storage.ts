@@ -98,6 +98,7 @@ export interface MessageRepository {
   /**
    * Appends a message and assigns its `seq`: strictly greater than every
    * earlier message of the conversation, also under concurrent appends.
+   * Throws `NOT_FOUND` when the bot has no conversation with that id.
    */
   append(message: NewMessage): Promise<Message>;
   /**
@@ -164,6 +165,16 @@ export interface StorageRepositories {
   proposals: ProposalRepository;
 }
 
+/** The writes that end a turn, made atomically by {@link Storage.commitTurn}. */
+export interface TurnCommit {
+  /** The bot's reply. */
+  message: NewMessage;
+  /** Usage records of the turn's LLM calls. */
+  usage: UsageRecord[];
+  /** The conversation's new `updatedAt` (what `conversations.touch` would set). */
+  conversationUpdatedAt: Date;
+}
+
 /** What a storage adapter can do; the core and the conformance suite read these. */
 export interface StorageCapabilities {
   /** Transactions roll back every write made inside them when the callback throws. */
@@ -210,6 +221,14 @@ export interface Storage extends StorageRepositories {
    * `tx` are committed when `fn` resolves and rolled back when it throws.
    */
   transaction<T>(fn: (tx: StorageRepositories) => Promise<T>): Promise<T>;
+  /**
+   * Optional: stores the end of a turn (the reply, the turn's usage records
+   * and the conversation's `updatedAt`) atomically, in as few round trips as
+   * the backend allows (one statement on Postgres). Returns the stored reply.
+   * Without it the core calls `messages.append`, `usage.record` and
+   * `conversations.touch` one by one.
+   */
+  commitTurn?(turn: TurnCommit): Promise<Message>;
   /** Releases what the adapter opened (and nothing the host owns). */
   close?(): Promise<void>;
 }

@@ -70,6 +70,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     };
     const probe = await options.createStorage();
     const capabilities: StorageCapabilities = { ...probe.capabilities };
+    const hasCommitTurn = typeof probe.commitTurn === "function";
     await dispose(probe);
 
     let current: Storage | null = null;
@@ -122,6 +123,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     registerTransactionTests(group);
     registerConcurrencyTests(group);
     registerHostileStringTests(group);
+    // commitTurn is optional: the core falls back to single writes, so only adapters that have it are checked.
+    if (hasCommitTurn) registerCommitTurnTests(group);
 
     // Runs after every group has registered its tests, so `unused()` is complete by then.
     it("lists only tests of this suite in `skip`", () => {
@@ -839,6 +842,50 @@ function registerConversationTests(group: Group): void {
   });
 }
 
+function registerCommitTurnTests(group: Group): void {
+  group("commitTurn", (test) => {
+    test("stores the reply, the usage records and the conversation's updatedAt together", async (s) => {
+      const bot = await seedBot(s);
+      const conversation = makeConversation(bot.id, bot.userId, { updatedAt: at(1) });
+      await s.conversations.create(conversation);
+      const first = await s.messages.append(makeMessage(bot.id, conversation.id, { content: "hi" }));
+      const reply = makeMessage(bot.id, conversation.id, {
+        role: "assistant",
+        content: "hello",
+        createdAt: at(9),
+      });
+      const usage = [
+        makeUsage(bot.userId, bot.id, { conversationId: conversation.id }),
+        makeUsage(bot.userId, bot.id, { conversationId: conversation.id }),
+      ];
+      const stored = await s.commitTurn!({ message: reply, usage, conversationUpdatedAt: at(9) });
+      expect(stored).toEqual({ ...reply, seq: stored.seq });
+      expect(stored.seq).toBeGreaterThan(first.seq);
+      expect(await s.messages.listRecent(bot.id, conversation.id, { limit: 5 })).toEqual([first, stored]);
+      const recorded = await s.usage.list({ userId: bot.userId, botId: bot.id }, { limit: 10 });
+      expect(ids(recorded.items).sort()).toEqual(ids(usage).sort());
+      expect((await s.conversations.get(bot.id, conversation.id))?.updatedAt).toEqual(at(9));
+    });
+
+    test("stores nothing when the conversation is not the bot's", async (s) => {
+      const bot = await seedBot(s);
+      const other = await seedBot(s);
+      const conversation = makeConversation(other.id, other.userId);
+      await s.conversations.create(conversation);
+      const usage = makeUsage(bot.userId, bot.id);
+      await expect(
+        s.commitTurn!({
+          message: makeMessage(bot.id, conversation.id),
+          usage: [usage],
+          conversationUpdatedAt: at(3),
+        }),
+      ).rejects.toThrow();
+      expect((await s.usage.list({ userId: bot.userId }, { limit: 10 })).items).toEqual([]);
+      expect(await s.messages.listRecent(other.id, conversation.id, { limit: 10 })).toEqual([]);
+    });
+  });
+}
+
 function registerMessageTests(group: Group): void {
   group("messages", (test) => {
     const seedConversation = async (s: Storage) => {
@@ -847,6 +894,18 @@ function registerMessageTests(group: Group): void {
       await s.conversations.create(conversation);
       return { bot, conversation };
     };
+
+    test("append to a conversation the bot does not have throws NOT_FOUND", async (s) => {
+      const { conversation } = await seedConversation(s);
+      const other = await seedBot(s);
+      for (const [botId, conversationId] of [
+        [other.id, conversation.id],
+        [other.id, uid("missing")],
+      ] as const) {
+        const failure = await s.messages.append(makeMessage(botId, conversationId)).catch((e: unknown) => e);
+        expect(KiloError.is(failure, "NOT_FOUND"), String(failure)).toBe(true);
+      }
+    });
 
     test("append returns the message with a seq and round-trips every field", async (s) => {
       const { bot, conversation } = await seedConversation(s);

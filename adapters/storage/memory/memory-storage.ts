@@ -20,6 +20,7 @@ import type {
   Storage,
   StoragePageOptions,
   StorageRepositories,
+  TurnCommit,
   UsageRepository,
   UserRepository,
 } from "../../../src/ports/storage.js";
@@ -140,20 +141,33 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
     }
   };
 
+  const transaction = async <T>(fn: (tx: StorageRepositories) => Promise<T>): Promise<T> => {
+    const parent = currentScope();
+    if (parent) return runScope(new Scope(parent), fn);
+    await gate.acquire();
+    try {
+      return await runScope(new Scope(null), fn);
+    } finally {
+      gate.release();
+    }
+  };
+
   return {
     name: ADAPTER,
     capabilities: { transactions: true, crossProcess: false, durable: false },
     ...buildRepositories(db, outerAccess),
-    async transaction<T>(fn: (tx: StorageRepositories) => Promise<T>): Promise<T> {
-      const parent = currentScope();
-      if (parent) return runScope(new Scope(parent), fn);
-      await gate.acquire();
-      try {
-        return await runScope(new Scope(null), fn);
-      } finally {
-        gate.release();
-      }
-    },
+    transaction,
+    commitTurn: (turn: TurnCommit) =>
+      transaction(async (tx) => {
+        const message = await tx.messages.append(turn.message);
+        for (const record of turn.usage) await tx.usage.record(record);
+        await tx.conversations.touch(
+          turn.message.botId,
+          turn.message.conversationId,
+          turn.conversationUpdatedAt,
+        );
+        return message;
+      }),
   };
 }
 
