@@ -295,7 +295,10 @@ export function createKilo(options: KiloOptions): Kilo {
       routes: options.routes,
       taskSettings: options.taskSettings,
       prices: options.prices,
-      usage: storage.usage,
+      // Inside a turn, usage is stored with the reply (one write); elsewhere at once.
+      usage: async (record) => {
+        if (!meter.hold(record)) await storage.usage.record(record);
+      },
       clock,
       ids,
       logger,

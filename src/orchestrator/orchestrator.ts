@@ -1,10 +1,11 @@
 import { z } from "zod";
 import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
-import type { Conversation, Message } from "../domain/conversation.js";
+import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
 import type { Skill } from "../domain/skill.js";
+import type { UsageRecord } from "../domain/usage.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { KiloEvents } from "../events.js";
 import { textOf, thinkingSummary } from "../gateway/content.js";
@@ -24,7 +25,7 @@ import type { Storage } from "../ports/storage.js";
 import type { ToolContext, ToolProvider, ToolSet } from "../ports/tool-provider.js";
 import { parseInput } from "../runtime/validate.js";
 import type { SkillService } from "../skills/skill-service.js";
-import type { TurnMeter } from "./turn-meter.js";
+import type { TurnMeter, TurnTally } from "./turn-meter.js";
 
 /** Validates what `kilo.chat` receives. */
 export const TurnInputSchema = z.object({
@@ -83,17 +84,9 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     return bot;
   }
 
-  async function openConversation(bot: Bot, userId: string, id: string | undefined, channel: string) {
-    if (id) {
-      const existing = await deps.storage.conversations.get(bot.id, id);
-      if (existing) {
-        if (existing.userId !== userId)
-          throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no conversation '${id}'`);
-        return existing;
-      }
-    }
+  function newConversation(bot: Bot, userId: string, id: string | undefined, channel: string): Conversation {
     const now = deps.clock.now();
-    const conversation: Conversation = {
+    return {
       id: id ?? deps.ids.next("conv"),
       botId: bot.id,
       userId,
@@ -103,7 +96,44 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       createdAt: now,
       updatedAt: now,
     };
-    return deps.storage.conversations.create(conversation);
+  }
+
+  /**
+   * Stores the user's message, starting the conversation when it does not
+   * exist yet. An existing conversation costs one write: the append itself
+   * checks that the bot has it (a bot's conversations all belong to its owner).
+   */
+  async function storeUserMessage(bot: Bot, input: z.output<typeof TurnInputSchema>): Promise<Message> {
+    const message = (conversationId: string): NewMessage => ({
+      id: deps.ids.next("msg"),
+      conversationId,
+      botId: bot.id,
+      role: "user",
+      content: input.message,
+      metadata: { channel: input.channel },
+      createdAt: deps.clock.now(),
+    });
+    if (input.conversationId) {
+      try {
+        return await deps.storage.messages.append(message(input.conversationId));
+      } catch (error) {
+        if (!KiloError.is(error, "NOT_FOUND")) throw error;
+      }
+    }
+    const conversation = await deps.storage.conversations.create(
+      newConversation(bot, input.userId, input.conversationId, input.channel),
+    );
+    return deps.storage.messages.append(message(conversation.id));
+  }
+
+  async function storeReply(reply: NewMessage, usage: UsageRecord[]): Promise<Message> {
+    if (deps.storage.commitTurn) {
+      return deps.storage.commitTurn({ message: reply, usage, conversationUpdatedAt: reply.createdAt });
+    }
+    const stored = await deps.storage.messages.append(reply);
+    for (const record of usage) await deps.storage.usage.record(record);
+    await deps.storage.conversations.touch(reply.botId, reply.conversationId, reply.createdAt);
+    return stored;
   }
 
   async function runTools(
@@ -149,14 +179,14 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
   async function answer(
     input: z.output<typeof TurnInputSchema>,
     bot: Bot,
-    conversation: Conversation,
     userMessage: Message,
   ): Promise<Answer> {
-    const base = { botId: bot.id, userId: input.userId, conversationId: conversation.id };
+    const conversationId = userMessage.conversationId;
+    const base = { botId: bot.id, userId: input.userId, conversationId };
     const proposerInput = {
       bot,
       userId: input.userId,
-      conversationId: conversation.id,
+      conversationId,
       message: input.message,
       signal: input.signal,
     };
@@ -179,7 +209,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       catalog,
       bot,
       userId: input.userId,
-      conversationId: conversation.id,
+      conversationId,
       signal: input.signal,
     });
     deps.emit("skill-matched", {
@@ -207,14 +237,14 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const context = await deps.contextLoader.load({
       botId: bot.id,
       userId: input.userId,
-      conversationId: conversation.id,
+      conversationId,
       beforeSeq: userMessage.seq,
       requirements: match.context,
     });
     const toolContext: ToolContext = {
       bot,
       userId: input.userId,
-      conversationId: conversation.id,
+      conversationId,
       matchedSkill: match.skill,
       signal: input.signal,
     };
@@ -272,65 +302,68 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     };
   }
 
+  // A failed turn still owes the usage of the calls it made.
+  async function storeHeldUsage(tally: TurnTally): Promise<void> {
+    for (const record of tally.records) {
+      await deps.storage.usage.record(record).catch((error: unknown) => {
+        deps.logger.error({ usageId: record.id, error }, "could not store the usage of a failed turn");
+      });
+    }
+  }
+
   return {
     async handle(raw: TurnInput): Promise<TurnResult> {
       const input = parseInput(TurnInputSchema, raw, "chat input");
       const bot = await loadBot(input.botId, input.userId);
-      const conversation = await openConversation(bot, input.userId, input.conversationId, input.channel);
-      const base = { botId: bot.id, userId: input.userId, conversationId: conversation.id };
+      const userMessage = await storeUserMessage(bot, input);
+      const base = { botId: bot.id, userId: input.userId, conversationId: userMessage.conversationId };
       const log = deps.logger.child(base);
-      const userMessage = await deps.storage.messages.append({
-        id: deps.ids.next("msg"),
-        conversationId: conversation.id,
-        botId: bot.id,
-        role: "user",
-        content: input.message,
-        metadata: { channel: input.channel },
-        createdAt: deps.clock.now(),
-      });
       deps.emit("message-received", { ...base, messageId: userMessage.id, channel: input.channel });
 
       try {
-        const { value: result, usage } = await deps.meter.run(async () => {
-          const done = await answer(input, bot, conversation, userMessage);
+        const { value: result, tally } = await deps.meter.run(async () => {
+          const done = await answer(input, bot, userMessage);
           const processed = deps.responseProcessor.process({ text: done.text, bot, channel: input.channel });
           const facts = await deps.memoryExtractor.extract({
             bot,
             userId: input.userId,
-            conversationId: conversation.id,
+            conversationId: base.conversationId,
             userMessage: input.message,
             reply: processed.text,
             signal: input.signal,
           });
           const remembered = await deps.memory.remember(bot.id, input.userId, facts, {
             kind: "conversation",
-            conversationId: conversation.id,
+            conversationId: base.conversationId,
             messageId: userMessage.id,
           });
           for (const entry of remembered) deps.emit("memory-extracted", { ...base, ...entry });
           return { done, processed, memories: remembered.map((entry): Memory => entry.memory) };
-        });
+        }, storeHeldUsage);
+        const usage = tally.usage;
         const { done, processed, memories } = result;
-        const replyMessage = await deps.storage.messages.append({
-          id: deps.ids.next("msg"),
-          conversationId: conversation.id,
-          botId: bot.id,
-          role: "assistant",
-          content: processed.text,
-          metadata: {
-            skillId: done.match?.skill?.id ?? null,
-            pass: done.match?.pass ?? null,
-            toolCalls: done.toolCalls.map((call) => ({ name: call.name, isError: call.isError })),
-            proposalId: done.proposal?.id ?? null,
-            actions: processed.actions,
-            costUsd: usage.costUsd,
+        const replyMessage = await storeReply(
+          {
+            id: deps.ids.next("msg"),
+            conversationId: base.conversationId,
+            botId: bot.id,
+            role: "assistant",
+            content: processed.text,
+            metadata: {
+              skillId: done.match?.skill?.id ?? null,
+              pass: done.match?.pass ?? null,
+              toolCalls: done.toolCalls.map((call) => ({ name: call.name, isError: call.isError })),
+              proposalId: done.proposal?.id ?? null,
+              actions: processed.actions,
+              costUsd: usage.costUsd,
+            },
+            createdAt: deps.clock.now(),
           },
-          createdAt: deps.clock.now(),
-        });
-        await deps.storage.conversations.touch(bot.id, conversation.id, replyMessage.createdAt);
+          tally.records,
+        );
         const turn: TurnResult = {
           reply: processed.text,
-          conversationId: conversation.id,
+          conversationId: base.conversationId,
           userMessageId: userMessage.id,
           replyMessageId: replyMessage.id,
           skill: done.match?.skill ? { id: done.match.skill.id, name: done.match.skill.name } : null,

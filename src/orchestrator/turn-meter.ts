@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { UsageRecord } from "../domain/usage.js";
 import type {
   GatewayRequest,
   GatewayResponse,
@@ -7,12 +8,30 @@ import type {
 } from "../ports/llm-gateway.js";
 import type { TurnUsage } from "../ports/orchestrator.js";
 
-/** Sums the LLM usage of every gateway call made while a turn runs, wherever in the pipeline it is made. */
+/** What a turn's LLM calls added up to, and the usage records waiting to be stored with the turn. */
+export interface TurnTally {
+  usage: TurnUsage;
+  /** Usage records held back so they are stored together with the reply (one write on SQL storage). */
+  records: UsageRecord[];
+}
+
+/**
+ * Follows one turn's LLM calls wherever in the pipeline they are made: sums
+ * their cost and holds their usage records until the turn is stored.
+ */
 export interface TurnMeter {
-  /** Runs `fn` with a fresh usage tally and returns both. */
-  run<T>(fn: () => Promise<T>): Promise<{ value: T; usage: TurnUsage }>;
+  /** Runs `fn` with a fresh tally; when `fn` throws, `onError` gets the tally before the error goes on. */
+  run<T>(
+    fn: () => Promise<T>,
+    onError?: (tally: TurnTally) => Promise<void>,
+  ): Promise<{ value: T; tally: TurnTally }>;
   /** Wraps a gateway so its calls count toward the current turn's tally. */
   wrap(gateway: LlmGateway): LlmGateway;
+  /**
+   * Takes a usage record for the current turn. Returns `false` outside a turn,
+   * where the caller stores the record itself.
+   */
+  hold(record: UsageRecord): boolean;
 }
 
 const emptyUsage = (): TurnUsage => ({
@@ -24,8 +43,9 @@ const emptyUsage = (): TurnUsage => ({
   costUsd: 0,
 });
 
-function add(usage: TurnUsage | undefined, response: GatewayResponse): void {
-  if (!usage) return;
+function add(tally: TurnTally | undefined, response: GatewayResponse): void {
+  if (!tally) return;
+  const usage = tally.usage;
   usage.calls += 1;
   usage.promptTokens +=
     response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens;
@@ -41,12 +61,17 @@ function add(usage: TurnUsage | undefined, response: GatewayResponse): void {
  * of the turn that made it, also when turns run concurrently.
  */
 export function createTurnMeter(): TurnMeter {
-  const current = new AsyncLocalStorage<TurnUsage>();
+  const current = new AsyncLocalStorage<TurnTally>();
   return {
-    async run(fn) {
-      const usage = emptyUsage();
-      const value = await current.run(usage, fn);
-      return { value, usage };
+    async run(fn, onError) {
+      const tally: TurnTally = { usage: emptyUsage(), records: [] };
+      try {
+        const value = await current.run(tally, fn);
+        return { value, tally };
+      } catch (error) {
+        await onError?.(tally);
+        throw error;
+      }
     },
     wrap(gateway) {
       return {
@@ -62,6 +87,12 @@ export function createTurnMeter(): TurnMeter {
           }
         },
       };
+    },
+    hold(record) {
+      const tally = current.getStore();
+      if (!tally) return false;
+      tally.records.push(record);
+      return true;
     },
   };
 }
