@@ -204,6 +204,12 @@ export interface Kilo {
   /** Registers a handler for errors raised in turns and in event listeners. Returns an unsubscribe function. */
   onError(handler: KiloEvents["error"]): () => void;
   components: KiloComponents;
+  /**
+   * Brings the storage schema up to date and returns the migrations applied.
+   * SQL adapters migrate on first use by default; call this from a deploy step
+   * when you turned that off.
+   */
+  migrate(): Promise<{ applied: string[] }>;
   /** Releases what kilo opened (the storage adapter's own resources). Later calls fail with `CLOSED`. */
   close(): Promise<void>;
 }
@@ -568,6 +574,7 @@ export function createKilo(options: KiloOptions): Kilo {
       contextLoader,
       toolProviders,
     },
+    migrate: () => storage.migrate(),
     close: () => storage.close(),
   };
   return kilo;

@@ -229,6 +229,12 @@ export interface Storage extends StorageRepositories {
    * `conversations.touch` one by one.
    */
   commitTurn?(turn: TurnCommit): Promise<Message>;
+  /**
+   * Optional: brings the backing schema up to date (forward-only migrations)
+   * and returns the versions it applied. Adapters that migrate on `init` by
+   * default still expose this for hosts that migrate from a deploy step.
+   */
+  migrate?(): Promise<{ applied: string[] }>;
   /** Releases what the adapter opened (and nothing the host owns). */
   close?(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { KiloError, toKiloError } from "../errors.js";
-import type { Storage, StorageRepositories } from "../ports/storage.js";
+import type { Storage, StorageRepositories, TurnCommit } from "../ports/storage.js";
 
 const REPOSITORIES = [
   "users",
@@ -15,6 +15,8 @@ const REPOSITORIES = [
 
 /** A guarded storage: the core's only way to the host's adapter. */
 export interface GuardedStorage extends Storage {
+  /** Runs the adapter's migrations (a no-op for adapters without any). */
+  migrate(): Promise<{ applied: string[] }>;
   /** Marks the storage closed and closes the adapter. */
   close(): Promise<void>;
 }
@@ -103,6 +105,38 @@ export function guardStorage(storage: Storage): GuardedStorage {
             adapter: storage.name,
           },
         );
+      }
+    },
+    ...(storage.commitTurn
+      ? {
+          async commitTurn(turn: TurnCommit) {
+            await ensureOpen();
+            try {
+              return await storage.commitTurn!(turn);
+            } catch (error) {
+              throw toKiloError(
+                error,
+                "STORAGE_FAILED",
+                `Storage adapter '${storage.name}' failed in commitTurn`,
+                {
+                  adapter: storage.name,
+                  retryable: true,
+                },
+              );
+            }
+          },
+        }
+      : {}),
+    // Not behind init: with automatic migrations off, init refuses an old schema until this has run.
+    async migrate() {
+      if (closed) throw new KiloError("CLOSED", `Storage adapter '${storage.name}' was used after close()`);
+      if (!storage.migrate) return { applied: [] };
+      try {
+        return await storage.migrate();
+      } catch (error) {
+        throw toKiloError(error, "STORAGE_FAILED", `Storage adapter '${storage.name}' failed to migrate`, {
+          adapter: storage.name,
+        });
       }
     },
     async close() {

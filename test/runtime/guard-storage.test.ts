@@ -59,6 +59,29 @@ describe("guardStorage", () => {
     await expect(guarded.transaction(async () => Promise.reject(mine))).rejects.toBe(mine);
   });
 
+  it("runs migrate without init, so a host can migrate a schema that init refuses", async () => {
+    const inner = memoryStorage();
+    let migrated = false;
+    const storage: Storage = {
+      ...inner,
+      name: "strict",
+      async init() {
+        if (!migrated) throw new Error("schema is at version 1; run migrate()");
+      },
+      async migrate() {
+        migrated = true;
+        return { applied: ["0002_indexes"] };
+      },
+    };
+    const guarded = guardStorage(storage);
+    const refused = await guarded.users.get("u").catch((e: unknown) => e);
+    expect(KiloError.is(refused, "STORAGE_FAILED")).toBe(true);
+    expect((refused as KiloError).message).toContain("run migrate()");
+    expect(await guarded.migrate()).toEqual({ applied: ["0002_indexes"] });
+    expect(await guarded.users.get("u")).toBeNull();
+    expect(await guardStorage(memoryStorage()).migrate()).toEqual({ applied: [] });
+  });
+
   it("refuses use after close", async () => {
     const guarded = guardStorage(memoryStorage());
     await guarded.close();
