@@ -27,6 +27,7 @@ export interface TurnToolCall {
 /** Cost and tokens of a turn, summed over its LLM calls. */
 export interface TurnUsage {
   calls: number;
+  /** Prompt tokens read neither from nor into the cache (as in UsageRecord). */
   promptTokens: number;
   completionTokens: number;
   cacheReadTokens: number;
