@@ -1,0 +1,463 @@
+import { createHash } from "node:crypto";
+import { type CompiledQuery, type CreateTableBuilder, Kysely, sql } from "kysely";
+import { KiloError } from "../../../src/errors.js";
+import type { SqlNames, Tables } from "./schema.js";
+import type { SqlColumnTypes, SqlDialect } from "./sql-storage.js";
+
+/**
+ * kilo's SQL schema as an ordered list of forward-only migrations, and the
+ * runner that applies them. Applied versions are recorded in
+ * `<prefix>kilo_migrations` with a checksum of the SQL each ran, so an edited
+ * migration or a database written by a newer kilo is refused instead of
+ * silently misread.
+ *
+ * @module
+ */
+
+/** What a migration builds its statements with. */
+export interface MigrationContext {
+  types: SqlColumnTypes;
+  /** Prefixes an index or constraint name. */
+  index(name: string): string;
+}
+
+/** One schema version. */
+export interface Migration {
+  version: number;
+  /** Stable name, recorded in `kilo_migrations` and returned by `migrate()`. */
+  name: string;
+  /** The statements, in order. Built twice: to run, and (without prefix or schema) to checksum. */
+  statements(db: Kysely<Tables>, context: MigrationContext): CompiledQuery[];
+}
+
+type Column = Parameters<CreateTableBuilder<string, never>["addColumn"]>[2];
+const required: Column = (column) => column.notNull();
+
+/**
+ * Version 1: every table, with its keys, foreign keys and the indexes of the list paths.
+ * Message seqs were assigned from max(seq) + 1.
+ */
+const initialSchema: Migration = {
+  version: 1,
+  name: "0001_initial_schema",
+  statements(db, { types, index }) {
+    const { text, json, timestamp, boolean, integer, real } = types;
+    const schema = db.schema;
+    return [
+      schema
+        .createTable("users")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("name", text)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .compile(),
+
+      schema
+        .createTable("bots")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("user_id", text, required)
+        .addColumn("name", text, required)
+        .addColumn("soul", json)
+        .addColumn("personality", text)
+        .addColumn("context", text)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .compile(),
+      schema
+        .createIndex(index("bots_user_idx"))
+        .on("bots")
+        .columns(["user_id", "created_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("skills")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("name", text, required)
+        .addColumn("name_folded", text, required)
+        .addColumn("description", text, required)
+        .addColumn("instructions", text, required)
+        .addColumn("triggers", json, required)
+        .addColumn("examples", json, required)
+        .addColumn("data_fields", json, required)
+        .addColumn("required_integrations", json, required)
+        .addColumn("task_type", text, required)
+        .addColumn("status", text, required)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addForeignKeyConstraint(index("skills_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        // The target of skill_records' (bot_id, skill_id) key: a record can only sit under its own bot's skill.
+        .addUniqueConstraint(index("skills_bot_id_key"), ["bot_id", "id"])
+        .addUniqueConstraint(index("skills_bot_name_key"), ["bot_id", "name_folded"])
+        .compile(),
+      schema
+        .createIndex(index("skills_bot_idx"))
+        .on("skills")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("skill_records")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("skill_id", text, required)
+        .addColumn("data", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addForeignKeyConstraint(
+          index("skill_records_skill_fk"),
+          ["bot_id", "skill_id"],
+          "skills",
+          ["bot_id", "id"],
+          (fk) => fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("skill_records_skill_idx"))
+        .on("skill_records")
+        .columns(["bot_id", "skill_id", "created_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("conversations")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("channel", text, required)
+        .addColumn("title", text)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addForeignKeyConstraint(index("conversations_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .addUniqueConstraint(index("conversations_bot_id_key"), ["bot_id", "id"])
+        .compile(),
+      schema
+        .createIndex(index("conversations_bot_idx"))
+        .on("conversations")
+        .columns(["bot_id", "updated_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("messages")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("conversation_id", text, required)
+        .addColumn("seq", integer, required)
+        .addColumn("role", text, required)
+        .addColumn("content", text, required)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addForeignKeyConstraint(
+          index("messages_conversation_fk"),
+          ["bot_id", "conversation_id"],
+          "conversations",
+          ["bot_id", "id"],
+          (fk) => fk.onDelete("cascade"),
+        )
+        // Also the index of listRecent and of the cascade from conversations.
+        .addUniqueConstraint(index("messages_seq_key"), ["bot_id", "conversation_id", "seq"])
+        .compile(),
+
+      schema
+        .createTable("memories")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("key", text, required)
+        .addColumn("key_folded", text, required)
+        .addColumn("content", text, required)
+        .addColumn("source", json, required)
+        .addColumn("history", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addForeignKeyConstraint(index("memories_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("memories_owner_idx"))
+        .on("memories")
+        .columns(["bot_id", "user_id", "updated_at", "id"])
+        .compile(),
+
+      // No foreign key to bots: the gateway may record calls for bots that are not stored.
+      // bots.delete removes a bot's records itself.
+      schema
+        .createTable("usage_records")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text)
+        .addColumn("user_id", text)
+        .addColumn("conversation_id", text)
+        .addColumn("provider", text, required)
+        .addColumn("model", text, required)
+        .addColumn("task_type", text, required)
+        .addColumn("purpose", text, required)
+        .addColumn("prompt_tokens", integer, required)
+        .addColumn("completion_tokens", integer, required)
+        .addColumn("cache_read_tokens", integer, required)
+        .addColumn("cache_write_tokens", integer, required)
+        .addColumn("reasoning_tokens", integer, required)
+        .addColumn("cost_usd", real, required)
+        .addColumn("latency_ms", real, required)
+        .addColumn("success", boolean, required)
+        .addColumn("error_code", text)
+        .addColumn("created_at", timestamp, required)
+        .compile(),
+      schema
+        .createIndex(index("usage_user_idx"))
+        .on("usage_records")
+        .columns(["user_id", "created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("usage_bot_idx"))
+        .on("usage_records")
+        .columns(["bot_id", "user_id", "created_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("proposals")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("conversation_id", text)
+        .addColumn("name", text, required)
+        .addColumn("description", text, required)
+        .addColumn("triggers", json, required)
+        .addColumn("data_fields", json, required)
+        .addColumn("clarifying_questions", json, required)
+        .addColumn("source_message", text, required)
+        .addColumn("status", text, required)
+        .addColumn("skill_id", text)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("resolved_at", timestamp)
+        .addForeignKeyConstraint(index("proposals_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("proposals_bot_idx"))
+        .on("proposals")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("proposals_status_idx"))
+        .on("proposals")
+        .columns(["bot_id", "status", "created_at", "id"])
+        .compile(),
+    ];
+  },
+};
+
+/**
+ * Version 2: a per-conversation `last_seq` counter, bumped in the same statement
+ * that inserts a message (max(seq) + 1 raced under concurrent appends on
+ * Postgres), backfilled from the stored messages; and the index of
+ * `memories.findByKey`, which runs on every turn.
+ */
+const seqCounterAndMemoryKeys: Migration = {
+  version: 2,
+  name: "0002_seq_counter_and_memory_keys",
+  statements(db, { types, index }) {
+    return [
+      db.schema
+        .alterTable("conversations")
+        .addColumn("last_seq", types.integer, (column) => column.notNull().defaultTo(0))
+        .compile(),
+      db
+        .updateTable("conversations")
+        .set((eb) => ({
+          last_seq: eb
+            .selectFrom("messages")
+            .select(sql<number>`coalesce(max(${sql.ref("messages.seq")}), 0)`.as("last_seq"))
+            .whereRef("messages.bot_id", "=", "conversations.bot_id")
+            .whereRef("messages.conversation_id", "=", "conversations.id"),
+        }))
+        .compile(),
+      db.schema
+        .createIndex(index("memories_key_idx"))
+        .on("memories")
+        // updated_at too: findByKey takes the most recently updated match straight from the index.
+        .columns(["bot_id", "user_id", "key_folded", "updated_at", "id"])
+        .compile(),
+    ];
+  },
+};
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = [initialSchema, seqCounterAndMemoryKeys];
+
+/** The schema version this kilo reads and writes. */
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+interface AppliedMigration {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+/** The state of a database's schema, as {@link checkSchema} found it. */
+export interface SchemaStatus {
+  /** Every migration is applied and unchanged. */
+  current: boolean;
+  /** Why the schema is not current, as the error `init()` throws with `migrate: false`. */
+  problem: KiloError;
+}
+
+function configurationError(dialect: SqlDialect, message: string): KiloError {
+  return new KiloError("CONFIGURATION_INVALID", `${dialect.name} storage: ${message}`, {
+    adapter: dialect.name,
+  });
+}
+
+const checksumCache = new WeakMap<SqlDialect, Map<number, string>>();
+
+function checksums(dialect: SqlDialect): Map<number, string> {
+  const cached = checksumCache.get(dialect);
+  if (cached) return cached;
+  // Compiled without prefix or schema, so one migration has one checksum in every install of a dialect.
+  const plain = new Kysely<Tables>({ dialect: dialect.compileOnly() });
+  const context: MigrationContext = { types: dialect.types, index: (name) => name };
+  const sums = new Map<number, string>();
+  for (const migration of MIGRATIONS) {
+    const hash = createHash("sha256");
+    for (const statement of migration.statements(plain, context)) {
+      hash.update(statement.sql);
+      hash.update(JSON.stringify(statement.parameters));
+      hash.update("\n");
+    }
+    sums.set(migration.version, hash.digest("hex"));
+  }
+  checksumCache.set(dialect, sums);
+  return sums;
+}
+
+async function readApplied(db: Kysely<Tables>, dialect: SqlDialect): Promise<AppliedMigration[] | null> {
+  try {
+    const rows = await db
+      .selectFrom("kilo_migrations")
+      .select(["version", "name", "checksum"])
+      .orderBy("version")
+      .execute();
+    return rows.map((row) => ({ version: Number(row.version), name: row.name, checksum: row.checksum }));
+  } catch (error) {
+    if (dialect.isMissingTable(error)) return null;
+    throw error;
+  }
+}
+
+/** Refuses a database that a newer kilo migrated, or whose applied migrations differ from this kilo's. */
+function verifyApplied(applied: AppliedMigration[], dialect: SqlDialect, sums: Map<number, string>): void {
+  for (const row of applied) {
+    const known = MIGRATIONS.find((migration) => migration.version === row.version);
+    if (!known) {
+      throw configurationError(
+        dialect,
+        `the database has schema version ${row.version} (${row.name}), which this version of kilo does not know ` +
+          `(it knows up to ${LATEST_SCHEMA_VERSION}); it was migrated by a newer kilo. Upgrade kilo.`,
+      );
+    }
+    if (sums.get(row.version) !== row.checksum) {
+      throw configurationError(
+        dialect,
+        `migration ${row.name} was applied with different SQL than this version of kilo has ` +
+          `(checksum mismatch); the schema may have been altered by hand or by a modified kilo`,
+      );
+    }
+  }
+}
+
+/** Reads the applied migrations and says whether the schema is current. Runs no DDL and takes no lock. */
+export async function checkSchema(
+  db: Kysely<Tables>,
+  dialect: SqlDialect,
+  names: SqlNames,
+): Promise<SchemaStatus> {
+  const applied = await readApplied(db, dialect);
+  const where = names.schema === null ? "" : ` in schema "${names.schema}"`;
+  const table = `${names.table("kilo_migrations")}${where}`;
+  const howToMigrate =
+    "run `await storage.migrate()` (or `kilo.migrate()`) from your deploy step, or leave `migrate` at its default (true)";
+  if (applied === null) {
+    return {
+      current: false,
+      problem: configurationError(
+        dialect,
+        `the database has no kilo schema (no ${table} table) and \`migrate: false\` was set; ${howToMigrate}`,
+      ),
+    };
+  }
+  verifyApplied(applied, dialect, checksums(dialect));
+  const version = applied.reduce((highest, row) => Math.max(highest, row.version), 0);
+  return {
+    current: version === LATEST_SCHEMA_VERSION && applied.length === MIGRATIONS.length,
+    problem: configurationError(
+      dialect,
+      `the database schema is at version ${version}, this kilo needs version ${LATEST_SCHEMA_VERSION}; ${howToMigrate}`,
+    ),
+  };
+}
+
+/** What {@link runMigrations} needs. */
+export interface MigrationRun {
+  db: Kysely<Tables>;
+  dialect: SqlDialect;
+  names: SqlNames;
+  /** Apply migrations up to this version. */
+  to: number;
+  /** Runs `op` in one transaction on one connection. */
+  transaction<T>(op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Applies the pending migrations up to `to` in one transaction that first takes
+ * the dialect's migration lock, so two processes starting at once apply each
+ * migration once. Returns the names applied.
+ */
+export async function runMigrations(run: MigrationRun): Promise<string[]> {
+  const { dialect, names, to } = run;
+  if (!Number.isInteger(to) || to < 1 || to > LATEST_SCHEMA_VERSION) {
+    throw configurationError(
+      dialect,
+      `migrate({ to }) must be a schema version from 1 to ${LATEST_SCHEMA_VERSION}`,
+    );
+  }
+  const sums = checksums(dialect);
+  const context: MigrationContext = { types: dialect.types, index: names.index };
+  return run.transaction(async (db) => {
+    await dialect.lockMigrations(db, names);
+    await dialect.createSchema?.(db, names);
+    await db.schema
+      .createTable("kilo_migrations")
+      .ifNotExists()
+      .addColumn("version", dialect.types.integer, (column) => column.primaryKey())
+      .addColumn("name", dialect.types.text, required)
+      .addColumn("checksum", dialect.types.text, required)
+      .addColumn("applied_at", dialect.types.timestamp, required)
+      .execute();
+    const applied = (await readApplied(db, dialect)) ?? [];
+    verifyApplied(applied, dialect, sums);
+    const done = new Set(applied.map((row) => row.version));
+    const appliedNow: string[] = [];
+    for (const migration of MIGRATIONS) {
+      if (migration.version > to || done.has(migration.version)) continue;
+      for (const statement of migration.statements(db, context)) await db.executeQuery(statement);
+      await db
+        .insertInto("kilo_migrations")
+        .values({
+          version: migration.version,
+          name: migration.name,
+          checksum: sums.get(migration.version)!,
+          applied_at: dialect.timestamp(new Date()),
+        })
+        .execute();
+      appliedNow.push(migration.name);
+    }
+    return appliedNow;
+  });
+}

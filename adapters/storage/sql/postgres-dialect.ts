@@ -1,0 +1,318 @@
+import {
+  type Dialect,
+  DummyDriver,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type RawBuilder,
+  type SqlBool,
+  sql,
+} from "kysely";
+import type { UsageRecordsTable } from "./schema.js";
+import type { AppendOutcome, SqlDialect, SqlErrorClass } from "./sql-storage.js";
+
+/**
+ * What is particular to Postgres (pg): `jsonb` and `timestamptz` columns,
+ * message appends and turn commits as single statements (data-modifying CTEs,
+ * one round trip), an advisory lock around migrations, SQLSTATE error codes,
+ * and a reversible escape for NUL, which Postgres refuses in `text` and `jsonb`.
+ *
+ * NUL escape: `U+0000` is stored as `U+E000 U+E001` and `U+E000` (a private-use
+ * character) as `U+E000 U+E000`, in text columns and in every JSON string and
+ * key. The mapping is injective and leaves case alone, so equality and
+ * case-insensitive comparison of encoded values match those of the originals.
+ */
+export const postgresDialect: SqlDialect = {
+  name: "postgres",
+  types: {
+    text: "text",
+    json: "jsonb",
+    timestamp: "timestamptz",
+    boolean: "boolean",
+    integer: "integer",
+    real: "double precision",
+  },
+  begin: "begin",
+
+  compileOnly(): Dialect {
+    return {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    };
+  },
+
+  text: encodeText,
+  fromText: decodeText,
+  json(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError("the value has no JSON representation");
+    // JSON.stringify writes NUL as \u0000; only then (or when the escape character itself
+    // occurs) is the value walked and re-serialized.
+    if (!text.includes("\\u0000") && !text.includes(ESCAPE)) return text;
+    return JSON.stringify(mapStrings(value, encodeText));
+  },
+  fromJson(raw) {
+    const value: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
+    return hasEscape(value) ? mapStrings(value, decodeText) : value;
+  },
+  timestamp: (date) => date,
+  fromTimestamp: (raw) => (raw instanceof Date ? raw : new Date(String(raw))),
+  boolean: (value) => value,
+  fromBoolean: (raw) => raw === true || raw === "t" || raw === "true",
+
+  jsonFieldEquals(column, field, value) {
+    const member = sql`${column} -> ${encodeText(field)}::text`;
+    if (typeof value === "string") {
+      return sql<SqlBool>`(jsonb_typeof(${member}) = 'string' and lower(${column} ->> ${encodeText(field)}::text) = lower(${encodeText(value)}::text))`;
+    }
+    if (typeof value === "number" && !Number.isFinite(value)) return sql<SqlBool>`false`;
+    // jsonb equality compares numbers numerically (3 = 3.0) and never a number with a string.
+    return sql<SqlBool>`(${member}) = ${JSON.stringify(value)}::jsonb`;
+  },
+
+  jsonFieldContains(column, field, text) {
+    const key = encodeText(field);
+    return sql<SqlBool>`(jsonb_typeof(${column} -> ${key}::text) = 'string' and strpos(lower(${column} ->> ${key}::text), lower(${encodeText(text)}::text)) > 0)`;
+  },
+
+  async appendMessage(db, names, row) {
+    // The counter bump takes the conversation's row lock, which orders concurrent appends
+    // (also across processes); the insert reads the bumped value in the same statement.
+    const result = await sql<{ bumped: unknown; seq: unknown }>`
+      with bumped as (
+        update ${names.qualified("conversations")} set last_seq = last_seq + 1
+        where bot_id = ${row.bot_id} and id = ${row.conversation_id}
+        returning last_seq
+      ), appended as (
+        insert into ${names.qualified("messages")} (${messageColumns})
+        select ${messageValues(row)} from bumped
+        on conflict do nothing
+        returning seq
+      )
+      select (select last_seq from bumped) as bumped, (select seq from appended) as seq
+    `.execute(db);
+    return outcome(result.rows[0]);
+  },
+
+  async commitTurn(db, names, { message, usage, conversationUpdatedAt }) {
+    const usageTable = names.qualified("usage_records");
+    // One statement: nothing of the turn is stored unless all of it is. The usage rows
+    // travel as one JSON parameter, typed by the table's own row type.
+    const result = await sql<{ bumped: unknown; seq: unknown }>`
+      with bumped as (
+        update ${names.qualified("conversations")}
+        set last_seq = last_seq + 1, updated_at = ${conversationUpdatedAt}::timestamptz
+        where bot_id = ${message.bot_id} and id = ${message.conversation_id}
+        returning last_seq
+      ), appended as (
+        insert into ${names.qualified("messages")} (${messageColumns})
+        select ${messageValues(message)} from bumped
+        returning seq
+      ), recorded as (
+        insert into ${usageTable} (${usageColumns})
+        select ${usageColumns} from jsonb_populate_recordset(null::${usageTable}, ${JSON.stringify(usage)}::jsonb)
+        where exists (select 1 from appended)
+        returning id
+      )
+      select (select last_seq from bumped) as bumped, (select seq from appended) as seq,
+        (select count(*) from recorded) as recorded
+    `.execute(db);
+    return outcome(result.rows[0]);
+  },
+
+  async lockMigrations(db, names) {
+    // Held until the migration transaction ends; keyed by schema and prefix, so
+    // installs side by side in one database migrate independently.
+    await sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::integer, hashtext(coalesce(${names.schema}::text, current_schema()) || ':' || ${names.prefix}::text))`.execute(
+      db,
+    );
+  },
+
+  async createSchema(db, names) {
+    if (names.schema !== null) await sql`create schema if not exists ${sql.id(names.schema)}`.execute(db);
+  },
+
+  classify(error): SqlErrorClass | null {
+    if (error instanceof AggregateError && error.errors.length > 0) return this.classify(error.errors[0]);
+    if (typeof error !== "object" || error === null) return null;
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : "";
+    if (typeof code === "string") {
+      if (code === "23505") return { code: "CONFLICT", retryable: false, connection: false };
+      if (code === "23503") return { code: "NOT_FOUND", retryable: false, connection: false };
+      if (code === "40001" || code === "40P01" || code === "55P03") {
+        return { code: "STORAGE_FAILED", retryable: true, connection: false };
+      }
+      if (code.startsWith("08") || RETRYABLE_CONNECTION_CODES.has(code)) {
+        return { code: "STORAGE_FAILED", retryable: true, connection: true };
+      }
+      if (code.startsWith("28") || code === "3D000") {
+        return { code: "STORAGE_FAILED", retryable: false, connection: true };
+      }
+    }
+    if (CONNECTION_MESSAGES.test(message))
+      return { code: "STORAGE_FAILED", retryable: true, connection: true };
+    return null;
+  },
+
+  isMissingTable(error) {
+    const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+    return code === "42P01" || code === "3F000";
+  },
+};
+
+/** First key of the two-key advisory lock: "kilo" in ASCII. */
+const LOCK_NAMESPACE = 0x6b696c6f;
+
+/** Server shutting down or refusing connections, and Node's network errors. */
+const RETRYABLE_CONNECTION_CODES: ReadonlySet<string> = new Set([
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/** What pg says when a client's connection is gone (these errors carry no code). */
+const CONNECTION_MESSAGES =
+  /connection terminated|not queryable|timeout exceeded when trying to connect|client was closed|connection ended|connection is closed/i;
+
+const MESSAGE_COLUMNS = [
+  "id",
+  "bot_id",
+  "conversation_id",
+  "seq",
+  "role",
+  "content",
+  "metadata",
+  "created_at",
+] as const;
+
+const messageColumns = sql.join(MESSAGE_COLUMNS.map((column) => sql.id(column)));
+
+const USAGE_COLUMNS: ReadonlyArray<keyof UsageRecordsTable> = [
+  "id",
+  "bot_id",
+  "user_id",
+  "conversation_id",
+  "provider",
+  "model",
+  "task_type",
+  "purpose",
+  "prompt_tokens",
+  "completion_tokens",
+  "cache_read_tokens",
+  "cache_write_tokens",
+  "reasoning_tokens",
+  "cost_usd",
+  "latency_ms",
+  "success",
+  "error_code",
+  "created_at",
+];
+
+const usageColumns = sql.join(USAGE_COLUMNS.map((column) => sql.id(column)));
+
+interface MessageValues {
+  id: string;
+  bot_id: string;
+  conversation_id: string;
+  role: string;
+  content: string;
+  metadata: string;
+  created_at: unknown;
+}
+
+/** The select list inserting a message whose seq comes from the `bumped` CTE. */
+function messageValues(row: MessageValues): RawBuilder<unknown> {
+  return sql.join([
+    sql`${row.id}::text`,
+    sql`${row.bot_id}::text`,
+    sql`${row.conversation_id}::text`,
+    sql`bumped.last_seq`,
+    sql`${row.role}::text`,
+    sql`${row.content}::text`,
+    sql`${row.metadata}::jsonb`,
+    sql`${row.created_at}::timestamptz`,
+  ]);
+}
+
+function outcome(row: { bumped: unknown; seq: unknown } | undefined): AppendOutcome {
+  if (!row || row.bumped === null || row.bumped === undefined) return { kind: "no-conversation" };
+  if (row.seq === null || row.seq === undefined) return { kind: "conflict" };
+  return { kind: "appended", seq: Number(row.seq) };
+}
+
+// ---------------------------------------------------------------------------
+// NUL escape
+
+const NUL = "\u0000";
+const ESCAPE = "\uE000";
+const ESCAPED_NUL = "\uE001";
+
+function encodeText(value: string): string {
+  if (!value.includes(NUL) && !value.includes(ESCAPE)) return value;
+  return value
+    .split(ESCAPE)
+    .map((part) => part.split(NUL).join(ESCAPE + ESCAPED_NUL))
+    .join(ESCAPE + ESCAPE);
+}
+
+function decodeText(value: string): string {
+  if (!value.includes(ESCAPE)) return value;
+  let decoded = "";
+  for (let i = 0; i < value.length; i++) {
+    const char = value[i]!;
+    const next = value[i + 1];
+    if (char === ESCAPE && (next === ESCAPE || next === ESCAPED_NUL)) {
+      decoded += next === ESCAPE ? ESCAPE : NUL;
+      i += 1;
+    } else {
+      decoded += char;
+    }
+  }
+  return decoded;
+}
+
+function hasEscape(value: unknown): boolean {
+  if (typeof value === "string") return value.includes(ESCAPE);
+  if (Array.isArray(value)) return value.some(hasEscape);
+  if (isPlainObject(value)) {
+    for (const [key, member] of Object.entries(value))
+      if (key.includes(ESCAPE) || hasEscape(member)) return true;
+  }
+  return false;
+}
+
+/** Copies a JSON value, passing every string and object key through `map`. */
+function mapStrings(value: unknown, map: (text: string) => string): unknown {
+  if (typeof value === "string") return map(value);
+  if (Array.isArray(value)) return value.map((item) => mapStrings(item, map));
+  if (isPlainObject(value)) {
+    const copy: Record<string, unknown> = {};
+    for (const [key, member] of Object.entries(value)) {
+      // defineProperty, so a key named "__proto__" stays an own property.
+      Object.defineProperty(copy, map(key), {
+        value: mapStrings(member, map),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return copy;
+  }
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !(value instanceof Date) && !Array.isArray(value);
+}

@@ -1,0 +1,279 @@
+import {
+  type ColumnType,
+  IdentifierNode,
+  type KyselyPlugin,
+  OperationNodeTransformer,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryId,
+  type QueryResult,
+  type RawBuilder,
+  type RootOperationNode,
+  sql,
+  type TableNode,
+  type UnknownRow,
+} from "kysely";
+
+/**
+ * Table types of kilo's SQL schema, shared by the SQLite and Postgres adapters,
+ * and the naming rules (table prefix, Postgres schema) that place them in a
+ * host's database.
+ *
+ * Column values are typed as they cross the driver. Where the dialects differ
+ * (timestamps are `timestamptz` on Postgres and integer milliseconds on SQLite,
+ * JSON is `jsonb` or TEXT, booleans are `boolean` or 0/1) the selected type is
+ * `unknown` and the dialect decodes it.
+ *
+ * @module
+ */
+
+/** A timestamp as written: a `Date` (Postgres) or epoch milliseconds (SQLite). */
+export type StoredTimestamp = Date | number;
+/** A boolean as written: `boolean` (Postgres) or 0/1 (SQLite). */
+export type StoredBoolean = boolean | number;
+
+type Timestamp = ColumnType<unknown, StoredTimestamp, StoredTimestamp>;
+type NullableTimestamp = ColumnType<unknown, StoredTimestamp | null, StoredTimestamp | null>;
+/** JSON is always written as JSON text; Postgres reads it back parsed, SQLite as text. */
+type Json = ColumnType<unknown, string, string>;
+type NullableJson = ColumnType<unknown, string | null, string | null>;
+/** Integers read back as numbers, or bigints from a host database with safe integers turned on. */
+type Integer = ColumnType<unknown, number, number>;
+type Real = ColumnType<unknown, number, number>;
+type Bool = ColumnType<unknown, StoredBoolean, StoredBoolean>;
+
+/** Row of `users`. */
+export interface UsersTable {
+  id: string;
+  name: string | null;
+  metadata: Json;
+  created_at: Timestamp;
+}
+
+/** Row of `bots`. */
+export interface BotsTable {
+  id: string;
+  user_id: string;
+  name: string;
+  soul: NullableJson;
+  personality: string | null;
+  context: string | null;
+  metadata: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `skills`. `name_folded` is the lower-cased name that the unique (bot_id, name) key uses. */
+export interface SkillsTable {
+  id: string;
+  bot_id: string;
+  name: string;
+  name_folded: string;
+  description: string;
+  instructions: string;
+  triggers: Json;
+  examples: Json;
+  data_fields: Json;
+  required_integrations: Json;
+  task_type: string;
+  status: string;
+  metadata: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `skill_records`. */
+export interface SkillRecordsTable {
+  id: string;
+  bot_id: string;
+  skill_id: string;
+  data: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `conversations`. `last_seq` (migration 2) is the seq of the newest message. */
+export interface ConversationsTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  channel: string;
+  title: string | null;
+  metadata: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  last_seq: ColumnType<unknown, number | undefined, number>;
+}
+
+/** Row of `messages`. */
+export interface MessagesTable {
+  id: string;
+  bot_id: string;
+  conversation_id: string;
+  seq: Integer;
+  role: string;
+  content: string;
+  metadata: Json;
+  created_at: Timestamp;
+}
+
+/** Row of `memories`. `key_folded` is the lower-cased key that `findByKey` matches. */
+export interface MemoriesTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  key: string;
+  key_folded: string;
+  content: string;
+  source: Json;
+  history: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `usage_records`. */
+export interface UsageRecordsTable {
+  id: string;
+  bot_id: string | null;
+  user_id: string | null;
+  conversation_id: string | null;
+  provider: string;
+  model: string;
+  task_type: string;
+  purpose: string;
+  prompt_tokens: Integer;
+  completion_tokens: Integer;
+  cache_read_tokens: Integer;
+  cache_write_tokens: Integer;
+  reasoning_tokens: Integer;
+  cost_usd: Real;
+  latency_ms: Real;
+  success: Bool;
+  error_code: string | null;
+  created_at: Timestamp;
+}
+
+/** Row of `proposals`. */
+export interface ProposalsTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  conversation_id: string | null;
+  name: string;
+  description: string;
+  triggers: Json;
+  data_fields: Json;
+  clarifying_questions: Json;
+  source_message: string;
+  status: string;
+  skill_id: string | null;
+  created_at: Timestamp;
+  resolved_at: NullableTimestamp;
+}
+
+/** Row of `kilo_migrations`: one per applied schema version. */
+export interface MigrationsTable {
+  version: Integer;
+  name: string;
+  checksum: string;
+  applied_at: Timestamp;
+}
+
+/** kilo's tables, by their unprefixed names. */
+export interface Tables {
+  users: UsersTable;
+  bots: BotsTable;
+  skills: SkillsTable;
+  skill_records: SkillRecordsTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  memories: MemoriesTable;
+  usage_records: UsageRecordsTable;
+  proposals: ProposalsTable;
+  kilo_migrations: MigrationsTable;
+}
+
+/** A table name without its prefix. */
+export type TableName = keyof Tables;
+
+/** Every table, parents before children. */
+export const TABLE_NAMES: readonly TableName[] = [
+  "users",
+  "bots",
+  "skills",
+  "skill_records",
+  "conversations",
+  "messages",
+  "memories",
+  "usage_records",
+  "proposals",
+  "kilo_migrations",
+];
+
+const KNOWN_TABLES: ReadonlySet<string> = new Set(TABLE_NAMES);
+
+/** Where kilo's tables live: an optional Postgres schema and a table prefix. */
+export interface SqlNames {
+  /** Prefix of every table, index and constraint name (may be empty). */
+  readonly prefix: string;
+  /** Postgres schema holding the tables, or `null` for the connection's default. */
+  readonly schema: string | null;
+  /** The table's name with the prefix. */
+  table(name: TableName): string;
+  /** An index or constraint name with the prefix. */
+  index(name: string): string;
+  /** The table as a quoted (schema-qualified) identifier, for raw SQL. */
+  qualified(name: TableName): RawBuilder<unknown>;
+}
+
+/** Longest prefix accepted: index names stay within Postgres's 63-byte identifier limit. */
+export const MAX_TABLE_PREFIX_LENGTH = 24;
+
+/** Builds the naming rules of one kilo install. `prefix` and `schema` must already be validated. */
+export function sqlNames(prefix: string, schema: string | null): SqlNames {
+  return {
+    prefix,
+    schema,
+    table: (name) => `${prefix}${name}`,
+    index: (name) => `${prefix}${name}`,
+    qualified: (name) => (schema === null ? sql.id(`${prefix}${name}`) : sql.id(schema, `${prefix}${name}`)),
+  };
+}
+
+/**
+ * A kysely plugin that adds the table prefix to kilo's table names in every
+ * query built through the query builder, so queries are written with the
+ * plain names. Names that are not kilo tables (aliases, CTEs, the host's
+ * tables) are left alone.
+ */
+export class TablePrefixPlugin implements KyselyPlugin {
+  private readonly transformer: TablePrefixTransformer;
+
+  constructor(prefix: string) {
+    this.transformer = new TablePrefixTransformer(prefix);
+  }
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return this.transformer.transformNode(args.node, args.queryId);
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
+class TablePrefixTransformer extends OperationNodeTransformer {
+  constructor(private readonly prefix: string) {
+    super();
+  }
+
+  protected override transformTable(node: TableNode, queryId?: QueryId): TableNode {
+    const transformed = super.transformTable(node, queryId);
+    const name = transformed.table.identifier.name;
+    if (!KNOWN_TABLES.has(name)) return transformed;
+    return {
+      ...transformed,
+      table: { ...transformed.table, identifier: IdentifierNode.create(`${this.prefix}${name}`) },
+    };
+  }
+}

@@ -1,0 +1,1424 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  type CreateTableBuilder,
+  type Dialect,
+  type Expression,
+  type Insertable,
+  type Kysely,
+  type RawBuilder,
+  type Selectable,
+  type SqlBool,
+  sql,
+} from "kysely";
+import type { Bot, Soul } from "../../../src/domain/bot.js";
+import type { Page } from "../../../src/domain/common.js";
+import type { Conversation, Message, NewMessage } from "../../../src/domain/conversation.js";
+import type { Memory, MemoryRevision, MemorySource } from "../../../src/domain/memory.js";
+import type { Proposal, ProposalStatus } from "../../../src/domain/proposal.js";
+import type { Skill, SkillDataField, SkillRecord, SkillStatus, TaskType } from "../../../src/domain/skill.js";
+import type { UsageRecord } from "../../../src/domain/usage.js";
+import type { User } from "../../../src/domain/user.js";
+import { KiloError, type KiloErrorCode } from "../../../src/errors.js";
+import type {
+  BotRepository,
+  ConversationRepository,
+  MemoryRepository,
+  MessageRepository,
+  ProposalRepository,
+  SkillRecordFilter,
+  SkillRecordRepository,
+  SkillRepository,
+  Storage,
+  StorageCapabilities,
+  StoragePageOptions,
+  StorageRepositories,
+  TurnCommit,
+  UsageRepository,
+  UserRepository,
+} from "../../../src/ports/storage.js";
+import { checkSchema, LATEST_SCHEMA_VERSION, runMigrations } from "./migrations.js";
+import type {
+  BotsTable,
+  ConversationsTable,
+  MemoriesTable,
+  MessagesTable,
+  ProposalsTable,
+  SkillRecordsTable,
+  SkillsTable,
+  SqlNames,
+  StoredBoolean,
+  StoredTimestamp,
+  Tables,
+  UsageRecordsTable,
+  UsersTable,
+} from "./schema.js";
+
+/**
+ * The Storage port on kysely, shared by `kilo/storage/sqlite` and
+ * `kilo/storage/postgres`. Everything that differs between the two databases
+ * sits behind {@link SqlDialect} (`sqlite-dialect.ts`, `postgres-dialect.ts`).
+ *
+ * @module
+ */
+
+/** A column type as kysely's schema builder takes it (`"text"`, `"jsonb"`, ...). */
+export type SqlDataType = Parameters<CreateTableBuilder<string, never>["addColumn"]>[1];
+
+/** Column types the migrations use, per dialect. */
+export interface SqlColumnTypes {
+  text: SqlDataType;
+  json: SqlDataType;
+  timestamp: SqlDataType;
+  boolean: SqlDataType;
+  integer: SqlDataType;
+  real: SqlDataType;
+}
+
+/** How a failed statement is reported. */
+export interface SqlErrorClass {
+  code: KiloErrorCode;
+  retryable: boolean;
+  /** The database could not be reached (the message then names the target). */
+  connection: boolean;
+}
+
+/** What became of a message append. */
+export type AppendOutcome =
+  | { kind: "appended"; seq: number }
+  | { kind: "no-conversation" }
+  | { kind: "conflict" };
+
+/** The writes of {@link SqlDialect.commitTurn}, already encoded. */
+export interface TurnRows {
+  message: Insertable<MessagesTable>;
+  usage: Insertable<UsageRecordsTable>[];
+  conversationUpdatedAt: StoredTimestamp;
+}
+
+/**
+ * What differs between the SQL databases kilo runs on. Implemented by
+ * `sqliteDialect` and `postgresDialect`; the repositories are written once
+ * against this interface.
+ */
+export interface SqlDialect {
+  /** Adapter name used in errors (`sqlite`, `postgres`). */
+  readonly name: string;
+  /** Column types for migrations. */
+  readonly types: SqlColumnTypes;
+  /** The statement that opens a transaction. */
+  readonly begin: string;
+  /** A kysely dialect that only compiles (for migration checksums). */
+  compileOnly(): Dialect;
+  /** Encodes a free-text value for a text column. */
+  text(value: string): string;
+  /** Decodes a text column written with {@link text}. */
+  fromText(raw: string): string;
+  /** Serializes a JSON value for a JSON column. */
+  json(value: unknown): string;
+  /** Parses a JSON column as the driver returned it. */
+  fromJson(raw: unknown): unknown;
+  timestamp(date: Date): StoredTimestamp;
+  fromTimestamp(raw: unknown): Date;
+  boolean(value: boolean): StoredBoolean;
+  fromBoolean(raw: unknown): boolean;
+  /**
+   * True when the JSON object in `column` has `field` equal to `value`: strings
+   * case-insensitively, numbers and booleans exactly (and of the same type).
+   */
+  jsonFieldEquals(
+    column: Expression<unknown>,
+    field: string,
+    value: string | number | boolean | null,
+  ): RawBuilder<SqlBool>;
+  /** True when the JSON object in `column` has a string `field` containing `text`, case-insensitively. */
+  jsonFieldContains(column: Expression<unknown>, field: string, text: string): RawBuilder<SqlBool>;
+  /** Appends a message, assigning the conversation's next seq atomically. */
+  appendMessage(db: Kysely<Tables>, names: SqlNames, row: Insertable<MessagesTable>): Promise<AppendOutcome>;
+  /** Stores a turn in one statement, when the database can; otherwise the storage uses a transaction. */
+  commitTurn?(db: Kysely<Tables>, names: SqlNames, rows: TurnRows): Promise<AppendOutcome>;
+  /** Called first inside the migration transaction: takes the lock that serializes migrations. */
+  lockMigrations(db: Kysely<Tables>, names: SqlNames): Promise<void>;
+  /** Creates the schema that holds the tables, when the install has one. */
+  createSchema?(db: Kysely<Tables>, names: SqlNames): Promise<void>;
+  /** Classifies a driver error; `null` for errors it does not know. */
+  classify(error: unknown): SqlErrorClass | null;
+  /** True when `error` says a table (or the schema) does not exist. */
+  isMissingTable(error: unknown): boolean;
+}
+
+/** Options of {@link SqlStorage.migrate}. */
+export interface MigrateOptions {
+  /**
+   * Stop after this schema version instead of the latest. Meant for tests and
+   * staged upgrades; migrations never run backwards.
+   */
+  to?: number;
+}
+
+/** What {@link SqlStorage.migrate} did. */
+export interface MigrationResult {
+  /** Names of the migrations applied by this call, in order (empty when the schema was current). */
+  applied: string[];
+}
+
+/**
+ * A SQL-backed {@link Storage}: the port plus explicit lifecycle and migrations.
+ */
+export interface SqlStorage extends Storage {
+  /**
+   * Connects and prepares the schema. By default runs pending migrations;
+   * with `migrate: false` only checks that the schema is current and throws
+   * `CONFIGURATION_INVALID` when it is not. Runs once; every other method calls it.
+   */
+  init(): Promise<void>;
+  /**
+   * Applies pending migrations (forward only) under a migration lock and
+   * returns their names. Safe to call from several processes at once.
+   */
+  migrate(options?: MigrateOptions): Promise<MigrationResult>;
+  commitTurn(turn: TurnCommit): Promise<Message>;
+  /** Releases what the adapter opened; never a database, pool or kysely instance the host passed in. */
+  close(): Promise<void>;
+}
+
+/** What an adapter hands to {@link createSqlStorage}. */
+export interface SqlStorageConfig {
+  dialect: SqlDialect;
+  /** kysely bound to the install's tables (prefix plugin and schema applied). */
+  db: Kysely<Tables>;
+  names: SqlNames;
+  capabilities: StorageCapabilities;
+  /** Run pending migrations in `init()` (default true). */
+  migrate: boolean;
+  /** The database as named in errors, without secrets (`127.0.0.1:5432/app`, a file path). */
+  target: string;
+  /** Runs once before the first statement (pragmas, connectivity). */
+  prepare?(db: Kysely<Tables>): Promise<void>;
+  /** Releases what the adapter opened. */
+  release(): Promise<void>;
+}
+
+/** Builds a {@link SqlStorage} from an adapter's dialect and connection. */
+export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
+  const { dialect, db: root, names, target } = config;
+  const adapter = dialect.name;
+  const context = new AsyncLocalStorage<TransactionScope>();
+  const errors = new ErrorMapper(dialect, target);
+  const codec = new RowCodec(dialect);
+
+  let preparing: Promise<void> | null = null;
+  let starting: Promise<void> | null = null;
+  let closed = false;
+
+  const ensureOpen = () => {
+    if (closed) {
+      throw new KiloError("CLOSED", `${adapter} storage: used after close()`, { adapter });
+    }
+  };
+  const prepare = (): Promise<void> => {
+    ensureOpen();
+    preparing ??= (async () => {
+      try {
+        await config.prepare?.(root);
+      } catch (error) {
+        throw errors.map(error, "connect");
+      }
+    })().catch((error: unknown) => {
+      preparing = null;
+      throw error;
+    });
+    return preparing;
+  };
+  const migrate = async (options: MigrateOptions = {}): Promise<MigrationResult> => {
+    await prepare();
+    try {
+      const applied = await runMigrations({
+        db: root,
+        dialect,
+        names,
+        to: options.to ?? LATEST_SCHEMA_VERSION,
+        transaction: (op) => withTransaction(dialect, root, op),
+      });
+      return { applied };
+    } catch (error) {
+      throw errors.map(error, "migrate");
+    }
+  };
+  const init = (): Promise<void> => {
+    ensureOpen();
+    starting ??= (async () => {
+      await prepare();
+      try {
+        const status = await checkSchema(root, dialect, names);
+        if (status.current) return;
+        if (!config.migrate) throw status.problem;
+        await migrate();
+      } catch (error) {
+        throw errors.map(error, "init");
+      }
+    })().catch((error: unknown) => {
+      starting = null;
+      throw error;
+    });
+    return starting;
+  };
+
+  const ambient = (): TransactionScope | null => {
+    const scope = context.getStore();
+    return scope?.isOpen() ? scope : null;
+  };
+
+  const outerAccess: Access = {
+    async run(what, op) {
+      await init();
+      const scope = ambient();
+      try {
+        return await op(scope ? scope.db : root);
+      } catch (error) {
+        throw errors.map(error, what);
+      }
+    },
+    async atomic(what, op) {
+      await init();
+      const scope = ambient();
+      try {
+        return scope ? await op(scope.db) : await withTransaction(dialect, root, op);
+      } catch (error) {
+        throw errors.map(error, what);
+      }
+    },
+  };
+
+  const scopedAccess = (scope: TransactionScope): Access => {
+    const run = async <T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T> => {
+      if (!scope.isOpen()) {
+        throw new KiloError(
+          "CLOSED",
+          `${adapter} storage: this transaction has already finished; its repositories can no longer be used`,
+          { adapter },
+        );
+      }
+      try {
+        return await op(scope.db);
+      } catch (error) {
+        throw errors.map(error, what);
+      }
+    };
+    return { run, atomic: run };
+  };
+
+  const runInScope = <T>(scope: TransactionScope, fn: (tx: StorageRepositories) => Promise<T>): Promise<T> =>
+    context.run(scope, () => fn(buildRepositories(scopedAccess(scope), codec, dialect, names)));
+
+  const savepoint = async <T>(
+    parent: TransactionScope,
+    fn: (tx: StorageRepositories) => Promise<T>,
+  ): Promise<T> => {
+    const name = sql.id(parent.nextSavepointName());
+    try {
+      await sql`savepoint ${name}`.execute(parent.db);
+    } catch (error) {
+      throw errors.map(error, "transaction");
+    }
+    const scope = new TransactionScope(parent.db, parent);
+    let result: T;
+    try {
+      result = await runInScope(scope, fn);
+    } catch (error) {
+      scope.close();
+      await sql`rollback to savepoint ${name}`.execute(parent.db).catch(() => undefined);
+      throw error;
+    }
+    scope.close();
+    try {
+      await sql`release savepoint ${name}`.execute(parent.db);
+    } catch (error) {
+      throw errors.map(error, "transaction");
+    }
+    return result;
+  };
+
+  const transaction = async <T>(fn: (tx: StorageRepositories) => Promise<T>): Promise<T> => {
+    await init();
+    // Inside a transaction of this storage, join it (as a savepoint) instead of
+    // waiting for a second connection: on SQLite that connection is the one the
+    // outer transaction holds, so waiting would never end.
+    const parent = ambient();
+    if (parent) return savepoint(parent, fn);
+    let thrownByCallback = false;
+    try {
+      return await withTransaction(dialect, root, async (db) => {
+        const scope = new TransactionScope(db, null);
+        try {
+          return await runInScope(scope, fn);
+        } catch (error) {
+          thrownByCallback = true;
+          throw error;
+        } finally {
+          scope.close();
+        }
+      });
+    } catch (error) {
+      if (thrownByCallback) throw error;
+      throw errors.map(error, "transaction");
+    }
+  };
+
+  const repositories = buildRepositories(outerAccess, codec, dialect, names);
+
+  const commitTurn = async (turn: TurnCommit): Promise<Message> => {
+    const message = codec.messageRow(turn.message, 0);
+    const usage = turn.usage.map((record) => codec.usageRow(record));
+    const updatedAt = dialect.timestamp(turn.conversationUpdatedAt);
+    if (dialect.commitTurn) {
+      const outcome = await outerAccess.run("commitTurn", (db) =>
+        dialect.commitTurn!(db, names, { message, usage, conversationUpdatedAt: updatedAt }),
+      );
+      return appendedMessage(turn.message, outcome, adapter);
+    }
+    return outerAccess.atomic("commitTurn", async (db) => {
+      // Throws on a missing conversation or a taken id, which rolls the whole turn back.
+      const stored = appendedMessage(turn.message, await dialect.appendMessage(db, names, message), adapter);
+      for (const row of usage) await db.insertInto("usage_records").values(row).execute();
+      await db
+        .updateTable("conversations")
+        .set({ updated_at: updatedAt })
+        .where("bot_id", "=", turn.message.botId)
+        .where("id", "=", turn.message.conversationId)
+        .execute();
+      return stored;
+    });
+  };
+
+  return {
+    name: adapter,
+    capabilities: { ...config.capabilities },
+    ...repositories,
+    init,
+    migrate,
+    transaction,
+    commitTurn,
+    async close() {
+      if (closed) return;
+      closed = true;
+      // A start that is under way finishes (or fails) before its connection is released.
+      await starting?.catch(() => undefined);
+      await preparing?.catch(() => undefined);
+      await config.release();
+    },
+  };
+}
+
+/** Opens a transaction on one connection, runs `op` on it, commits, or rolls back and rethrows. */
+export async function withTransaction<T>(
+  dialect: SqlDialect,
+  db: Kysely<Tables>,
+  op: (db: Kysely<Tables>) => Promise<T>,
+): Promise<T> {
+  return db.connection().execute(async (connection) => {
+    await sql.raw(dialect.begin).execute(connection);
+    let result: T;
+    try {
+      result = await op(connection);
+    } catch (error) {
+      // A failed rollback (a dropped connection, say) must not hide why the transaction failed.
+      await sql`rollback`.execute(connection).catch(() => undefined);
+      throw error;
+    }
+    try {
+      await sql`commit`.execute(connection);
+    } catch (error) {
+      await sql`rollback`.execute(connection).catch(() => undefined);
+      throw error;
+    }
+    return result;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Transactions and errors
+
+/** A transaction (no parent) or a savepoint inside one, all on the same connection. */
+class TransactionScope {
+  private open = true;
+  private savepoints = 0;
+
+  constructor(
+    readonly db: Kysely<Tables>,
+    private readonly parent: TransactionScope | null,
+  ) {}
+
+  isOpen(): boolean {
+    return this.open && (this.parent?.isOpen() ?? true);
+  }
+
+  close(): void {
+    this.open = false;
+  }
+
+  nextSavepointName(): string {
+    if (this.parent) return this.parent.nextSavepointName();
+    this.savepoints += 1;
+    return `kilo_savepoint_${this.savepoints}`;
+  }
+}
+
+class ErrorMapper {
+  constructor(
+    private readonly dialect: SqlDialect,
+    private readonly target: string,
+  ) {}
+
+  map(error: unknown, what: string): KiloError {
+    if (KiloError.is(error)) return error;
+    const adapter = this.dialect.name;
+    const reason = describe(error);
+    const kind = this.dialect.classify(error);
+    if (kind?.connection) {
+      return new KiloError(
+        kind.code,
+        `${adapter} storage: cannot reach the database at ${this.target} (${what}): ${reason}`,
+        { adapter, retryable: kind.retryable, cause: error },
+      );
+    }
+    const code = kind?.code ?? "STORAGE_FAILED";
+    const message =
+      code === "CONFLICT"
+        ? `${adapter} storage: ${what} clashed with an existing row: ${reason}`
+        : code === "NOT_FOUND"
+          ? `${adapter} storage: ${what} refers to a row that does not exist: ${reason}`
+          : `${adapter} storage: ${what} failed: ${reason}`;
+    return new KiloError(code, message, { adapter, retryable: kind?.retryable ?? false, cause: error });
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    if (error.message) return error.message;
+    if (typeof code === "string") return code;
+    return error.name;
+  }
+  return String(error);
+}
+
+function storageError(adapter: string, code: KiloErrorCode, message: string): KiloError {
+  return new KiloError(code, `${adapter} storage: ${message}`, { adapter });
+}
+
+function appendedMessage(message: NewMessage, outcome: AppendOutcome, adapter: string): Message {
+  if (outcome.kind === "no-conversation") {
+    throw storageError(
+      adapter,
+      "NOT_FOUND",
+      `cannot append: bot ${message.botId} has no conversation ${message.conversationId}`,
+    );
+  }
+  if (outcome.kind === "conflict") {
+    throw storageError(adapter, "CONFLICT", `a message with id ${message.id} already exists`);
+  }
+  return { ...structuredClone(message), seq: outcome.seq };
+}
+
+// ---------------------------------------------------------------------------
+// Rows <-> domain objects
+
+/** Encodes domain objects into rows and decodes rows back, through the dialect. */
+class RowCodec {
+  constructor(private readonly dialect: SqlDialect) {}
+
+  private text(value: string): string {
+    return this.dialect.text(value);
+  }
+
+  private nullableText(value: string | null): string | null {
+    return value === null ? null : this.dialect.text(value);
+  }
+
+  private readText(raw: string): string {
+    return this.dialect.fromText(raw);
+  }
+
+  private readNullableText(raw: string | null): string | null {
+    return raw === null ? null : this.dialect.fromText(raw);
+  }
+
+  json(value: unknown): string {
+    try {
+      return this.dialect.json(value);
+    } catch (cause) {
+      throw new KiloError(
+        "VALIDATION_FAILED",
+        `${this.dialect.name} storage: value cannot be stored as JSON (cycles, bigints or similar inside it)`,
+        { adapter: this.dialect.name, cause },
+      );
+    }
+  }
+
+  private readJson<T>(raw: unknown): T {
+    return this.dialect.fromJson(raw) as T;
+  }
+
+  private time(date: Date): StoredTimestamp {
+    return this.dialect.timestamp(date);
+  }
+
+  private readTime(raw: unknown): Date {
+    return this.dialect.fromTimestamp(raw);
+  }
+
+  userRow(user: User): Insertable<UsersTable> {
+    return {
+      id: user.id,
+      name: this.nullableText(user.name),
+      metadata: this.json(user.metadata),
+      created_at: this.time(user.createdAt),
+    };
+  }
+
+  user(row: Selectable<UsersTable>): User {
+    return {
+      id: row.id,
+      name: this.readNullableText(row.name),
+      metadata: this.readJson(row.metadata),
+      createdAt: this.readTime(row.created_at),
+    };
+  }
+
+  botRow(bot: Bot): Insertable<BotsTable> {
+    return {
+      id: bot.id,
+      user_id: bot.userId,
+      name: this.text(bot.name),
+      soul: bot.soul === null ? null : this.json(bot.soul),
+      personality: this.nullableText(bot.personality),
+      context: this.nullableText(bot.context),
+      metadata: this.json(bot.metadata),
+      created_at: this.time(bot.createdAt),
+      updated_at: this.time(bot.updatedAt),
+    };
+  }
+
+  bot(row: Selectable<BotsTable>): Bot {
+    return {
+      id: row.id,
+      userId: row.user_id,
+      name: this.readText(row.name),
+      soul: row.soul === null ? null : this.readJson<Soul>(row.soul),
+      personality: this.readNullableText(row.personality),
+      context: this.readNullableText(row.context),
+      metadata: this.readJson(row.metadata),
+      createdAt: this.readTime(row.created_at),
+      updatedAt: this.readTime(row.updated_at),
+    };
+  }
+
+  skillRow(skill: Skill): Insertable<SkillsTable> {
+    return {
+      id: skill.id,
+      bot_id: skill.botId,
+      name: this.text(skill.name),
+      name_folded: this.text(fold(skill.name)),
+      description: this.text(skill.description),
+      instructions: this.text(skill.instructions),
+      triggers: this.json(skill.triggers),
+      examples: this.json(skill.examples),
+      data_fields: this.json(skill.dataFields),
+      required_integrations: this.json(skill.requiredIntegrations),
+      task_type: this.text(skill.taskType),
+      status: this.text(skill.status),
+      metadata: this.json(skill.metadata),
+      created_at: this.time(skill.createdAt),
+      updated_at: this.time(skill.updatedAt),
+    };
+  }
+
+  skill(row: Selectable<SkillsTable>): Skill {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      name: this.readText(row.name),
+      description: this.readText(row.description),
+      instructions: this.readText(row.instructions),
+      triggers: this.readJson<string[]>(row.triggers),
+      examples: this.readJson<string[]>(row.examples),
+      dataFields: this.readJson<SkillDataField[]>(row.data_fields),
+      requiredIntegrations: this.readJson<string[]>(row.required_integrations),
+      taskType: this.readText(row.task_type) as TaskType,
+      status: this.readText(row.status) as SkillStatus,
+      metadata: this.readJson(row.metadata),
+      createdAt: this.readTime(row.created_at),
+      updatedAt: this.readTime(row.updated_at),
+    };
+  }
+
+  recordRow(record: SkillRecord): Insertable<SkillRecordsTable> {
+    return {
+      id: record.id,
+      bot_id: record.botId,
+      skill_id: record.skillId,
+      data: this.json(record.data),
+      created_at: this.time(record.createdAt),
+      updated_at: this.time(record.updatedAt),
+    };
+  }
+
+  record(row: Selectable<SkillRecordsTable>): SkillRecord {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      skillId: row.skill_id,
+      data: this.readJson(row.data),
+      createdAt: this.readTime(row.created_at),
+      updatedAt: this.readTime(row.updated_at),
+    };
+  }
+
+  conversationRow(conversation: Conversation): Insertable<ConversationsTable> {
+    return {
+      id: conversation.id,
+      bot_id: conversation.botId,
+      user_id: conversation.userId,
+      channel: this.text(conversation.channel),
+      title: this.nullableText(conversation.title),
+      metadata: this.json(conversation.metadata),
+      created_at: this.time(conversation.createdAt),
+      updated_at: this.time(conversation.updatedAt),
+    };
+  }
+
+  conversation(row: Selectable<ConversationsTable>): Conversation {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      userId: row.user_id,
+      channel: this.readText(row.channel),
+      title: this.readNullableText(row.title),
+      metadata: this.readJson(row.metadata),
+      createdAt: this.readTime(row.created_at),
+      updatedAt: this.readTime(row.updated_at),
+    };
+  }
+
+  messageRow(message: NewMessage, seq: number): Insertable<MessagesTable> {
+    return {
+      id: message.id,
+      bot_id: message.botId,
+      conversation_id: message.conversationId,
+      seq,
+      role: this.text(message.role),
+      content: this.text(message.content),
+      metadata: this.json(message.metadata),
+      created_at: this.time(message.createdAt),
+    };
+  }
+
+  message(row: Selectable<MessagesTable>): Message {
+    return {
+      id: row.id,
+      conversationId: row.conversation_id,
+      botId: row.bot_id,
+      role: this.readText(row.role) as Message["role"],
+      content: this.readText(row.content),
+      seq: toNumber(row.seq),
+      metadata: this.readJson(row.metadata),
+      createdAt: this.readTime(row.created_at),
+    };
+  }
+
+  memoryRow(memory: Memory): Insertable<MemoriesTable> {
+    return {
+      id: memory.id,
+      bot_id: memory.botId,
+      user_id: memory.userId,
+      key: this.text(memory.key),
+      key_folded: this.text(fold(memory.key)),
+      content: this.text(memory.content),
+      source: this.json(memory.source),
+      // Dates inside JSON become ISO strings (toJSON); memory() turns them back into Dates.
+      history: this.json(memory.history),
+      created_at: this.time(memory.createdAt),
+      updated_at: this.time(memory.updatedAt),
+    };
+  }
+
+  memory(row: Selectable<MemoriesTable>): Memory {
+    const history = this.readJson<Array<Omit<MemoryRevision, "replacedAt"> & { replacedAt: string }>>(
+      row.history,
+    );
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      userId: row.user_id,
+      key: this.readText(row.key),
+      content: this.readText(row.content),
+      source: this.readJson<MemorySource>(row.source),
+      history: history.map((revision) => ({ ...revision, replacedAt: new Date(revision.replacedAt) })),
+      createdAt: this.readTime(row.created_at),
+      updatedAt: this.readTime(row.updated_at),
+    };
+  }
+
+  usageRow(usage: UsageRecord): Insertable<UsageRecordsTable> {
+    return {
+      id: usage.id,
+      bot_id: usage.botId,
+      user_id: usage.userId,
+      conversation_id: usage.conversationId,
+      provider: this.text(usage.provider),
+      model: this.text(usage.model),
+      task_type: this.text(usage.taskType),
+      purpose: this.text(usage.purpose),
+      prompt_tokens: usage.promptTokens,
+      completion_tokens: usage.completionTokens,
+      cache_read_tokens: usage.cacheReadTokens,
+      cache_write_tokens: usage.cacheWriteTokens,
+      reasoning_tokens: usage.reasoningTokens,
+      cost_usd: usage.costUsd,
+      latency_ms: usage.latencyMs,
+      success: this.dialect.boolean(usage.success),
+      error_code: this.nullableText(usage.errorCode),
+      created_at: this.time(usage.createdAt),
+    };
+  }
+
+  usage(row: Selectable<UsageRecordsTable>): UsageRecord {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      userId: row.user_id,
+      conversationId: row.conversation_id,
+      provider: this.readText(row.provider),
+      model: this.readText(row.model),
+      taskType: this.readText(row.task_type) as TaskType,
+      purpose: this.readText(row.purpose),
+      promptTokens: toNumber(row.prompt_tokens),
+      completionTokens: toNumber(row.completion_tokens),
+      cacheReadTokens: toNumber(row.cache_read_tokens),
+      cacheWriteTokens: toNumber(row.cache_write_tokens),
+      reasoningTokens: toNumber(row.reasoning_tokens),
+      costUsd: toNumber(row.cost_usd),
+      latencyMs: toNumber(row.latency_ms),
+      success: this.dialect.fromBoolean(row.success),
+      errorCode: this.readNullableText(row.error_code),
+      createdAt: this.readTime(row.created_at),
+    };
+  }
+
+  proposalRow(proposal: Proposal): Insertable<ProposalsTable> {
+    return {
+      id: proposal.id,
+      bot_id: proposal.botId,
+      user_id: proposal.userId,
+      conversation_id: proposal.conversationId,
+      name: this.text(proposal.name),
+      description: this.text(proposal.description),
+      triggers: this.json(proposal.triggers),
+      data_fields: this.json(proposal.dataFields),
+      clarifying_questions: this.json(proposal.clarifyingQuestions),
+      source_message: this.text(proposal.sourceMessage),
+      status: this.text(proposal.status),
+      skill_id: proposal.skillId,
+      created_at: this.time(proposal.createdAt),
+      resolved_at: proposal.resolvedAt === null ? null : this.time(proposal.resolvedAt),
+    };
+  }
+
+  proposal(row: Selectable<ProposalsTable>): Proposal {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      userId: row.user_id,
+      conversationId: row.conversation_id,
+      name: this.readText(row.name),
+      description: this.readText(row.description),
+      triggers: this.readJson<string[]>(row.triggers),
+      dataFields: this.readJson<SkillDataField[]>(row.data_fields),
+      clarifyingQuestions: this.readJson<string[]>(row.clarifying_questions),
+      sourceMessage: this.readText(row.source_message),
+      status: this.readText(row.status) as ProposalStatus,
+      skillId: row.skill_id,
+      createdAt: this.readTime(row.created_at),
+      resolvedAt: row.resolved_at === null ? null : this.readTime(row.resolved_at),
+    };
+  }
+}
+
+/** Case folding for names and keys, done in JavaScript so both databases fold Unicode alike. */
+function fold(value: string): string {
+  return value.toLowerCase();
+}
+
+function toNumber(raw: unknown): number {
+  return typeof raw === "number" ? raw : Number(raw);
+}
+
+function copy<T>(value: T): T {
+  return structuredClone(value);
+}
+
+// ---------------------------------------------------------------------------
+// Paging: keyset cursors over (sort column, id)
+
+interface CursorPosition {
+  /** The sort column's value: epoch milliseconds. */
+  at: number;
+  id: string;
+}
+
+const CURSOR_TAG = "s1";
+
+function encodeCursor(position: CursorPosition): string {
+  return Buffer.from(JSON.stringify([CURSOR_TAG, position.at, position.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string, adapter: string): CursorPosition {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 3 &&
+      parsed[0] === CURSOR_TAG &&
+      Number.isFinite(parsed[1]) &&
+      typeof parsed[2] === "string"
+    ) {
+      return { at: parsed[1], id: parsed[2] };
+    }
+  } catch {
+    // Reported below as an invalid cursor.
+  }
+  throw storageError(
+    adapter,
+    "VALIDATION_FAILED",
+    "invalid page cursor; pass the `nextCursor` of the previous page",
+  );
+}
+
+function checkLimit(limit: number, adapter: string): void {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw storageError(
+      adapter,
+      "VALIDATION_FAILED",
+      `page limit must be a positive integer, got ${String(limit)}`,
+    );
+  }
+}
+
+/** Cuts one extra row off a `limit + 1` fetch and turns the last kept row into the next cursor. */
+function toPage<T extends { id: string }>(items: T[], limit: number, sortKey: (item: T) => Date): Page<T> {
+  if (items.length <= limit) return { items, nextCursor: null };
+  const kept = items.slice(0, limit);
+  const last = kept[kept.length - 1]!;
+  return { items: kept, nextCursor: encodeCursor({ at: sortKey(last).getTime(), id: last.id }) };
+}
+
+// ---------------------------------------------------------------------------
+// Repositories
+
+interface Access {
+  /** Runs statements on the current connection (the ambient transaction's, when there is one). */
+  run<T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
+  /** Runs statements atomically: inside the current transaction, or in a new one. */
+  atomic<T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
+}
+
+function buildRepositories(
+  access: Access,
+  codec: RowCodec,
+  dialect: SqlDialect,
+  names: SqlNames,
+): StorageRepositories {
+  const adapter = dialect.name;
+  const conflict = (message: string) => storageError(adapter, "CONFLICT", message);
+  const inserted = (result: { numInsertedOrUpdatedRows?: bigint | undefined }) =>
+    (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  const changed = (result: { numUpdatedRows?: bigint; numDeletedRows?: bigint }) =>
+    (result.numUpdatedRows ?? result.numDeletedRows ?? 0n) > 0n;
+  const after = (position: CursorPosition) => ({
+    at: dialect.timestamp(new Date(position.at)),
+    id: position.id,
+  });
+  const cursorOf = (page: StoragePageOptions) => {
+    checkLimit(page.limit, adapter);
+    return page.cursor ? after(decodeCursor(page.cursor, adapter)) : null;
+  };
+
+  const users: UserRepository = {
+    upsert: (user) =>
+      access.run("users.upsert", async (db) => {
+        const result = await db
+          .insertInto("users")
+          .values(codec.userRow(user))
+          .onConflict((oc) => oc.column("id").doNothing())
+          .executeTakeFirst();
+        if (inserted(result)) return copy(user);
+        const existing = await db
+          .selectFrom("users")
+          .selectAll()
+          .where("id", "=", user.id)
+          .executeTakeFirst();
+        if (!existing)
+          throw storageError(adapter, "STORAGE_FAILED", `user ${user.id} vanished during upsert`);
+        return codec.user(existing);
+      }),
+    get: (userId) =>
+      access.run("users.get", async (db) => {
+        const row = await db.selectFrom("users").selectAll().where("id", "=", userId).executeTakeFirst();
+        return row ? codec.user(row) : null;
+      }),
+  };
+
+  const bots: BotRepository = {
+    create: (bot) =>
+      access.run("bots.create", async (db) => {
+        const result = await db
+          .insertInto("bots")
+          .values(codec.botRow(bot))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a bot with id ${bot.id} already exists`);
+        return copy(bot);
+      }),
+    get: (botId) =>
+      access.run("bots.get", async (db) => {
+        const row = await db.selectFrom("bots").selectAll().where("id", "=", botId).executeTakeFirst();
+        return row ? codec.bot(row) : null;
+      }),
+    listByUser: (userId, page) =>
+      access.run("bots.listByUser", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db.selectFrom("bots").selectAll().where("user_id", "=", userId);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("created_at", "id"), ">", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("created_at")
+          .orderBy("id")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => codec.bot(row)),
+          page.limit,
+          (bot) => bot.createdAt,
+        );
+      }),
+    update: (bot) =>
+      access.run("bots.update", async (db) => {
+        const { id: _id, ...columns } = codec.botRow(bot);
+        const result = await db.updateTable("bots").set(columns).where("id", "=", bot.id).executeTakeFirst();
+        return changed(result) ? copy(bot) : null;
+      }),
+    delete: (botId) =>
+      // Usage records keep no foreign key (the gateway may record calls of bots that are
+      // not stored), so they are deleted here; everything else cascades from the bot.
+      access.atomic("bots.delete", async (db) => {
+        const result = await db.deleteFrom("bots").where("id", "=", botId).executeTakeFirst();
+        if (!changed(result)) return false;
+        await db.deleteFrom("usage_records").where("bot_id", "=", botId).execute();
+        return true;
+      }),
+  };
+
+  const skills: SkillRepository = {
+    create: (skill) =>
+      access.run("skills.create", async (db) => {
+        const result = await db
+          .insertInto("skills")
+          .values(codec.skillRow(skill))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (inserted(result)) return copy(skill);
+        const taken = await db
+          .selectFrom("skills")
+          .select("id")
+          .where("id", "=", skill.id)
+          .executeTakeFirst();
+        throw taken
+          ? conflict(`a skill with id ${skill.id} already exists`)
+          : conflict(`the bot already has a skill named "${skill.name}"`);
+      }),
+    get: (botId, skillId) =>
+      access.run("skills.get", async (db) => {
+        const row = await db
+          .selectFrom("skills")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("id", "=", skillId)
+          .executeTakeFirst();
+        return row ? codec.skill(row) : null;
+      }),
+    listByBot: (botId) =>
+      access.run("skills.listByBot", async (db) => {
+        const rows = await db
+          .selectFrom("skills")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .orderBy("created_at")
+          .orderBy("id")
+          .execute();
+        return rows.map((row) => codec.skill(row));
+      }),
+    update: (skill) =>
+      access.run("skills.update", async (db) => {
+        const { id: _id, bot_id: _botId, ...columns } = codec.skillRow(skill);
+        // Checked in the statement so that a clash does not raise an error, which on
+        // Postgres would abort the surrounding transaction; the unique index still
+        // settles races between two renames.
+        const result = await db
+          .updateTable("skills")
+          .set(columns)
+          .where("id", "=", skill.id)
+          .where("bot_id", "=", skill.botId)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("skills as other")
+                  .select("other.id")
+                  .where("other.bot_id", "=", skill.botId)
+                  .where("other.name_folded", "=", columns.name_folded)
+                  .where("other.id", "<>", skill.id),
+              ),
+            ),
+          )
+          .executeTakeFirst();
+        if (changed(result)) return copy(skill);
+        const exists = await db
+          .selectFrom("skills")
+          .select("id")
+          .where("id", "=", skill.id)
+          .where("bot_id", "=", skill.botId)
+          .executeTakeFirst();
+        if (exists) throw conflict(`the bot already has a skill named "${skill.name}"`);
+        return null;
+      }),
+    delete: (botId, skillId) =>
+      access.run("skills.delete", async (db) => {
+        const result = await db
+          .deleteFrom("skills")
+          .where("bot_id", "=", botId)
+          .where("id", "=", skillId)
+          .executeTakeFirst();
+        return changed(result);
+      }),
+  };
+
+  const recordCondition = (filter: SkillRecordFilter): Array<RawBuilder<SqlBool>> => {
+    const data = sql.ref("r.data");
+    const conditions: Array<RawBuilder<SqlBool>> = [];
+    for (const [field, value] of Object.entries(filter.equals ?? {})) {
+      conditions.push(dialect.jsonFieldEquals(data, field, value));
+    }
+    for (const [field, text] of Object.entries(filter.contains ?? {})) {
+      conditions.push(dialect.jsonFieldContains(data, field, text));
+    }
+    return conditions;
+  };
+
+  const skillRecords: SkillRecordRepository = {
+    create: (record) =>
+      access.run("skillRecords.create", async (db) => {
+        const result = await db
+          .insertInto("skill_records")
+          .values(codec.recordRow(record))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a skill record with id ${record.id} already exists`);
+        return copy(record);
+      }),
+    get: (botId, skillId, recordId) =>
+      access.run("skillRecords.get", async (db) => {
+        const row = await db
+          .selectFrom("skill_records")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("skill_id", "=", skillId)
+          .where("id", "=", recordId)
+          .executeTakeFirst();
+        return row ? codec.record(row) : null;
+      }),
+    query: (botId, skillId, filter, page) =>
+      access.run("skillRecords.query", async (db) => {
+        const cursor = cursorOf(page);
+        const newestFirst = page.newestFirst === true;
+        const direction = newestFirst ? "desc" : "asc";
+        let query = db
+          .selectFrom("skill_records as r")
+          .selectAll("r")
+          .where("r.bot_id", "=", botId)
+          .where("r.skill_id", "=", skillId);
+        for (const condition of recordCondition(filter)) query = query.where(condition);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("r.created_at", "r.id"), newestFirst ? "<" : ">", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("r.created_at", direction)
+          .orderBy("r.id", direction)
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => codec.record(row)),
+          page.limit,
+          (record) => record.createdAt,
+        );
+      }),
+    update: (record) =>
+      access.run("skillRecords.update", async (db) => {
+        const row = codec.recordRow(record);
+        const result = await db
+          .updateTable("skill_records")
+          .set({ data: row.data, created_at: row.created_at, updated_at: row.updated_at })
+          .where("bot_id", "=", record.botId)
+          .where("skill_id", "=", record.skillId)
+          .where("id", "=", record.id)
+          .executeTakeFirst();
+        return changed(result) ? copy(record) : null;
+      }),
+    delete: (botId, skillId, recordId) =>
+      access.run("skillRecords.delete", async (db) => {
+        const result = await db
+          .deleteFrom("skill_records")
+          .where("bot_id", "=", botId)
+          .where("skill_id", "=", skillId)
+          .where("id", "=", recordId)
+          .executeTakeFirst();
+        return changed(result);
+      }),
+  };
+
+  const conversations: ConversationRepository = {
+    create: (conversation) =>
+      access.run("conversations.create", async (db) => {
+        const result = await db
+          .insertInto("conversations")
+          .values(codec.conversationRow(conversation))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a conversation with id ${conversation.id} already exists`);
+        return copy(conversation);
+      }),
+    get: (botId, conversationId) =>
+      access.run("conversations.get", async (db) => {
+        const row = await db
+          .selectFrom("conversations")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("id", "=", conversationId)
+          .executeTakeFirst();
+        return row ? codec.conversation(row) : null;
+      }),
+    listByBot: (botId, page) =>
+      access.run("conversations.listByBot", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db.selectFrom("conversations").selectAll().where("bot_id", "=", botId);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("updated_at", "id"), "<", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("updated_at", "desc")
+          .orderBy("id", "desc")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => codec.conversation(row)),
+          page.limit,
+          (conversation) => conversation.updatedAt,
+        );
+      }),
+    touch: (botId, conversationId, at) =>
+      access.run("conversations.touch", async (db) => {
+        await db
+          .updateTable("conversations")
+          .set({ updated_at: dialect.timestamp(at) })
+          .where("bot_id", "=", botId)
+          .where("id", "=", conversationId)
+          .execute();
+      }),
+  };
+
+  const messages: MessageRepository = {
+    append: (message) =>
+      access
+        .run("messages.append", (db) => dialect.appendMessage(db, names, codec.messageRow(message, 0)))
+        .then((outcome) => appendedMessage(message, outcome, adapter)),
+    listRecent: (botId, conversationId, { limit, beforeSeq }) =>
+      access.run("messages.listRecent", async (db) => {
+        checkLimit(limit, adapter);
+        let query = db
+          .selectFrom("messages")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("conversation_id", "=", conversationId);
+        if (beforeSeq !== undefined) query = query.where("seq", "<", beforeSeq);
+        const rows = await query.orderBy("seq", "desc").limit(limit).execute();
+        return rows.reverse().map((row) => codec.message(row));
+      }),
+  };
+
+  const memories: MemoryRepository = {
+    create: (memory) =>
+      access.run("memories.create", async (db) => {
+        const result = await db
+          .insertInto("memories")
+          .values(codec.memoryRow(memory))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a memory with id ${memory.id} already exists`);
+        return copy(memory);
+      }),
+    get: (botId, memoryId) =>
+      access.run("memories.get", async (db) => {
+        const row = await db
+          .selectFrom("memories")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("id", "=", memoryId)
+          .executeTakeFirst();
+        return row ? codec.memory(row) : null;
+      }),
+    findByKey: (botId, userId, key) =>
+      access.run("memories.findByKey", async (db) => {
+        const row = await db
+          .selectFrom("memories")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("user_id", "=", userId)
+          .where("key_folded", "=", dialect.text(fold(key)))
+          .orderBy("updated_at", "desc")
+          .orderBy("id", "desc")
+          .limit(1)
+          .executeTakeFirst();
+        return row ? codec.memory(row) : null;
+      }),
+    list: (botId, userId, page) =>
+      access.run("memories.list", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db
+          .selectFrom("memories")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("user_id", "=", userId);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("updated_at", "id"), "<", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("updated_at", "desc")
+          .orderBy("id", "desc")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => codec.memory(row)),
+          page.limit,
+          (memory) => memory.updatedAt,
+        );
+      }),
+    update: (memory) =>
+      access.run("memories.update", async (db) => {
+        const { id: _id, bot_id: _botId, ...columns } = codec.memoryRow(memory);
+        const result = await db
+          .updateTable("memories")
+          .set(columns)
+          .where("bot_id", "=", memory.botId)
+          .where("id", "=", memory.id)
+          .executeTakeFirst();
+        return changed(result) ? copy(memory) : null;
+      }),
+    delete: (botId, memoryId) =>
+      access.run("memories.delete", async (db) => {
+        const result = await db
+          .deleteFrom("memories")
+          .where("bot_id", "=", botId)
+          .where("id", "=", memoryId)
+          .executeTakeFirst();
+        return changed(result);
+      }),
+  };
+
+  const usage: UsageRepository = {
+    record: (record) =>
+      access.run("usage.record", async (db) => {
+        const result = await db
+          .insertInto("usage_records")
+          .values(codec.usageRow(record))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a usage record with id ${record.id} already exists`);
+        return copy(record);
+      }),
+    list: ({ userId, botId, from, to }, page) =>
+      access.run("usage.list", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db.selectFrom("usage_records").selectAll().where("user_id", "=", userId);
+        if (botId !== undefined && botId !== null) query = query.where("bot_id", "=", botId);
+        if (from) query = query.where("created_at", ">=", dialect.timestamp(from));
+        if (to) query = query.where("created_at", "<", dialect.timestamp(to));
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("created_at", "id"), ">", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("created_at")
+          .orderBy("id")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => codec.usage(row)),
+          page.limit,
+          (record) => record.createdAt,
+        );
+      }),
+  };
+
+  const proposals: ProposalRepository = {
+    create: (proposal) =>
+      access.run("proposals.create", async (db) => {
+        const result = await db
+          .insertInto("proposals")
+          .values(codec.proposalRow(proposal))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a proposal with id ${proposal.id} already exists`);
+        return copy(proposal);
+      }),
+    get: (botId, proposalId) =>
+      access.run("proposals.get", async (db) => {
+        const row = await db
+          .selectFrom("proposals")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("id", "=", proposalId)
+          .executeTakeFirst();
+        return row ? codec.proposal(row) : null;
+      }),
+    listByBot: (botId, { status, limit }) =>
+      access.run("proposals.listByBot", async (db) => {
+        checkLimit(limit, adapter);
+        let query = db.selectFrom("proposals").selectAll().where("bot_id", "=", botId);
+        if (status !== undefined) query = query.where("status", "=", dialect.text(status));
+        const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(limit).execute();
+        return rows.map((row) => codec.proposal(row));
+      }),
+    update: (proposal) =>
+      access.run("proposals.update", async (db) => {
+        const { id: _id, bot_id: _botId, ...columns } = codec.proposalRow(proposal);
+        const result = await db
+          .updateTable("proposals")
+          .set(columns)
+          .where("bot_id", "=", proposal.botId)
+          .where("id", "=", proposal.id)
+          .executeTakeFirst();
+        return changed(result) ? copy(proposal) : null;
+      }),
+  };
+
+  return { users, bots, skills, skillRecords, conversations, messages, memories, usage, proposals };
+}
