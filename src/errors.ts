@@ -28,6 +28,8 @@ export const KILO_ERROR_CODES = [
   "PROVIDER_NOT_CONFIGURED",
   /** A storage adapter failed. */
   "STORAGE_FAILED",
+  /** A cache adapter failed (the core treats this as a cache miss; hosts see it only when calling the cache directly). */
+  "CACHE_FAILED",
   /** A tool call failed or was refused. */
   "TOOL_FAILED",
   /** The tool loop hit its step limit before the model gave a final answer. */
@@ -77,6 +79,7 @@ const DEFAULT_STATUS: Partial<Record<KiloErrorCode, number>> = {
   PROVIDER_REJECTED: 502,
   PROVIDER_NOT_CONFIGURED: 500,
   STORAGE_FAILED: 503,
+  CACHE_FAILED: 503,
   TOOL_FAILED: 502,
   TOOL_LOOP_LIMIT: 500,
   CLOSED: 503,

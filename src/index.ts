@@ -7,6 +7,11 @@
  * @module kilo
  */
 
+export type { CacheLoader, CacheLoaderOptions, CacheOptions } from "./cache/cache-loader.js";
+// Cache-first loading and the in-process cache
+export { createCacheLoader } from "./cache/cache-loader.js";
+export type { MemoryCache, MemoryCacheOptions } from "./cache/memory-cache.js";
+export { memoryCache } from "./cache/memory-cache.js";
 export type { ContextLoaderDependencies } from "./context/context-loader.js";
 // Default components, for hosts that wrap or reconfigure them
 export { createContextLoader } from "./context/context-loader.js";
@@ -45,6 +50,7 @@ export { createOrchestrator } from "./orchestrator/orchestrator.js";
 export type { TurnMeter } from "./orchestrator/turn-meter.js";
 export { createTurnMeter } from "./orchestrator/turn-meter.js";
 // Ports: implement these to replace a component or add an adapter
+export type * from "./ports/cache.js";
 export type * from "./ports/clock.js";
 export type * from "./ports/context-loader.js";
 export type * from "./ports/llm-gateway.js";

@@ -1,5 +1,6 @@
 import { EventEmitter } from "eventemitter3";
 import { z } from "zod";
+import { type CacheLoader, type CacheOptions, createCacheLoader } from "./cache/cache-loader.js";
 import { createContextLoader } from "./context/context-loader.js";
 import {
   type Bot,
@@ -25,6 +26,7 @@ import { ruleMemoryExtractor } from "./memory/memory-extractor.js";
 import { lexicalMemoryRetriever, MemoryService } from "./memory/memory-service.js";
 import { createOrchestrator } from "./orchestrator/orchestrator.js";
 import { createTurnMeter } from "./orchestrator/turn-meter.js";
+import type { Cache } from "./ports/cache.js";
 import type { Clock, IdGenerator } from "./ports/clock.js";
 import type { ContextLoader } from "./ports/context-loader.js";
 import type { LlmGateway } from "./ports/llm-gateway.js";
@@ -59,6 +61,8 @@ export interface KiloParts {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  /** Cache-first loading of bots and skill catalogs (L1 in-process, then the shared `cache`, then storage). */
+  cache: CacheLoader;
   skills: SkillService;
   memory: MemoryService;
   records: SkillDataService;
@@ -71,6 +75,17 @@ export type Component<T> = T | ((parts: KiloParts) => T);
 export interface KiloOptions {
   /** Where kilo keeps its data: `memoryStorage()`, `sqliteStorage(...)`, `postgresStorage(...)` or your own adapter. */
   storage: Storage;
+  /**
+   * A shared cache (the second tier) in front of storage for bots, souls and
+   * skill catalogs, e.g. `redisCache({ url })` from 'kilo/cache/redis'. Every
+   * process of a deployment should use the same one: writes through any of
+   * them are then seen by the next turn of all. An in-process LRU (the first
+   * tier) is always on. `kilo.close()` closes it (the adapter releases only
+   * what it opened). See `docs/cache.md`.
+   */
+  cache?: Cache;
+  /** Size and lifetimes of the in-process tier and of entries in `cache`. */
+  cacheOptions?: CacheOptions;
   /** LLM providers, in fallback order. Required unless you pass your own `gateway`. */
   providers?: LlmProvider[];
   /** Which provider and model serve each task type. Default: every provider in order, with its default model. */
@@ -210,7 +225,11 @@ export interface Kilo {
    * when you turned that off.
    */
   migrate(): Promise<{ applied: string[] }>;
-  /** Releases what kilo opened (the storage adapter's own resources). Later calls fail with `CLOSED`. */
+  /**
+   * Releases what kilo opened: its cache (and the `cache` adapter's own
+   * connections) and the storage adapter's own resources. Later calls fail
+   * with `CLOSED`.
+   */
   close(): Promise<void>;
 }
 
@@ -311,10 +330,11 @@ export function createKilo(options: KiloOptions): Kilo {
       onCall: (event) => emit("llm-call", event),
     });
   const gateway = meter.wrap(baseGateway);
-  const skills = new SkillService({ storage, clock, ids });
+  const cache = createCacheLoader({ ...options.cacheOptions, storage, cache: options.cache, logger });
+  const skills = new SkillService({ storage, clock, ids, cache });
   const memory = new MemoryService({ storage, clock, ids });
   const records = new SkillDataService({ storage, clock, ids });
-  const parts: KiloParts = { storage, gateway, clock, ids, logger, skills, memory, records };
+  const parts: KiloParts = { storage, gateway, clock, ids, logger, cache, skills, memory, records };
 
   const matcher = resolve(options.matcher, parts, () => createSkillMatcher({ gateway }));
   const composer = resolve(options.composer, parts, () => createPromptComposer());
@@ -337,6 +357,7 @@ export function createKilo(options: KiloOptions): Kilo {
       logger,
       emit,
       meter,
+      cache,
       skills,
       matcher,
       contextLoader,
@@ -353,7 +374,7 @@ export function createKilo(options: KiloOptions): Kilo {
   );
 
   async function getBot(botId: string): Promise<Bot> {
-    const bot = await storage.bots.get(parseInput(IdSchema, botId, "bot id"));
+    const bot = await cache.bot(parseInput(IdSchema, botId, "bot id"));
     if (!bot) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
     return bot;
   }
@@ -398,7 +419,7 @@ export function createKilo(options: KiloOptions): Kilo {
       async create(input) {
         const parsed = parseInput(CreateBotInputSchema, input, "bot");
         const now = clock.now();
-        return storage.transaction(async (tx) => {
+        const bot = await storage.transaction(async (tx) => {
           await tx.users.upsert({ id: parsed.userId, name: null, metadata: {}, createdAt: now });
           return tx.bots.create({
             id: parsed.id ?? ids.next("bot"),
@@ -412,6 +433,9 @@ export function createKilo(options: KiloOptions): Kilo {
             updatedAt: now,
           });
         });
+        // A host may reuse the id of a bot deleted behind kilo's back.
+        await cache.invalidateBot(bot.id, { skills: true });
+        return bot;
       },
       get: getBot,
       listByUser: (userId, page = {}) =>
@@ -421,15 +445,18 @@ export function createKilo(options: KiloOptions): Kilo {
         ),
       async update(botId, patch) {
         const parsed = parseInput(UpdateBotInputSchema, patch, "bot update");
-        const bot = await getBot(botId);
+        // The base of an update is read from storage: a cached copy may miss another process's change.
+        const bot = await storage.bots.get(parseInput(IdSchema, botId, "bot id"));
+        if (!bot) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
         const changes = Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== undefined));
         const updated = await storage.bots.update({ ...bot, ...changes, updatedAt: clock.now() });
+        await cache.invalidateBot(bot.id);
         if (!updated) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
         return updated;
       },
       async delete(botId) {
         const deleted = await storage.bots.delete(parseInput(IdSchema, botId, "bot id"));
-        skills.invalidate(botId);
+        await cache.invalidateBot(botId, { skills: true });
         if (!deleted) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
       },
     },
@@ -575,7 +602,13 @@ export function createKilo(options: KiloOptions): Kilo {
       toolProviders,
     },
     migrate: () => storage.migrate(),
-    close: () => storage.close(),
+    async close() {
+      try {
+        await cache.close();
+      } finally {
+        await storage.close();
+      }
+    },
   };
   return kilo;
 }

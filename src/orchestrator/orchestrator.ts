@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { CacheLoader } from "../cache/cache-loader.js";
 import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
 import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
@@ -45,6 +46,8 @@ export interface OrchestratorDependencies {
   logger: Logger;
   emit: <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) => void;
   meter: TurnMeter;
+  /** Loads the bot cache-first. Default: every turn reads `storage.bots.get`. */
+  cache?: CacheLoader;
   skills: SkillService;
   matcher: SkillMatcher;
   contextLoader: ContextLoader;
@@ -77,7 +80,7 @@ interface Answer {
  */
 export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator {
   async function loadBot(botId: string, userId: string): Promise<Bot> {
-    const bot = await deps.storage.bots.get(botId);
+    const bot = deps.cache ? await deps.cache.bot(botId) : await deps.storage.bots.get(botId);
     // Another user's bot is reported as missing, so ids cannot be probed.
     if (!bot || bot.userId !== userId)
       throw new KiloError("NOT_FOUND", `User '${userId}' has no bot '${botId}'`);

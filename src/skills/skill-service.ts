@@ -1,3 +1,4 @@
+import { type CacheLoader, createCacheLoader } from "../cache/cache-loader.js";
 import {
   type CreateSkillInput,
   CreateSkillInputSchema,
@@ -16,19 +17,22 @@ export interface SkillServiceDependencies {
   storage: Storage;
   clock: Clock;
   ids: IdGenerator;
+  /** The cache-first loader the catalog is read through. Default: an in-process one of its own. */
+  cache?: CacheLoader;
 }
 
 /**
  * Skill CRUD with validation, plus the per-bot catalog of active skills the
- * matcher reads. The catalog is cached and its key changes on every write,
- * so matchers can cache their indexes by key.
+ * matcher reads. The catalog is read cache-first (see {@link CacheLoader}),
+ * every write drops it in every process, and its key changes whenever it is
+ * reloaded, so matchers can cache their indexes by key.
  */
 export class SkillService {
-  private readonly catalogs = new Map<string, SkillCatalog>();
-  private readonly versions = new Map<string, number>();
-  private readonly nonce = globalThis.crypto.randomUUID().slice(0, 8);
+  private readonly cache: CacheLoader;
 
-  constructor(private readonly deps: SkillServiceDependencies) {}
+  constructor(private readonly deps: SkillServiceDependencies) {
+    this.cache = deps.cache ?? createCacheLoader({ storage: deps.storage });
+  }
 
   async create(botId: string, input: CreateSkillInput): Promise<Skill> {
     const parsed = parseInput(CreateSkillInputSchema, input, "skill");
@@ -41,7 +45,7 @@ export class SkillService {
       createdAt: now,
       updatedAt: now,
     });
-    this.invalidate(botId);
+    await this.invalidate(botId);
     return skill;
   }
 
@@ -65,34 +69,24 @@ export class SkillService {
       updatedAt: this.deps.clock.now(),
     });
     if (!updated) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no skill '${skillId}'`);
-    this.invalidate(botId);
+    await this.invalidate(botId);
     return updated;
   }
 
   async delete(botId: string, skillId: string): Promise<void> {
     const deleted = await this.deps.storage.skills.delete(botId, skillId);
     if (!deleted) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no skill '${skillId}'`);
-    this.invalidate(botId);
+    await this.invalidate(botId);
   }
 
-  /** The bot's active skills, cached until the next skill write. */
-  async catalog(botId: string): Promise<SkillCatalog> {
-    const cached = this.catalogs.get(botId);
-    if (cached) return cached;
-    const version = this.versions.get(botId) ?? 0;
-    const skills = (await this.deps.storage.skills.listByBot(botId)).filter(
-      (skill) => skill.status === "active",
-    );
-    const catalog = { key: `${botId}:${this.nonce}:${version}`, skills };
-    // A write that raced this load bumped the version: don't cache a stale list.
-    if ((this.versions.get(botId) ?? 0) === version) this.catalogs.set(botId, catalog);
-    return catalog;
+  /** The bot's active skills, cache-first; reloaded after any skill write (in any process sharing the cache). */
+  catalog(botId: string): Promise<SkillCatalog> {
+    return this.cache.catalog(botId);
   }
 
-  /** Drops the cached catalog of a bot (after any write to its skills). */
-  invalidate(botId: string): void {
-    this.catalogs.delete(botId);
-    this.versions.set(botId, (this.versions.get(botId) ?? 0) + 1);
+  /** Drops the cached catalog of a bot in every tier and process (after any write to its skills). */
+  invalidate(botId: string): Promise<void> {
+    return this.cache.invalidateSkills(botId);
   }
 
   private async assertNameFree(botId: string, name: string, exceptId: string | null): Promise<void> {
