@@ -5,6 +5,9 @@ export const entries = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
   "storage/memory/index": "adapters/storage/memory/index.ts",
+  "storage/sqlite/index": "adapters/storage/sqlite/index.ts",
+  "storage/postgres/index": "adapters/storage/postgres/index.ts",
+  "cache/redis/index": "adapters/cache/redis/index.ts",
 };
 
 export default defineConfig({
@@ -17,5 +20,6 @@ export default defineConfig({
   target: "node20",
   splitting: true,
   treeshake: true,
-  external: ["vitest"],
+  // Drivers are optional peer dependencies: never bundled, loaded only by their adapter.
+  external: ["vitest", "kysely", "pg", "better-sqlite3", "ioredis"],
 });

@@ -8,6 +8,7 @@
 import { benchClinc150 } from "./clinc150.js";
 import { benchMatcher } from "./matcher.js";
 import { benchOverhead } from "./overhead.js";
+import { benchRoundTrips } from "./round-trips.js";
 import { saveResult } from "./support.js";
 
 const quick = process.argv.includes("--quick");
@@ -18,6 +19,8 @@ const overhead = await benchOverhead({ quick });
 await saveResult("overhead", overhead);
 const matcher = await benchMatcher();
 const clinc = await benchClinc150();
+const roundTrips = await benchRoundTrips({ quick });
+await saveResult("round-trips", roundTrips);
 
 const rows = [
   {
@@ -45,6 +48,14 @@ const rows = [
     met: clinc.test.oosFalseAccepts <= 0.05,
   },
 ];
+for (const row of roundTrips) {
+  rows.push({
+    benchmark: `chat turn on ${row.storage}`,
+    figure: `median ${ms(row.medianMs)}, p99 ${ms(row.p99Ms)}; queries: ${row.roundTrips.chat} (chat), ${row.roundTrips.skillWithData} (data skill + tool)`,
+    target: row.storage === "postgres" ? "<= 4 round trips (warm chat turn)" : "",
+    met: row.storage === "postgres" ? row.roundTrips.chat <= 4 : true,
+  });
+}
 const first = matcher.sizes[0]!;
 const last = matcher.sizes.at(-1)!;
 rows.push({

@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runBakeryDemo } from "../../examples/bakery/demo.js";
 
@@ -40,7 +44,34 @@ describe("npm run demo (the bakery scenario)", () => {
     expect(summary.calls).toBe(14);
     expect(summary.costUsd).toBeGreaterThan(0);
     expect(lines.at(-1)).toContain(`$${summary.costUsd.toFixed(4)}`);
+    expect(outcome.run).toBe("first");
     expect(lines.join("\n")).toContain("skill: Order Tracker (fast path)");
     await kilo.close();
   });
+});
+
+describe("npm run demo, twice, on its SQLite file", () => {
+  it("remembers on the second run what the first one learned", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kilo-demo-"));
+    const env = { ...process.env, KILO_DEMO_DATABASE: join(dir, "bakery.sqlite") };
+    const run = () =>
+      execFileSync(process.execPath, ["--import", "tsx", "examples/bakery/demo.ts"], {
+        env,
+        encoding: "utf8",
+      });
+    try {
+      const first = run();
+      expect(first).toContain('Bot "Crumb" with a soul');
+      expect(first).toContain("remembered: The user's bakery is called Sweet Crumb.");
+      expect(first).toContain("Run `npm run demo` again");
+      const second = run();
+      expect(second).toContain("Crumb is back from an earlier run with 2 skills");
+      expect(second).toContain("crumb: Welcome back! Your bakery is called Sweet Crumb.");
+      expect(second).toContain("skill: Order Tracker (fast path) | tools: order_tracker_query");
+      expect(second).toContain("skill: Inventory Tracker (fast path) | tools: inventory_tracker_query");
+      expect(second).toMatch(/All runs so far: 20 LLM calls/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -31,10 +31,17 @@ describe("the pipeline's guarantees", () => {
   it("still records the usage of a failed turn's calls", async () => {
     const { kilo } = setup({
       classify: [{ text: classify(null), usage: { inputTokens: 200, outputTokens: 20 } }],
-      chat: [{ error: { code: "PROVIDER_FAILED", message: "cut off", retryable: false }, usage: { inputTokens: 900 } }],
+      chat: [
+        {
+          error: { code: "PROVIDER_FAILED", message: "cut off", retryable: false },
+          usage: { inputTokens: 900 },
+        },
+      ],
     });
     const { bot } = await bakeryBot(kilo);
-    await expect(kilo.chat({ botId: bot.id, userId: USER, message: "hello there" })).rejects.toThrow(/cut off|failed/);
+    await expect(kilo.chat({ botId: bot.id, userId: USER, message: "hello there" })).rejects.toThrow(
+      /cut off|failed/,
+    );
     const summary = await kilo.usage.summary({ userId: USER });
     expect(summary.calls).toBe(2);
     expect(summary.promptTokens).toBe(1100);

@@ -1,0 +1,61 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { postgresStorage } from "../../adapters/storage/postgres/index.js";
+import { createKilo } from "../../src/index.js";
+import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
+import { ORDER_TRACKER } from "../fixtures.js";
+
+const DATABASE_URL = process.env.KILO_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const schema = `kilo_rt_${randomUUID().slice(0, 8)}`;
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+const sent: string[] = [];
+pool.on("connect", (client) => {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const first = args[0];
+    sent.push(typeof first === "string" ? first : String((first as { text?: string })?.text ?? ""));
+    return query(...args);
+  };
+});
+
+afterAll(async () => {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+const classify = JSON.stringify({ skill: null, confidence: 0.9, actionable: false, reason: "small talk" });
+
+describe("database round trips of a chat turn on Postgres", () => {
+  it("costs at most 4 queries on a warm cache", async () => {
+    const provider = mockProvider({
+      respond: scriptByPurpose({
+        classify: [classify, classify, classify],
+        chat: ["Hi!", "Sure.", "Bye!"],
+      }),
+    });
+    const kilo = createKilo({ storage: postgresStorage({ pool, schema }), providers: [provider] });
+    const bot = await kilo.bots.create({ userId: "rt-user", name: "Counter" });
+    await kilo.skills.create(bot.id, ORDER_TRACKER);
+    const first = await kilo.chat({ botId: bot.id, userId: "rt-user", message: "hello there" });
+    await kilo.chat({
+      botId: bot.id,
+      userId: "rt-user",
+      conversationId: first.conversationId,
+      message: "thanks a lot",
+    });
+
+    sent.length = 0;
+    const warm = await kilo.chat({
+      botId: bot.id,
+      userId: "rt-user",
+      conversationId: first.conversationId,
+      message: "good night",
+    });
+    expect(warm.reply).toBe("Bye!");
+    // Append the user's message, read history and memories, commit reply + usage + touch.
+    expect(sent, sent.join("\n---\n")).toHaveLength(4);
+    expect(sent.filter((text) => /^\s*select/i.test(text))).toHaveLength(2);
+    await kilo.close();
+  });
+});
