@@ -31,6 +31,8 @@ export type {
 } from "./gateway/llm-gateway.js";
 export { createLlmGateway } from "./gateway/llm-gateway.js";
 export type { ModelPrice, PriceTable } from "./gateway/pricing.js";
+export { malformedResponse, providerError } from "./gateway/provider-errors.js";
+export type { ProviderFailure } from "./gateway/provider-errors.js";
 export { DEFAULT_PRICES, findPrice, mergePrices, priceOf } from "./gateway/pricing.js";
 export type { TaskSettings, TaskSettingsOverrides } from "./gateway/task-routing.js";
 export { DEFAULT_TASK_SETTINGS } from "./gateway/task-routing.js";
