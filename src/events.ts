@@ -3,7 +3,7 @@ import type { Memory } from "./domain/memory.js";
 import type { Proposal } from "./domain/proposal.js";
 import type { UsageRecord } from "./domain/usage.js";
 import type { KiloError } from "./errors.js";
-import type { TurnResult } from "./ports/orchestrator.js";
+import type { TurnResult, TurnStreamEvent } from "./ports/orchestrator.js";
 import type { SkillMatch } from "./ports/skill-matcher.js";
 
 /** Fields every turn event carries, for correlation. */
@@ -33,6 +33,8 @@ export interface KiloEvents {
   "memory-extracted": (event: TurnEventBase & { memory: Memory; updated: boolean }) => void;
   "proposal-created": (event: TurnEventBase & { proposal: Proposal }) => void;
   "reply-sent": (event: TurnEventBase & { messageId: string; result: TurnResult }) => void;
+  /** Progress of a streamed turn (`kilo.stream`): the same deltas the stream yields. */
+  "turn-progress": (event: TurnEventBase & { event: Exclude<TurnStreamEvent, { type: "result" }> }) => void;
   error: (event: { error: KiloError; context: Record<string, unknown> }) => void;
 }
 

@@ -7,50 +7,18 @@
  * @module kilo
  */
 
-export type { CacheLoader, CacheLoaderOptions, CacheOptions } from "./cache/cache-loader.js";
-// Cache-first loading and the in-process cache
-export { createCacheLoader } from "./cache/cache-loader.js";
-export type { MemoryCache, MemoryCacheOptions } from "./cache/memory-cache.js";
-export { memoryCache } from "./cache/memory-cache.js";
-export type { ContextLoaderDependencies } from "./context/context-loader.js";
-// Default components, for hosts that wrap or reconfigure them
-export { createContextLoader } from "./context/context-loader.js";
-// Domain schemas and types
-export * from "./domain/index.js";
-export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
+// The instance
+export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuery } from "./kilo.js";
+export { createKilo } from "./kilo.js";
+
 // Errors and events
+export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
 export { KILO_ERROR_CODES, KiloError, toKiloError } from "./errors.js";
 export type { KiloEventEmitter, KiloEventName, KiloEvents, TurnEventBase } from "./events.js";
-export { textOf, thinkingSummary } from "./gateway/content.js";
-export type {
-  GatewayRoute,
-  GatewayRoutes,
-  LlmCallEvent,
-  LlmGatewayOptions,
-  UsageSink,
-} from "./gateway/llm-gateway.js";
-export { createLlmGateway } from "./gateway/llm-gateway.js";
-export type { ModelPrice, PriceTable } from "./gateway/pricing.js";
-export { malformedResponse, providerError } from "./gateway/provider-errors.js";
-export type { ProviderFailure } from "./gateway/provider-errors.js";
-export { DEFAULT_PRICES, findPrice, mergePrices, priceOf } from "./gateway/pricing.js";
-export type { TaskSettings, TaskSettingsOverrides } from "./gateway/task-routing.js";
-export { DEFAULT_TASK_SETTINGS } from "./gateway/task-routing.js";
-export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuery } from "./kilo.js";
-// The instance
-export { createKilo } from "./kilo.js";
-export type { LlmMemoryExtractorOptions } from "./memory/memory-extractor.js";
-export { llmMemoryExtractor, ruleMemoryExtractor } from "./memory/memory-extractor.js";
-export type {
-  LexicalMemoryRetrieverOptions,
-  MemoryServiceDependencies,
-  RememberedFact,
-} from "./memory/memory-service.js";
-export { lexicalMemoryRetriever, MemoryService, normalizeMemoryKey } from "./memory/memory-service.js";
-export type { OrchestratorDependencies } from "./orchestrator/orchestrator.js";
-export { createOrchestrator } from "./orchestrator/orchestrator.js";
-export type { TurnMeter } from "./orchestrator/turn-meter.js";
-export { createTurnMeter } from "./orchestrator/turn-meter.js";
+
+// Domain schemas and types
+export * from "./domain/index.js";
+
 // Ports: implement these to replace a component or add an adapter
 export type * from "./ports/cache.js";
 export type * from "./ports/clock.js";
@@ -67,6 +35,41 @@ export type * from "./ports/skill-matcher.js";
 export type * from "./ports/skill-proposer.js";
 export type * from "./ports/storage.js";
 export type * from "./ports/tool-provider.js";
+
+// Default components, for hosts that wrap or reconfigure them
+export type { CacheLoader, CacheLoaderOptions, CacheOptions } from "./cache/cache-loader.js";
+export { createCacheLoader } from "./cache/cache-loader.js";
+export type { MemoryCache, MemoryCacheOptions } from "./cache/memory-cache.js";
+export { memoryCache } from "./cache/memory-cache.js";
+export type { ContextLoaderDependencies } from "./context/context-loader.js";
+export { createContextLoader } from "./context/context-loader.js";
+export { textOf, thinkingSummary } from "./gateway/content.js";
+export type {
+  GatewayRoute,
+  GatewayRoutes,
+  LlmCallEvent,
+  LlmGatewayOptions,
+  UsageSink,
+} from "./gateway/llm-gateway.js";
+export { createLlmGateway } from "./gateway/llm-gateway.js";
+export type { ModelPrice, PriceTable } from "./gateway/pricing.js";
+export { DEFAULT_PRICES, findPrice, mergePrices, priceOf } from "./gateway/pricing.js";
+export type { ProviderFailure } from "./gateway/provider-errors.js";
+export { malformedResponse, providerError } from "./gateway/provider-errors.js";
+export type { TaskSettings, TaskSettingsOverrides } from "./gateway/task-routing.js";
+export { DEFAULT_TASK_SETTINGS } from "./gateway/task-routing.js";
+export type { LlmMemoryExtractorOptions } from "./memory/memory-extractor.js";
+export { llmMemoryExtractor, ruleMemoryExtractor } from "./memory/memory-extractor.js";
+export type {
+  LexicalMemoryRetrieverOptions,
+  MemoryServiceDependencies,
+  RememberedFact,
+} from "./memory/memory-service.js";
+export { lexicalMemoryRetriever, MemoryService, normalizeMemoryKey } from "./memory/memory-service.js";
+export type { OrchestratorDependencies } from "./orchestrator/orchestrator.js";
+export { createOrchestrator } from "./orchestrator/orchestrator.js";
+export type { TurnMeter } from "./orchestrator/turn-meter.js";
+export { createTurnMeter } from "./orchestrator/turn-meter.js";
 export type { PromptComposerOptions } from "./prompt/prompt-composer.js";
 export { createPromptComposer, renderCatalog, renderRules, renderSoul } from "./prompt/prompt-composer.js";
 export type { ResponseProcessorOptions } from "./response/response-processor.js";

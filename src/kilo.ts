@@ -33,7 +33,7 @@ import type { LlmGateway } from "./ports/llm-gateway.js";
 import type { LlmProvider } from "./ports/llm-provider.js";
 import type { Logger } from "./ports/logger.js";
 import type { MemoryExtractor, MemoryRetriever } from "./ports/memory.js";
-import type { Orchestrator, TurnInput, TurnResult } from "./ports/orchestrator.js";
+import type { Orchestrator, TurnInput, TurnResult, TurnStreamEvent } from "./ports/orchestrator.js";
 import type { PromptComposer } from "./ports/prompt-composer.js";
 import type { ResponseProcessor } from "./ports/response-processor.js";
 import type { SkillMatcher } from "./ports/skill-matcher.js";
@@ -150,6 +150,23 @@ export interface KiloComponents {
 export interface Kilo {
   /** Handles one user message and returns the bot's reply. The user's message is stored before the model is called. */
   chat(input: TurnInput): Promise<TurnResult>;
+  /**
+   * The same turn as `chat`, streamed: yields reply text as the model writes
+   * it (whole words, secrets redacted), thinking deltas and a thinking
+   * summary, tool calls and their results, and finally `{ type: "result" }`
+   * with what `chat` would return. The same progress goes out as
+   * `turn-progress` events. Stopping the iteration early does not stop the
+   * turn: its reply is still stored.
+   *
+   * @example
+   * ```ts
+   * for await (const event of kilo.stream({ botId, userId, message: "Plan my week" })) {
+   *   if (event.type === "text-delta") process.stdout.write(event.text);
+   *   if (event.type === "result") console.log("\ncost:", event.result.usage.costUsd);
+   * }
+   * ```
+   */
+  stream(input: TurnInput): AsyncIterable<TurnStreamEvent>;
   users: {
     /** Creates the user, or returns the existing one. */
     upsert(input: { id: string; name?: string | null; metadata?: Record<string, unknown> }): Promise<User>;
@@ -399,6 +416,7 @@ export function createKilo(options: KiloOptions): Kilo {
 
   const kilo: Kilo = {
     chat: (input) => orchestrator.handle(input),
+    stream: (input) => streamTurn(orchestrator, input),
     users: {
       async upsert(input) {
         const parsed = parseInput(UpsertUserSchema, input, "user");
@@ -611,6 +629,46 @@ export function createKilo(options: KiloOptions): Kilo {
     },
   };
   return kilo;
+}
+
+async function* streamTurn(orchestrator: Orchestrator, input: TurnInput): AsyncGenerator<TurnStreamEvent> {
+  const queue: TurnStreamEvent[] = [];
+  let wake: (() => void) | null = null;
+  let finished = false;
+  let failure: { error: unknown } | null = null;
+  const push = (event: TurnStreamEvent) => {
+    queue.push(event);
+    wake?.();
+  };
+  orchestrator
+    .handle(input, { onEvent: push })
+    .then(
+      (result) => push({ type: "result", result }),
+      (error: unknown) => {
+        failure = { error };
+      },
+    )
+    .finally(() => {
+      finished = true;
+      wake?.();
+    });
+  while (true) {
+    const next = queue.shift();
+    if (next) {
+      yield next;
+      continue;
+    }
+    if (finished) {
+      if (failure) throw (failure as { error: unknown }).error;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      wake = () => {
+        wake = null;
+        resolve();
+      };
+    });
+  }
 }
 
 const RecordFilterSchema = z

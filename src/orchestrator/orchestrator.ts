@@ -13,11 +13,18 @@ import { textOf, thinkingSummary } from "../gateway/content.js";
 import type { MemoryService } from "../memory/memory-service.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { ContextLoader } from "../ports/context-loader.js";
-import type { GatewayResponse, LlmGateway } from "../ports/llm-gateway.js";
+import type { GatewayRequest, GatewayResponse, LlmGateway } from "../ports/llm-gateway.js";
 import type { ContentBlock, LlmMessage, ToolCallBlock, ToolResultBlock } from "../ports/llm-provider.js";
 import type { Logger } from "../ports/logger.js";
 import type { MemoryExtractor } from "../ports/memory.js";
-import type { Orchestrator, TurnInput, TurnResult, TurnToolCall } from "../ports/orchestrator.js";
+import type {
+  Orchestrator,
+  TurnInput,
+  TurnObserver,
+  TurnResult,
+  TurnStreamEvent,
+  TurnToolCall,
+} from "../ports/orchestrator.js";
 import type { PromptComposer } from "../ports/prompt-composer.js";
 import type { ResponseProcessor } from "../ports/response-processor.js";
 import type { SkillMatch, SkillMatcher } from "../ports/skill-matcher.js";
@@ -26,6 +33,7 @@ import type { Storage } from "../ports/storage.js";
 import type { ToolContext, ToolProvider, ToolSet } from "../ports/tool-provider.js";
 import { parseInput } from "../runtime/validate.js";
 import type { SkillService } from "../skills/skill-service.js";
+import { createDeltaBuffer, type DeltaBuffer } from "./delta-buffer.js";
 import type { TurnMeter, TurnTally } from "./turn-meter.js";
 
 /** Validates what `kilo.chat` receives. */
@@ -62,6 +70,14 @@ export interface OrchestratorDependencies {
   maxToolSteps: number;
   /** Extra stable rules for every prompt. */
   contextRules: () => string[];
+}
+
+type Notify = (event: Exclude<TurnStreamEvent, { type: "result" }>) => void;
+
+/** Streaming state of a turn: `buffer` is null when the response processor cannot filter partial text. */
+interface LiveText {
+  buffer: DeltaBuffer | null;
+  streamed: boolean;
 }
 
 interface Answer {
@@ -145,10 +161,12 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     calls: ToolCallBlock[],
     base: { botId: string; userId: string; conversationId: string },
     record: TurnToolCall[],
+    notify: Notify,
   ): Promise<ToolResultBlock[]> {
     const results: ToolResultBlock[] = [];
     for (const call of calls) {
       const started = performance.now();
+      notify({ type: "tool-call", name: call.name, input: call.input });
       const owner = owners.get(call.name);
       const outcome = owner
         ? await owner.execute(call)
@@ -169,6 +187,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
         isError: outcome.isError,
         durationMs: performance.now() - started,
       });
+      notify({ type: "tool-result", name: call.name, isError: outcome.isError });
       results.push({
         type: "tool_result",
         toolCallId: call.id,
@@ -183,6 +202,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     input: z.output<typeof TurnInputSchema>,
     bot: Bot,
     userMessage: Message,
+    live: LiveText | null,
+    notify: Notify,
   ): Promise<Answer> {
     const conversationId = userMessage.conversationId;
     const base = { botId: bot.id, userId: input.userId, conversationId };
@@ -273,7 +294,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const thoughts: ContentBlock[] = [];
     let response: GatewayResponse | null = null;
     for (let step = 0; step < deps.maxToolSteps; step += 1) {
-      response = await deps.gateway.complete({
+      const request: GatewayRequest = {
         taskType: match.taskType,
         purpose: "chat",
         system: prompt.system,
@@ -281,13 +302,14 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
         tools: prompt.tools.length > 0 ? prompt.tools : undefined,
         ...base,
         signal: input.signal,
-      });
+      };
+      response = live ? await streamStep(request, live, notify) : await deps.gateway.complete(request);
       thoughts.push(...response.content.filter((block) => block.type === "thinking"));
       const calls = response.content.filter((block): block is ToolCallBlock => block.type === "tool_call");
       if (calls.length === 0) break;
       // Thinking blocks go back unchanged with the tool calls, as providers require.
       messages.push({ role: "assistant", content: response.content });
-      messages.push({ role: "user", content: await runTools(sets, owners, calls, base, toolCalls) });
+      messages.push({ role: "user", content: await runTools(sets, owners, calls, base, toolCalls, notify) });
       if (step === deps.maxToolSteps - 1) {
         throw new KiloError(
           "TOOL_LOOP_LIMIT",
@@ -295,14 +317,37 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
         );
       }
     }
+    const thinking = thinkingSummary(thoughts);
+    if (thinking) notify({ type: "thinking", summary: thinking });
     return {
       text: response ? textOf(response.content) : "",
       match,
       toolCalls,
       proposal: null,
       createdSkill: null,
-      thinking: thinkingSummary(thoughts),
+      thinking,
     };
+  }
+
+  /** One model call, streamed: text goes out in filtered whole words, thinking as it comes. */
+  async function streamStep(
+    request: GatewayRequest,
+    live: LiveText,
+    notify: Notify,
+  ): Promise<GatewayResponse> {
+    let response: GatewayResponse | null = null;
+    for await (const event of deps.gateway.stream(request)) {
+      if (event.type === "text-delta") live.buffer?.push(event.text);
+      else if (event.type === "thinking-delta") notify({ type: "thinking-delta", text: event.text });
+      else if (event.type === "done") response = event.response;
+    }
+    live.buffer?.flush();
+    if (!response)
+      throw new KiloError("PROVIDER_FAILED", "The model's stream ended without a response", {
+        retryable: true,
+      });
+    if (live.buffer && textOf(response.content).length > 0) live.streamed = true;
+    return response;
   }
 
   // A failed turn still owes the usage of the calls it made.
@@ -315,18 +360,38 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
   }
 
   return {
-    async handle(raw: TurnInput): Promise<TurnResult> {
+    async handle(raw: TurnInput, observer?: TurnObserver): Promise<TurnResult> {
       const input = parseInput(TurnInputSchema, raw, "chat input");
       const bot = await loadBot(input.botId, input.userId);
       const userMessage = await storeUserMessage(bot, input);
       const base = { botId: bot.id, userId: input.userId, conversationId: userMessage.conversationId };
       const log = deps.logger.child(base);
       deps.emit("message-received", { ...base, messageId: userMessage.id, channel: input.channel });
+      const notify: Notify = observer
+        ? (event) => {
+            observer.onEvent(event);
+            deps.emit("turn-progress", { ...base, event });
+          }
+        : () => undefined;
+      const filterDelta = deps.responseProcessor.filterDelta?.bind(deps.responseProcessor);
+      const live: LiveText | null = observer
+        ? {
+            streamed: false,
+            buffer: filterDelta
+              ? createDeltaBuffer(
+                  (text) => notify({ type: "text-delta", text }),
+                  (text) => filterDelta(text, { bot, channel: input.channel }),
+                )
+              : null,
+          }
+        : null;
 
       try {
         const { value: result, tally } = await deps.meter.run(async () => {
-          const done = await answer(input, bot, userMessage);
+          const done = await answer(input, bot, userMessage, live, notify);
           const processed = deps.responseProcessor.process({ text: done.text, bot, channel: input.channel });
+          // Replies that were not streamed (proposals, processors without filterDelta) go out whole.
+          if (live && !live.streamed) notify({ type: "text-delta", text: processed.text });
           const facts = await deps.memoryExtractor.extract({
             bot,
             userId: input.userId,

@@ -56,11 +56,34 @@ export interface TurnResult {
   usage: TurnUsage;
 }
 
+/** What a streamed turn yields, in order of arrival. */
+export type TurnStreamEvent =
+  /** Reply text as the model writes it (secrets already redacted; whole words only). */
+  | { type: "text-delta"; text: string }
+  /** The model's reasoning as it thinks (providers with extended thinking). */
+  | { type: "thinking-delta"; text: string }
+  /** The model called a tool; `tool-result` follows when it has run. */
+  | { type: "tool-call"; name: string; input: Record<string, unknown> }
+  | { type: "tool-result"; name: string; isError: boolean }
+  /** A short summary of the model's thinking, once it is done thinking. */
+  | { type: "thinking"; summary: string }
+  /** The finished turn, as `kilo.chat` returns it: always the last event. */
+  | { type: "result"; result: TurnResult };
+
+/** Receives a turn's progress while it runs. */
+export interface TurnObserver {
+  onEvent(event: Exclude<TurnStreamEvent, { type: "result" }>): void;
+}
+
 /**
  * The Orchestrator port: coordinates one turn and holds no business logic.
  * match skill -> load context -> compose -> call the LLM (tool loop) ->
  * process the response -> extract memory -> persist.
  */
 export interface Orchestrator {
-  handle(input: TurnInput): Promise<TurnResult>;
+  /**
+   * Runs one turn. With an `observer`, the model's answer is streamed: the
+   * observer gets text and thinking deltas and tool progress as they happen.
+   */
+  handle(input: TurnInput, observer?: TurnObserver): Promise<TurnResult>;
 }

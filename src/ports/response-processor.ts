@@ -21,4 +21,12 @@ export interface ProcessedResponse {
  */
 export interface ResponseProcessor {
   process(input: ProcessInput): ProcessedResponse;
+  /**
+   * Optional: filters a piece of reply text while it streams (whole words
+   * only; a credential never straddles two pieces). The final reply still
+   * goes through `process`. A processor without it streams no partial text:
+   * the processed reply is sent as one piece at the end, so nothing unfiltered
+   * reaches a user.
+   */
+  filterDelta?(text: string, input: Omit<ProcessInput, "text">): string;
 }

@@ -56,16 +56,21 @@ export function createResponseProcessor(options: ResponseProcessorOptions = {}):
   const plain = new Set(options.plainTextChannels ?? ["sms", "cli-plain"]);
   const patterns = [...SECRET_PATTERNS, ...(options.redactPatterns ?? [])];
   const redaction = options.redactionText ?? "[redacted]";
+  const globals = patterns.map((pattern) =>
+    pattern.global ? pattern : new RegExp(pattern.source, `${pattern.flags}g`),
+  );
+  const redact = (text: string): { text: string; redacted: boolean } => {
+    let out = text;
+    for (const pattern of globals) out = out.replace(pattern, redaction);
+    return { text: out, redacted: out !== text };
+  };
   return {
+    filterDelta: (text) => redact(text).text,
     process(input: ProcessInput): ProcessedResponse {
       const actions: string[] = [];
-      let text = input.text;
-      for (const pattern of patterns) {
-        const global = pattern.global ? pattern : new RegExp(pattern.source, `${pattern.flags}g`);
-        const next = text.replace(global, redaction);
-        if (next !== text && !actions.includes("secret-redacted")) actions.push("secret-redacted");
-        text = next;
-      }
+      const redacted = redact(input.text);
+      let text = redacted.text;
+      if (redacted.redacted) actions.push("secret-redacted");
       if (input.bot.soul?.communicationStyle.formatting === "plain" || plain.has(input.channel)) {
         const next = stripMarkdown(text);
         if (next !== text) actions.push("markdown-stripped");
