@@ -47,10 +47,10 @@ function instantProvider(): LlmProvider {
       }
       const last = request.messages.at(-1)?.content.at(-1);
       const wantsTool =
-        request.tools?.some((tool) => tool.name === "order_tracker_query") && last?.type !== "tool_result";
+        request.tools?.some((tool) => tool.name === "record_query") && last?.type !== "tool_result";
       if (wantsTool) {
         return {
-          content: [{ type: "tool_call", id: "t1", name: "order_tracker_query", input: {} }],
+          content: [{ type: "tool_call", id: "t1", name: "record_query", input: { skill: "Order Tracker" } }],
           stopReason: "tool_use",
           usage,
           model: request.model,

@@ -10,6 +10,7 @@ import { benchMatcher } from "./matcher.js";
 import { benchOverhead } from "./overhead.js";
 import { benchRoundTrips } from "./round-trips.js";
 import { saveResult } from "./support.js";
+import { benchTokens } from "./tokens.js";
 
 const quick = process.argv.includes("--quick");
 const ms = (value: number) => `${value.toFixed(3)} ms`;
@@ -20,6 +21,8 @@ await saveResult("overhead", overhead);
 const matcher = await benchMatcher();
 const clinc = await benchClinc150();
 const roundTrips = await benchRoundTrips({ quick });
+const tokenUse = await benchTokens();
+await saveResult("tokens", tokenUse);
 await saveResult("round-trips", roundTrips);
 
 const rows = [
@@ -56,6 +59,22 @@ for (const row of roundTrips) {
     met: row.storage === "postgres" ? row.roundTrips.chat <= 4 : true,
   });
 }
+rows.push(
+  {
+    benchmark: "prompt tokens at turn 50 vs naive prompt (20 skills, 100 memories)",
+    figure: pct(tokenUse.atTurn50.ratio),
+    target: "<= 35%",
+    met: tokenUse.atTurn50.met,
+  },
+  {
+    benchmark: "cacheable prefix share, turns 2-50",
+    figure: `lowest ${pct(tokenUse.minCacheableFromTurn2.share)}, median ${pct(
+      [...tokenUse.turns.slice(1)].map((turn) => turn.cacheableShare).sort((a, b) => a - b)[24]!,
+    )}`,
+    target: ">= 80% every turn",
+    met: tokenUse.minCacheableFromTurn2.met,
+  },
+);
 const first = matcher.sizes[0]!;
 const last = matcher.sizes.at(-1)!;
 rows.push({

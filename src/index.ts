@@ -68,7 +68,7 @@ export type {
 export { lexicalMemoryRetriever, MemoryService, normalizeMemoryKey } from "./memory/memory-service.js";
 export type { OrchestratorDependencies } from "./orchestrator/orchestrator.js";
 export { createOrchestrator } from "./orchestrator/orchestrator.js";
-export type { TurnMeter } from "./orchestrator/turn-meter.js";
+export type { TurnMeter, TurnTally } from "./orchestrator/turn-meter.js";
 export { createTurnMeter } from "./orchestrator/turn-meter.js";
 export type { PromptComposerOptions } from "./prompt/prompt-composer.js";
 export { createPromptComposer, renderCatalog, renderRules, renderSoul } from "./prompt/prompt-composer.js";

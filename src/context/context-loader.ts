@@ -1,11 +1,26 @@
+import type { Message } from "../domain/conversation.js";
 import type { ContextLoader, LoadContextInput, TurnContext } from "../ports/context-loader.js";
 import type { MemoryRetriever } from "../ports/memory.js";
 import type { Storage } from "../ports/storage.js";
 
-/** Dependencies of {@link createContextLoader}. */
+/** Dependencies and settings of {@link createContextLoader}. */
 export interface ContextLoaderDependencies {
   storage: Storage;
   retriever: MemoryRetriever;
+  /**
+   * History is loaded from a start that moves in steps of this many messages
+   * (default 20), not one message per turn: consecutive prompts then share
+   * their history as a byte-identical prefix, which provider prompt caches
+   * reuse. A turn gets between `historyDepth` and `historyDepth + historyBlock - 1`
+   * earlier messages. `1` loads exactly `historyDepth`.
+   */
+  historyBlock?: number;
+}
+
+/** The first seq of the history window: `depth` back from the current message, rounded down to a block boundary. */
+export function historyWindowStart(beforeSeq: number, depth: number, block: number): number {
+  const start = beforeSeq - depth;
+  return Math.max(0, Math.floor(start / block) * block);
 }
 
 /**
@@ -13,16 +28,24 @@ export interface ContextLoaderDependencies {
  * in parallel, and nothing when a requirement is empty.
  */
 export function createContextLoader(deps: ContextLoaderDependencies): ContextLoader {
+  const block = Math.max(1, Math.floor(deps.historyBlock ?? 20));
+
+  async function history(input: LoadContextInput): Promise<Message[]> {
+    const depth = input.requirements.historyDepth;
+    if (depth <= 0) return [];
+    const from = historyWindowStart(input.beforeSeq, depth, block);
+    const messages = await deps.storage.messages.listRecent(input.botId, input.conversationId, {
+      limit: Math.max(depth, input.beforeSeq - from),
+      beforeSeq: input.beforeSeq,
+    });
+    return messages.filter((message) => message.seq >= from);
+  }
+
   return {
     async load(input: LoadContextInput): Promise<TurnContext> {
       const { requirements } = input;
-      const [history, memories, skillRecords] = await Promise.all([
-        requirements.historyDepth > 0
-          ? deps.storage.messages.listRecent(input.botId, input.conversationId, {
-              limit: requirements.historyDepth,
-              beforeSeq: input.beforeSeq,
-            })
-          : [],
+      const [messages, memories, skillRecords] = await Promise.all([
+        history(input),
         requirements.memoryQuery !== null && requirements.memoryLimit > 0
           ? deps.retriever.retrieve({
               botId: input.botId,
@@ -34,12 +57,13 @@ export function createContextLoader(deps: ContextLoaderDependencies): ContextLoa
         requirements.skillData
           ? deps.storage.skillRecords
               .query(input.botId, requirements.skillData.skillId, requirements.skillData.filter, {
-                limit: 500,
+                limit: requirements.skillData.limit,
+                newestFirst: true,
               })
-              .then((page) => page.items.reverse().slice(0, requirements.skillData!.limit))
+              .then((page) => page.items)
           : [],
       ]);
-      return { history, memories, skillRecords };
+      return { history: messages, memories, skillRecords };
     },
   };
 }

@@ -270,6 +270,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       userId: input.userId,
       conversationId,
       matchedSkill: match.skill,
+      skills: catalog.skills,
       signal: input.signal,
     };
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));

@@ -8,6 +8,8 @@ export interface ToolContext {
   userId: string;
   conversationId: string;
   matchedSkill: Skill | null;
+  /** The bot's active skills (the same objects from turn to turn while they do not change). */
+  skills: readonly Skill[];
   signal?: AbortSignal | undefined;
 }
 

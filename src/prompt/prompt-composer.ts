@@ -4,6 +4,7 @@ import type { Memory } from "../domain/memory.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
 import type { LlmMessage, SystemBlock } from "../ports/llm-provider.js";
 import type { ComposedPrompt, ComposeInput, PromptComposer } from "../ports/prompt-composer.js";
+import { recordJsonSchema } from "../skills/skill-data.js";
 
 /** Options of {@link createPromptComposer}. */
 export interface PromptComposerOptions {
@@ -95,11 +96,10 @@ function renderSkill(skill: Skill, records: readonly SkillRecord[], recordCharLi
   const parts = [`Active skill: ${skill.name}`];
   if (skill.instructions) parts.push(skill.instructions);
   if (skill.dataFields.length > 0) {
-    const fields = skill.dataFields.map(
-      (field) =>
-        `${field.name} (${field.type}${field.required ? ", required" : ""}${field.options ? `: ${field.options.join("|")}` : ""})`,
+    parts.push(
+      `Store and look up its records with the record_* tools and skill "${skill.name}". ` +
+        `Record data (JSON schema): ${JSON.stringify(recordJsonSchema(skill))}`,
     );
-    parts.push(`Its records have: ${fields.join(", ")}.`);
     if (records.length > 0) {
       const shown = records.map((record) => {
         const json = JSON.stringify({ id: record.id, ...record.data });

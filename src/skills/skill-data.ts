@@ -74,43 +74,72 @@ function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
-// Deriving JSON schemas costs more than the rest of a turn; catalogs are cached, so the same Skill object recurs.
-const definitionCache = new WeakMap<Skill, LlmToolDefinition[]>();
+/** Names of the four data tools, shared by every skill with data. */
+export const RECORD_TOOL_NAMES = ["record_create", "record_query", "record_update", "record_delete"] as const;
 
-/** The four data tools of a skill: create, query, update and delete its records. */
-export function skillDataToolDefinitions(skill: Skill): LlmToolDefinition[] {
-  let definitions = definitionCache.get(skill);
+/**
+ * The JSON schema of one skill's record data, derived from its fields. The
+ * composer shows it to the model for the matched skill; the tools validate
+ * against the same fields.
+ */
+export function recordJsonSchema(skill: Pick<Skill, "dataFields">): Record<string, unknown> {
+  return jsonSchema(recordSchemaFor(skill));
+}
+
+// Deriving JSON schemas costs more than the rest of a turn; catalogs are cached, so the same array recurs.
+const definitionCache = new WeakMap<readonly Skill[], LlmToolDefinition[]>();
+
+/**
+ * The four data tools for a bot's skills with data: create, query, update
+ * and delete records of a named skill. The list depends only on which skills
+ * have data, so it stays byte-identical from turn to turn (tools open every
+ * prompt, and a changing tool list would defeat provider prompt caches).
+ */
+export function skillDataToolDefinitions(skills: readonly Skill[]): LlmToolDefinition[] {
+  let definitions = definitionCache.get(skills);
   if (!definitions) {
-    definitions = deriveDefinitions(skill);
-    definitionCache.set(skill, definitions);
+    definitions = deriveDefinitions(skills.filter((skill) => skill.dataFields.length > 0));
+    definitionCache.set(skills, definitions);
   }
   return definitions;
 }
 
-function deriveDefinitions(skill: Skill): LlmToolDefinition[] {
-  const slug = skillSlug(skill);
-  const record = recordSchemaFor(skill);
-  const idOnly = z.object({ id: z.string().min(1).describe("The record's id") }).strict();
+function deriveDefinitions(dataSkills: readonly Skill[]): LlmToolDefinition[] {
+  if (dataSkills.length === 0) return [];
+  const names = dataSkills.map((skill) => skill.name) as [string, ...string[]];
+  const skill = z.enum(names).describe("Which skill's records");
+  const value = z.union([z.string(), z.number(), z.boolean()]);
+  const id = z.string().min(1).describe("The record's id");
   return [
     {
-      name: `${slug}_create`,
-      description: `Store a new ${skill.name} record.`,
-      inputSchema: jsonSchema(record),
+      name: "record_create",
+      description:
+        "Store a new record of a skill. `data` must have the fields of that skill's records, as listed in the context.",
+      inputSchema: jsonSchema(z.object({ skill, data: z.record(z.string(), z.unknown()) }).strict()),
     },
     {
-      name: `${slug}_query`,
-      description: `Find stored ${skill.name} records. With no filter, returns the most recent ones.`,
-      inputSchema: jsonSchema(filterSchemaFor(skill)),
+      name: "record_query",
+      description: "Find stored records of a skill, newest first. With no filter, returns the most recent ones.",
+      inputSchema: jsonSchema(
+        z
+          .object({
+            skill,
+            equals: z.record(z.string(), value).optional().describe("Fields that must equal these values"),
+            contains: z.record(z.string(), z.string()).optional().describe("Text fields that must contain these words"),
+            limit: z.number().int().min(1).max(100).optional().describe("Most records to return (default 20)"),
+          })
+          .strict(),
+      ),
     },
     {
-      name: `${slug}_update`,
-      description: `Change fields of a stored ${skill.name} record.`,
-      inputSchema: jsonSchema(idOnly.extend({ changes: record.partial() })),
+      name: "record_update",
+      description: "Change fields of a stored record of a skill.",
+      inputSchema: jsonSchema(z.object({ skill, id, changes: z.record(z.string(), z.unknown()) }).strict()),
     },
     {
-      name: `${slug}_delete`,
-      description: `Delete a stored ${skill.name} record.`,
-      inputSchema: jsonSchema(idOnly),
+      name: "record_delete",
+      description: "Delete a stored record of a skill.",
+      inputSchema: jsonSchema(z.object({ skill, id }).strict()),
     },
   ];
 }
@@ -187,40 +216,43 @@ function summarize(record: SkillRecord): Record<string, unknown> {
   return { id: record.id, ...record.data, createdAt: record.createdAt.toISOString() };
 }
 
+const ToolInputSchema = z.object({ skill: z.string().min(1) }).passthrough();
+
 /**
- * The ToolProvider for skill data: the matched skill's create / query /
- * update / delete tools. Only the matched skill's tools are offered, so the
- * tool list stays short and changes only when the skill does.
+ * The ToolProvider for skill data: `record_create`, `record_query`,
+ * `record_update` and `record_delete`, naming the skill in each call. Data is
+ * validated against the named skill's fields; a bad call comes back to the
+ * model as a tool error it can correct.
  */
 export function skillDataTools(service: SkillDataService): ToolProvider {
   return {
     name: "skill-data",
     tools(context: ToolContext): ToolSet {
-      const skill = context.matchedSkill;
-      if (!skill || skill.dataFields.length === 0)
-        return {
-          definitions: [],
-          async execute() {
-            throw new KiloError("TOOL_FAILED", "No skill data tools in this turn");
-          },
-        };
-      const slug = skillSlug(skill);
+      const dataSkills = context.skills.filter((skill) => skill.dataFields.length > 0);
       return {
-        definitions: skillDataToolDefinitions(skill),
+        definitions: skillDataToolDefinitions(context.skills),
         async execute(call: ToolCallBlock): Promise<ToolOutcome> {
           try {
-            const input = call.input;
+            const input = ToolInputSchema.parse(call.input);
+            const wanted = input.skill.trim().toLowerCase();
+            const skill = dataSkills.find((candidate) => candidate.name.toLowerCase() === wanted);
+            if (!skill) {
+              return {
+                content: `No skill with data is named '${input.skill}'. Skills with data: ${dataSkills.map((s) => s.name).join(", ")}`,
+                isError: true,
+              };
+            }
             switch (call.name) {
-              case `${slug}_create`: {
-                const record = await service.create(skill, input);
-                return {
-                  content: JSON.stringify({ stored: summarize(record) }),
-                  isError: false,
-                  data: record,
-                };
+              case "record_create": {
+                const record = await service.create(skill, input.data ?? {});
+                return { content: JSON.stringify({ stored: summarize(record) }), isError: false, data: record };
               }
-              case `${slug}_query`: {
-                const parsed = filterSchemaFor(skill).parse(input) as SkillRecordFilter & { limit?: number };
+              case "record_query": {
+                const parsed = filterSchemaFor(skill).parse({
+                  equals: input.equals,
+                  contains: input.contains,
+                  limit: input.limit,
+                }) as SkillRecordFilter & { limit?: number };
                 const records = await service.query(
                   skill,
                   { equals: parsed.equals, contains: parsed.contains },
@@ -232,21 +264,13 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
                   data: records,
                 };
               }
-              case `${slug}_update`: {
+              case "record_update": {
                 const record = await service.update(skill, String(input.id ?? ""), input.changes ?? {});
-                return {
-                  content: JSON.stringify({ updated: summarize(record) }),
-                  isError: false,
-                  data: record,
-                };
+                return { content: JSON.stringify({ updated: summarize(record) }), isError: false, data: record };
               }
-              case `${slug}_delete`: {
+              case "record_delete": {
                 await service.delete(skill, String(input.id ?? ""));
-                return {
-                  content: JSON.stringify({ deleted: input.id }),
-                  isError: false,
-                  data: { id: input.id },
-                };
+                return { content: JSON.stringify({ deleted: input.id }), isError: false, data: { id: input.id } };
               }
               default:
                 return { content: `Unknown tool '${call.name}'`, isError: true };

@@ -67,8 +67,8 @@ describe("npm run demo, twice, on its SQLite file", () => {
       const second = run();
       expect(second).toContain("Crumb is back from an earlier run with 2 skills");
       expect(second).toContain("crumb: Welcome back! Your bakery is called Sweet Crumb.");
-      expect(second).toContain("skill: Order Tracker (fast path) | tools: order_tracker_query");
-      expect(second).toContain("skill: Inventory Tracker (fast path) | tools: inventory_tracker_query");
+      expect(second).toContain("skill: Order Tracker (fast path) | tools: record_query");
+      expect(second).toContain("skill: Inventory Tracker (fast path) | tools: record_query");
       expect(second).toMatch(/All runs so far: 20 LLM calls/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -9,8 +9,11 @@ describe("a bakery owner talks to Crumb", () => {
         {
           toolCalls: [
             {
-              name: "order_tracker_create",
-              input: { customer: "Maria", item: "chocolate cake", pickup_day: "Saturday" },
+              name: "record_create",
+              input: {
+                skill: "Order Tracker",
+                data: { customer: "Maria", item: "chocolate cake", pickup_day: "Saturday" },
+              },
             },
           ],
         },
@@ -18,13 +21,20 @@ describe("a bakery owner talks to Crumb", () => {
         {
           toolCalls: [
             {
-              name: "order_tracker_create",
-              input: { customer: "Tom", item: "croissants", pickup_day: "Friday" },
+              name: "record_create",
+              input: {
+                skill: "Order Tracker",
+                data: { customer: "Tom", item: "croissants", pickup_day: "Friday" },
+              },
             },
           ],
         },
         "Croissants for Tom on Friday.",
-        { toolCalls: [{ name: "order_tracker_query", input: { equals: { pickup_day: "saturday" } } }] },
+        {
+          toolCalls: [
+            { name: "record_query", input: { skill: "Order Tracker", equals: { pickup_day: "saturday" } } },
+          ],
+        },
         "On Saturday: Maria's chocolate cake.",
       ],
     });
@@ -38,7 +48,7 @@ describe("a bakery owner talks to Crumb", () => {
     expect(first.reply).toBe("Got it: chocolate cake for Maria on Saturday.");
     expect(first.skill).toEqual({ id: skill.id, name: "Order Tracker" });
     expect(first.match.pass).toBe("fast");
-    expect(first.toolCalls).toMatchObject([{ name: "order_tracker_create", isError: false }]);
+    expect(first.toolCalls).toMatchObject([{ name: "record_create", isError: false }]);
 
     await kilo.chat({
       botId: bot.id,
@@ -67,18 +77,31 @@ describe("a bakery owner talks to Crumb", () => {
       count: 1,
       records: [{ customer: "Maria", item: "chocolate cake" }],
     });
-    // The skill's tools were offered with schemas derived from its fields.
-    const create = followUp.tools?.find((tool) => tool.name === "order_tracker_create");
-    expect(create?.inputSchema).toMatchObject({ required: ["customer", "item", "pickup_day"] });
+    // The data tools were offered, and the model was shown the record schema derived from the skill's fields.
+    const create = followUp.tools?.find((tool) => tool.name === "record_create");
+    expect(create?.inputSchema).toMatchObject({ properties: { skill: { enum: ["Order Tracker"] } } });
+    const context = lastUserText(provider.requests.at(-2)!);
+    expect(context).toContain('"required":["customer","item","pickup_day"]');
+    // The tool list is the same for every turn of the bot, so the prompt prefix stays cacheable.
+    expect(provider.requests.map((request) => JSON.stringify(request.tools))).toEqual(
+      provider.requests.map(() => JSON.stringify(followUp.tools)),
+    );
   });
 
   it("gives the model a tool error it can correct, and never stores invalid data", async () => {
     const { kilo, provider } = setup({
       chat: [
-        { toolCalls: [{ name: "order_tracker_create", input: { customer: "Maria" } }] },
         {
           toolCalls: [
-            { name: "order_tracker_create", input: { customer: "Maria", item: "cake", pickup_day: "Sat" } },
+            { name: "record_create", input: { skill: "Order Tracker", data: { customer: "Maria" } } },
+          ],
+        },
+        {
+          toolCalls: [
+            {
+              name: "record_create",
+              input: { skill: "Order Tracker", data: { customer: "Maria", item: "cake", pickup_day: "Sat" } },
+            },
           ],
         },
         "Stored.",
@@ -94,7 +117,7 @@ describe("a bakery owner talks to Crumb", () => {
   });
 
   it("stops a model that keeps calling tools", async () => {
-    const call = { toolCalls: [{ name: "order_tracker_query", input: {} }] };
+    const call = { toolCalls: [{ name: "record_query", input: { skill: "Order Tracker" } }] };
     const { kilo } = setup({ chat: [call, call, call] }, { maxToolSteps: 3 });
     const { bot } = await bakeryBot(kilo);
     const failure = await kilo
@@ -163,7 +186,14 @@ describe("a bakery owner talks to Crumb", () => {
       classify: [classify(null, true, "no inventory skill")],
       "propose-skill": [JSON.stringify(proposal)],
       chat: [
-        { toolCalls: [{ name: "inventory_tracker_create", input: { item: "flour", quantity: 20 } }] },
+        {
+          toolCalls: [
+            {
+              name: "record_create",
+              input: { skill: "Inventory Tracker", data: { item: "flour", quantity: 20 } },
+            },
+          ],
+        },
         "Stored 20 flour.",
       ],
     });
@@ -198,7 +228,7 @@ describe("a bakery owner talks to Crumb", () => {
       message: "Inventory: 20 flour in stock",
     });
     expect(stock.skill?.name).toBe("Inventory Tracker");
-    expect(stock.toolCalls[0]).toMatchObject({ name: "inventory_tracker_create", isError: false });
+    expect(stock.toolCalls[0]).toMatchObject({ name: "record_create", isError: false });
     expect(respond.remaining()).toEqual({ classify: 0, "propose-skill": 0, chat: 0 });
   });
 

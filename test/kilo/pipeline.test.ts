@@ -160,7 +160,12 @@ describe("the pipeline's guarantees", () => {
       classify: [classify(null)],
       chat: [
         {
-          toolCalls: [{ name: "order_tracker_create", input: { customer: "A", item: "B", pickup_day: "C" } }],
+          toolCalls: [
+            {
+              name: "record_create",
+              input: { skill: "Order Tracker", data: { customer: "A", item: "B", pickup_day: "C" } },
+            },
+          ],
         },
         "ok",
         "ok",

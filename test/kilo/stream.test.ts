@@ -51,7 +51,10 @@ describe("kilo.stream", () => {
       chat: [
         {
           toolCalls: [
-            { name: "order_tracker_create", input: { customer: "Maria", item: "cake", pickup_day: "Sat" } },
+            {
+              name: "record_create",
+              input: { skill: "Order Tracker", data: { customer: "Maria", item: "cake", pickup_day: "Sat" } },
+            },
           ],
         },
         "Stored Maria's cake.",
@@ -68,10 +71,10 @@ describe("kilo.stream", () => {
     expect(texts(events).join("")).toBe("Stored Maria's cake.");
     expect(events[0]).toMatchObject({
       type: "tool-call",
-      name: "order_tracker_create",
-      input: { customer: "Maria" },
+      name: "record_create",
+      input: { skill: "Order Tracker", data: { customer: "Maria" } },
     });
-    expect(events[1]).toMatchObject({ type: "tool-result", name: "order_tracker_create", isError: false });
+    expect(events[1]).toMatchObject({ type: "tool-result", name: "record_create", isError: false });
   });
 
   it("streams thinking, then its summary", async () => {

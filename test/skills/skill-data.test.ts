@@ -3,6 +3,7 @@ import { memoryStorage } from "../../adapters/storage/memory/index.js";
 import { KiloError } from "../../src/errors.js";
 import { sequentialIds } from "../../src/runtime/defaults.js";
 import {
+  recordJsonSchema,
   recordSchemaFor,
   SkillDataService,
   skillDataToolDefinitions,
@@ -31,23 +32,30 @@ describe("schemas derived from a skill's data fields", () => {
     ).toBe(false);
   });
 
-  it("gives the model four tools with JSON schemas and names safe for every provider", () => {
-    const tools = skillDataToolDefinitions(orders);
+  it("gives the model four tools that stay the same from turn to turn, naming the skills with data", () => {
+    const notes = makeSkill({ id: "skill_2", name: "Notes" });
+    const catalog = [orders, notes];
+    const tools = skillDataToolDefinitions(catalog);
     expect(tools.map((tool) => tool.name)).toEqual([
-      "order_tracker_create",
-      "order_tracker_query",
-      "order_tracker_update",
-      "order_tracker_delete",
+      "record_create",
+      "record_query",
+      "record_update",
+      "record_delete",
     ]);
     for (const tool of tools) expect(tool.name).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
     expect(tools[0]?.inputSchema).toMatchObject({
       type: "object",
-      required: ["customer", "item", "pickup_day"],
-      properties: { status: { enum: ["open", "done"] } },
+      required: ["skill", "data"],
+      properties: { skill: { enum: ["Order Tracker"] } },
       additionalProperties: false,
     });
     expect(tools[0]?.inputSchema).not.toHaveProperty("$schema");
-    expect(skillDataToolDefinitions(orders)).toBe(tools);
+    expect(skillDataToolDefinitions(catalog)).toBe(tools);
+    expect(skillDataToolDefinitions([notes])).toEqual([]);
+    expect(recordJsonSchema(orders)).toMatchObject({
+      required: ["customer", "item", "pickup_day"],
+      properties: { status: { enum: ["open", "done"] } },
+    });
     expect(skillSlug({ id: "skill_9", name: "Café ☕ Orders!" })).toBe("cafe_orders");
     expect(skillSlug({ id: "skill_9", name: "☕☕" })).toBe("skill_9");
   });
@@ -74,38 +82,29 @@ describe("SkillDataService and the data tools", () => {
     expect(KiloError.is(missing, "NOT_FOUND")).toBe(true);
   });
 
-  it("offers no tools without a matched data skill, and returns errors to the model instead of throwing", async () => {
+  it("offers no tools without skills with data, and returns errors to the model instead of throwing", async () => {
     const { tools } = await setup();
-    const context = { bot: makeBot(), userId: "user_1", conversationId: "conv_1" };
-    expect((await tools.tools({ ...context, matchedSkill: null })).definitions).toEqual([]);
-    const set = await tools.tools({ ...context, matchedSkill: orders });
-    const bad = await set.execute({
-      type: "tool_call",
-      id: "c1",
-      name: "order_tracker_delete",
-      input: { id: "rec_404" },
+    const context = { bot: makeBot(), userId: "user_1", conversationId: "conv_1", matchedSkill: null };
+    expect((await tools.tools({ ...context, skills: [] })).definitions).toEqual([]);
+    const set = await tools.tools({ ...context, skills: [orders] });
+    const call = (name: string, input: Record<string, unknown>) =>
+      set.execute({ type: "tool_call", id: "c", name, input });
+    expect(await call("record_delete", { skill: "Order Tracker", id: "rec_404" })).toMatchObject({
+      isError: true,
     });
-    expect(bad).toMatchObject({ isError: true });
-    const badFilter = await set.execute({
-      type: "tool_call",
-      id: "c2",
-      name: "order_tracker_query",
-      input: { equals: { nope: 1 } },
-    });
-    expect(badFilter.isError).toBe(true);
-    const created = await set.execute({
-      type: "tool_call",
-      id: "c3",
-      name: "order_tracker_create",
-      input: { customer: "Tom", item: "bread", pickup_day: "Friday" },
+    expect((await call("record_query", { skill: "Order Tracker", equals: { nope: 1 } })).isError).toBe(true);
+    const unknown = await call("record_query", { skill: "Invoices" });
+    expect(unknown).toMatchObject({ isError: true });
+    expect(unknown.content).toContain("Skills with data: Order Tracker");
+    const invalid = await call("record_create", { skill: "Order Tracker", data: { customer: "Tom" } });
+    expect(invalid.isError).toBe(true);
+    expect(invalid.content).toMatch(/item: .*pickup_day: /s);
+    const created = await call("record_create", {
+      skill: "order tracker",
+      data: { customer: "Tom", item: "bread", pickup_day: "Friday" },
     });
     expect(created.isError).toBe(false);
-    const found = await set.execute({
-      type: "tool_call",
-      id: "c4",
-      name: "order_tracker_query",
-      input: { contains: { item: "BRE" } },
-    });
+    const found = await call("record_query", { skill: "Order Tracker", contains: { item: "BRE" } });
     expect(JSON.parse(found.content)).toMatchObject({ count: 1, records: [{ customer: "Tom" }] });
   });
 });
