@@ -8,6 +8,7 @@ export const entries = {
   "storage/sqlite/index": "adapters/storage/sqlite/index.ts",
   "storage/postgres/index": "adapters/storage/postgres/index.ts",
   "cache/redis/index": "adapters/cache/redis/index.ts",
+  "providers/openai/index": "adapters/providers/openai/index.ts",
 };
 
 export default defineConfig({
@@ -21,5 +22,5 @@ export default defineConfig({
   splitting: true,
   treeshake: true,
   // Drivers are optional peer dependencies: never bundled, loaded only by their adapter.
-  external: ["vitest", "kysely", "pg", "better-sqlite3", "ioredis"],
+  external: ["vitest", "kysely", "pg", "better-sqlite3", "ioredis", "openai", "@anthropic-ai/sdk"],
 });

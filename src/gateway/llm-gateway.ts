@@ -368,11 +368,12 @@ export function createLlmGateway(options: LlmGatewayOptions): LlmGateway {
       purpose: request.purpose,
     };
     if (request.tools !== undefined) llmRequest.tools = request.tools;
+    if (request.providerOptions !== undefined) llmRequest.providerOptions = request.providerOptions;
     const budget = settings.thinkingBudget;
     if (
       budget !== null &&
       request.thinking !== false &&
-      route.provider.capabilities.thinking &&
+      (route.provider.capabilities.thinking || route.provider.capabilities.reasoning === true) &&
       budget < maxTokens
     ) {
       llmRequest.thinking = { budgetTokens: budget };

@@ -19,6 +19,8 @@ export interface GatewayRequest {
   maxTokens?: number | undefined;
   /** `false` turns thinking off for this call even when the task type has a budget. */
   thinking?: boolean | undefined;
+  /** Provider-specific settings, keyed by provider name; each provider reads its own. */
+  providerOptions?: Record<string, Record<string, unknown>> | undefined;
   /** Attribution for usage records. */
   botId?: string | null | undefined;
   userId?: string | null | undefined;

@@ -113,7 +113,14 @@ export type LlmStreamEvent =
 
 /** What a provider can do; the gateway reads these. */
 export interface LlmProviderCapabilities {
+  /** The provider returns thinking blocks (extended thinking). */
   thinking: boolean;
+  /**
+   * The provider turns a thinking budget into a reasoning setting (such as
+   * OpenAI's `reasoning_effort`) without returning thinking blocks. The gateway
+   * sends the budget to providers with `thinking` or `reasoning`.
+   */
+  reasoning?: boolean | undefined;
   streaming: boolean;
   promptCaching: boolean;
 }

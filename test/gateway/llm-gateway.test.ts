@@ -8,9 +8,10 @@ import {
   type LlmGatewayOptions,
 } from "../../src/gateway/llm-gateway.js";
 import type { GatewayRequest, GatewayResponse } from "../../src/ports/llm-gateway.js";
-import type { LlmProvider, LlmStreamEvent } from "../../src/ports/llm-provider.js";
+import type { LlmProvider, LlmRequest, LlmStreamEvent } from "../../src/ports/llm-provider.js";
 import type { LogFields, Logger } from "../../src/ports/logger.js";
 import type { UsageRepository } from "../../src/ports/storage.js";
+import { silentLogger } from "../../src/runtime/logger.js";
 import { mockProvider } from "../../src/testing/mock-provider.js";
 
 interface LogLine {
@@ -612,5 +613,47 @@ describe("content helpers", () => {
     expect(summary).not.toContain("opaque");
     expect(thinkingSummary([{ type: "thinking", text: "x", redacted: true }])).toBeNull();
     expect(thinkingSummary([{ type: "text", text: "hi" }])).toBeNull();
+  });
+});
+
+describe("reasoning providers and provider options", () => {
+  it("sends the thinking budget to a provider that turns it into reasoning effort, and forwards providerOptions", async () => {
+    const seen: LlmRequest[] = [];
+    const reasoner: LlmProvider = {
+      name: "reasoner",
+      defaultModel: "o4-mini",
+      capabilities: { thinking: false, reasoning: true, streaming: false, promptCaching: true },
+      async complete(request) {
+        seen.push(request);
+        return {
+          content: [{ type: "text", text: "ok" }],
+          stopReason: "end_turn",
+          usage: {
+            inputTokens: 1,
+            outputTokens: 1,
+            cacheReadTokens: 0,
+            cacheWriteTokens: 0,
+            reasoningTokens: 0,
+          },
+          model: request.model,
+        };
+      },
+    };
+    const gateway = createLlmGateway({
+      providers: [reasoner],
+      usage: async () => undefined,
+      clock: { now: () => new Date(0) },
+      ids: { next: (prefix) => `${prefix}_1` },
+      logger: silentLogger(),
+    });
+    await gateway.complete({
+      taskType: "complex_reasoning",
+      purpose: "chat",
+      system: [],
+      messages: [{ role: "user", content: [{ type: "text", text: "plan" }] }],
+      providerOptions: { reasoner: { seed: 7 } },
+    });
+    expect(seen[0]?.thinking).toEqual({ budgetTokens: 10_000 });
+    expect(seen[0]?.providerOptions).toEqual({ reasoner: { seed: 7 } });
   });
 });
