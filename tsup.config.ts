@@ -8,6 +8,7 @@ export const entries = {
   "storage/sqlite/index": "adapters/storage/sqlite/index.ts",
   "storage/postgres/index": "adapters/storage/postgres/index.ts",
   "cache/redis/index": "adapters/cache/redis/index.ts",
+  "providers/anthropic/index": "adapters/providers/anthropic/index.ts",
   "providers/openai/index": "adapters/providers/openai/index.ts",
 };
 

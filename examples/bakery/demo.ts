@@ -7,11 +7,14 @@
  * `npm run demo` keeps its data in `.kilo-demo/bakery.sqlite`: run it again
  * and Crumb remembers the bakery, the orders and the stock. `--fresh` starts
  * over. Offline by default: model replies come from the recorded replay files
- * beside this file (made with `recordingProvider`).
+ * beside this file (made with `recordingProvider`). With ANTHROPIC_API_KEY, or
+ * OPENAI_API_KEY (and optionally OPENAI_BASE_URL), set, it talks to the live model.
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { anthropicProvider } from "../../adapters/providers/anthropic/index.js";
+import { openaiProvider } from "../../adapters/providers/openai/index.js";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
 import { sqliteStorage } from "../../adapters/storage/sqlite/index.js";
 import { createKilo, type Kilo, type LlmProvider, type Storage, type TurnResult } from "../../src/index.js";
@@ -164,12 +167,20 @@ export async function runBakeryDemo(options: DemoOptions = {}): Promise<DemoOutc
   return { kilo, botId, userId: USER, turns, mode, run };
 }
 
+/** A live provider when a key is set in the environment (Anthropic first), else none: the demo replays. */
+export function liveProvider(env: NodeJS.ProcessEnv = process.env): LlmProvider | undefined {
+  if (env.ANTHROPIC_API_KEY) return anthropicProvider();
+  if (env.OPENAI_API_KEY) return openaiProvider();
+  return undefined;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const database = process.env.KILO_DEMO_DATABASE ?? DEMO_DATABASE;
   if (process.argv.includes("--fresh")) rmSync(database, { force: true });
   if (!existsSync(dirname(database))) mkdirSync(dirname(database), { recursive: true });
   const outcome = await runBakeryDemo({
     storage: sqliteStorage({ filename: database }),
+    provider: liveProvider(),
     print: (line) => console.log(line),
   });
   console.log(

@@ -119,14 +119,24 @@ function deriveDefinitions(dataSkills: readonly Skill[]): LlmToolDefinition[] {
     },
     {
       name: "record_query",
-      description: "Find stored records of a skill, newest first. With no filter, returns the most recent ones.",
+      description:
+        "Find stored records of a skill, newest first. With no filter, returns the most recent ones.",
       inputSchema: jsonSchema(
         z
           .object({
             skill,
             equals: z.record(z.string(), value).optional().describe("Fields that must equal these values"),
-            contains: z.record(z.string(), z.string()).optional().describe("Text fields that must contain these words"),
-            limit: z.number().int().min(1).max(100).optional().describe("Most records to return (default 20)"),
+            contains: z
+              .record(z.string(), z.string())
+              .optional()
+              .describe("Text fields that must contain these words"),
+            limit: z
+              .number()
+              .int()
+              .min(1)
+              .max(100)
+              .optional()
+              .describe("Most records to return (default 20)"),
           })
           .strict(),
       ),
@@ -245,7 +255,11 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
             switch (call.name) {
               case "record_create": {
                 const record = await service.create(skill, input.data ?? {});
-                return { content: JSON.stringify({ stored: summarize(record) }), isError: false, data: record };
+                return {
+                  content: JSON.stringify({ stored: summarize(record) }),
+                  isError: false,
+                  data: record,
+                };
               }
               case "record_query": {
                 const parsed = filterSchemaFor(skill).parse({
@@ -266,11 +280,19 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
               }
               case "record_update": {
                 const record = await service.update(skill, String(input.id ?? ""), input.changes ?? {});
-                return { content: JSON.stringify({ updated: summarize(record) }), isError: false, data: record };
+                return {
+                  content: JSON.stringify({ updated: summarize(record) }),
+                  isError: false,
+                  data: record,
+                };
               }
               case "record_delete": {
                 await service.delete(skill, String(input.id ?? ""));
-                return { content: JSON.stringify({ deleted: input.id }), isError: false, data: { id: input.id } };
+                return {
+                  content: JSON.stringify({ deleted: input.id }),
+                  isError: false,
+                  data: { id: input.id },
+                };
               }
               default:
                 return { content: `Unknown tool '${call.name}'`, isError: true };

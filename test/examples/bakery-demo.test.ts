@@ -1,9 +1,10 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runBakeryDemo } from "../../examples/bakery/demo.js";
+import { completion, startFakeOpenAIServer } from "../providers/fake-openai-server.js";
 
 describe("npm run demo (the bakery scenario)", () => {
   it("plays the whole scenario offline and prints who handled each turn and the cost", async () => {
@@ -71,6 +72,38 @@ describe("npm run demo, twice, on its SQLite file", () => {
       expect(second).toContain("skill: Inventory Tracker (fast path) | tools: record_query");
       expect(second).toMatch(/All runs so far: 20 LLM calls/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("npm run demo with a provider key set", () => {
+  it("talks to the live provider (here a local OpenAI-compatible server) instead of replaying", async () => {
+    const server = await startFakeOpenAIServer();
+    server.reply(() => ({ json: completion({ content: "Noted, thank you!" }) }));
+    const dir = mkdtempSync(join(tmpdir(), "kilo-demo-live-"));
+    const env = {
+      ...process.env,
+      KILO_DEMO_DATABASE: join(dir, "bakery.sqlite"),
+      OPENAI_API_KEY: "sk-test-demo",
+      OPENAI_BASE_URL: server.baseURL,
+      ANTHROPIC_API_KEY: "",
+    };
+    try {
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          ["--import", "tsx", "examples/bakery/demo.ts"],
+          { env, encoding: "utf8" },
+          (error, stdout) => (error ? reject(error) : resolve(stdout)),
+        );
+      });
+      expect(output).toContain("kilo bakery demo (live, storage: sqlite)");
+      expect(output).toContain("crumb: Noted, thank you!");
+      expect(server.requests.length).toBeGreaterThanOrEqual(8);
+      expect(server.requests[0]?.headers.authorization).toBe("Bearer sk-test-demo");
+    } finally {
+      await server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
