@@ -46,8 +46,8 @@ function instantProvider(): LlmProvider {
         return { content: [{ type: "text", text }], stopReason: "end_turn", usage, model: request.model };
       }
       const last = request.messages.at(-1)?.content.at(-1);
-      const wantsTool =
-        request.tools?.some((tool) => tool.name === "record_query") && last?.type !== "tool_result";
+      // Only questions about orders use the data tool (the record_* tools are offered on every turn).
+      const wantsTool = last?.type === "text" && /orders/i.test(last.text);
       if (wantsTool) {
         return {
           content: [{ type: "tool_call", id: "t1", name: "record_query", input: { skill: "Order Tracker" } }],

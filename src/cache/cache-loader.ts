@@ -126,12 +126,29 @@ export function createCacheLoader(options: CacheLoaderOptions): CacheLoader {
   // L1 fails only once closed (CLOSED), when there is nothing left to drop or fill.
   const dropLocal = (keys: string[]) => {
     invalidations += 1;
+    for (const key of keys) revived.delete(key);
     void local.delete(keys).catch(() => undefined);
   };
   const resetLocal = () => {
     invalidations += 1;
+    revived.clear();
     local.clear();
   };
+
+  // The value last revived from each L1 text: a warm turn then gets the same objects back instead of
+  // parsing them again, and per-object caches downstream (derived tool schemas) keep hitting.
+  // Values are shared between callers: the core never mutates what the cache returns.
+  const revived = new Map<string, { text: string; value: unknown }>();
+  const maxRevived = options.maxEntries ?? 1000;
+  function revive<T>(key: string, text: string, codec: CacheCodec<T>): T {
+    const memo = revived.get(key);
+    if (memo && memo.text === text) return memo.value as T;
+    const value = codec.revive(text);
+    revived.delete(key);
+    revived.set(key, { text, value });
+    if (revived.size > maxRevived) revived.delete(revived.keys().next().value as string);
+    return value;
+  }
 
   let subscribeTimer: ReturnType<typeof setTimeout> | null = null;
   function startSubscription(attempt: number): void {
@@ -298,7 +315,7 @@ export function createCacheLoader(options: CacheLoaderOptions): CacheLoader {
     ensureOpen();
     const epoch = invalidations;
     const cached = await local.get(key).catch(() => null);
-    if (cached !== null) return codec.revive(cached);
+    if (cached !== null) return revive(key, cached, codec);
 
     const remote = await readShared(key, codec);
     if (remote?.hit) {

@@ -83,8 +83,16 @@ export const RECORD_TOOL_NAMES = ["record_create", "record_query", "record_updat
  * against the same fields.
  */
 export function recordJsonSchema(skill: Pick<Skill, "dataFields">): Record<string, unknown> {
-  return jsonSchema(recordSchemaFor(skill));
+  let schema = schemaCache.get(skill);
+  if (!schema) {
+    schema = jsonSchema(recordSchemaFor(skill));
+    schemaCache.set(skill, schema);
+  }
+  return schema;
 }
+
+// Skill objects come from the cached catalog, so a derived schema is computed once per skill version.
+const schemaCache = new WeakMap<object, Record<string, unknown>>();
 
 // Deriving JSON schemas costs more than the rest of a turn; catalogs are cached, so the same array recurs.
 const definitionCache = new WeakMap<readonly Skill[], LlmToolDefinition[]>();

@@ -180,7 +180,7 @@ function error(code: KiloErrorCode, message: string, cause?: unknown): KiloError
 
 function copy<T>(value: T): T {
   try {
-    return structuredClone(value);
+    return clonePlain(value) as T;
   } catch (cause) {
     throw error(
       "VALIDATION_FAILED",
@@ -188,6 +188,27 @@ function copy<T>(value: T): T {
       cause,
     );
   }
+}
+
+// Records are JSON-like data plus Dates: a direct walk copies them several times faster than
+// structuredClone, which dominated per-turn profiles. Anything else falls back to structuredClone.
+function clonePlain(value: unknown): unknown {
+  if (value === null || typeof value !== "object") {
+    if (typeof value === "function" || typeof value === "symbol")
+      throw new TypeError(`cannot copy a ${typeof value}`);
+    return value;
+  }
+  if (value instanceof Date) return new Date(value.getTime());
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = clonePlain(value[i]);
+    return out;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) out[key] = clonePlain((value as Record<string, unknown>)[key]);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
