@@ -13,6 +13,7 @@ import { memoryStorage } from "../adapters/storage/memory/index.js";
 import { postgresStorage } from "../adapters/storage/postgres/index.js";
 import { sqliteStorage } from "../adapters/storage/sqlite/index.js";
 import { createKilo, type LlmProvider, type Storage } from "../src/index.js";
+import { STORAGE_REPOSITORY_NAMES } from "../src/ports/storage.js";
 import { isMain, percentile, saveResult, summarize } from "./support.js";
 
 /** Round trips and overhead measured on one storage adapter. */
@@ -89,17 +90,7 @@ function countingMemory(): Counted {
       },
     });
   const storage = { ...inner } as Storage;
-  for (const key of [
-    "users",
-    "bots",
-    "skills",
-    "skillRecords",
-    "conversations",
-    "messages",
-    "memories",
-    "usage",
-    "proposals",
-  ] as const) {
+  for (const key of STORAGE_REPOSITORY_NAMES) {
     (storage as unknown as Record<string, object>)[key] = wrap(inner[key]);
   }
   if (inner.commitTurn) {

@@ -4,5 +4,6 @@ export * from "./conversation.js";
 export * from "./memory.js";
 export * from "./proposal.js";
 export * from "./skill.js";
+export * from "./tool.js";
 export * from "./usage.js";
 export * from "./user.js";

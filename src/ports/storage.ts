@@ -4,6 +4,7 @@ import type { Conversation, Message, NewMessage } from "../domain/conversation.j
 import type { Memory } from "../domain/memory.js";
 import type { Proposal, ProposalStatus } from "../domain/proposal.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
+import type { Tool, ToolApproval, ToolApprovalStatus, ToolCallAudit } from "../domain/tool.js";
 import type { UsageRecord } from "../domain/usage.js";
 import type { User } from "../domain/user.js";
 
@@ -34,7 +35,8 @@ export interface BotRepository {
   update(bot: Bot): Promise<Bot | null>;
   /**
    * Deletes the bot and everything that belongs to it: skills, skill records,
-   * conversations, messages, memories, proposals and usage records.
+   * conversations, messages, memories, proposals, usage records, tools, tool
+   * call audit entries and tool approvals.
    * Returns `false` when there was no such bot.
    */
   delete(botId: string): Promise<boolean>;
@@ -152,6 +154,102 @@ export interface ProposalRepository {
   update(proposal: Proposal): Promise<Proposal | null>;
 }
 
+/**
+ * Tools (integrations) of a bot. Every method names the bot; a tool of another
+ * bot is invisible. Stored as given: `credential` is the vault's ciphertext,
+ * which the adapter keeps opaque (never decrypts, logs or indexes it).
+ *
+ * @example
+ * ```ts
+ * const stripe = await storage.tools.findByName(botId, "stripe");
+ * ```
+ */
+export interface ToolRepository {
+  /**
+   * Inserts a tool. Throws `CONFLICT` when the id is taken or the bot already
+   * has a tool of that name (compared case-insensitively), and `NOT_FOUND`
+   * when the bot does not exist.
+   */
+  create(tool: Tool): Promise<Tool>;
+  /** The bot's tool with this id, or `null`. */
+  get(botId: string, toolId: string): Promise<Tool | null>;
+  /** The bot's tool with this name, compared case-insensitively, or `null`. */
+  findByName(botId: string, name: string): Promise<Tool | null>;
+  /** All the bot's tools, oldest first. Bots have few tools, so this is not paged. */
+  listByBot(botId: string): Promise<Tool[]>;
+  /**
+   * Replaces the stored tool (same id and bot) with `tool`, credential
+   * included. Throws `CONFLICT` when the new name clashes with another tool of
+   * the bot (changing the case of its own name does not). Returns `null` when
+   * the bot has no such tool.
+   */
+  update(tool: Tool): Promise<Tool | null>;
+  /**
+   * Deletes the tool. Its audit entries and approvals stay (they record what
+   * happened). Returns `false` when the bot had no such tool.
+   */
+  delete(botId: string, toolId: string): Promise<boolean>;
+}
+
+/**
+ * The audit log of tool calls, per bot. Append-only: entries are never
+ * changed, and go only with their bot.
+ *
+ * @example
+ * ```ts
+ * const first = await storage.toolAudit.list(botId, { limit: 50 });
+ * const next = await storage.toolAudit.list(botId, { limit: 50, cursor: first.nextCursor });
+ * ```
+ */
+export interface ToolAuditRepository {
+  /** Appends an entry. Throws `CONFLICT` when the id is taken, `NOT_FOUND` when the bot does not exist. */
+  record(entry: ToolCallAudit): Promise<ToolCallAudit>;
+  /**
+   * The bot's entries, newest first (descending `createdAt`), paged with
+   * cursors: a walk stays complete while new calls are recorded.
+   */
+  list(botId: string, page: StoragePageOptions): Promise<Page<ToolCallAudit>>;
+}
+
+/** How an approval was decided; see {@link ToolApprovalRepository.decide}. */
+export interface ToolApprovalDecision {
+  status: Exclude<ToolApprovalStatus, "pending">;
+  reason: string | null;
+  decidedAt: Date;
+}
+
+/**
+ * Approvals that risky tool calls wait for. Every method names the bot; an
+ * approval of another bot is invisible (and cannot be decided through it).
+ *
+ * @example
+ * ```ts
+ * const decided = await storage.approvals.decide(botId, approvalId, {
+ *   status: "approved",
+ *   reason: null,
+ *   decidedAt: new Date(),
+ * });
+ * ```
+ */
+export interface ToolApprovalRepository {
+  /** Inserts an approval. Throws `CONFLICT` when the id is taken, `NOT_FOUND` when the bot does not exist. */
+  create(approval: ToolApproval): Promise<ToolApproval>;
+  /** The bot's approval with this id, or `null`. */
+  get(botId: string, approvalId: string): Promise<ToolApproval | null>;
+  /** The bot's approvals, newest first, optionally only those with the given status, at most `limit`. */
+  listByBot(botId: string, options: { status?: ToolApprovalStatus; limit: number }): Promise<ToolApproval[]>;
+  /** Replaces the stored approval (same id and bot). Returns `null` when missing. */
+  update(approval: ToolApproval): Promise<ToolApproval | null>;
+  /**
+   * Decides a pending approval atomically: sets `status`, `reason` and
+   * `decidedAt` only if it is still `pending`, so two racing decisions (two
+   * approve clicks, approve against deny) cannot both win and a risky call is
+   * never sent twice. Returns the decided approval; `null` when the bot has
+   * no such approval; throws `CONFLICT` when it was already decided.
+   */
+  decide(botId: string, approvalId: string, decision: ToolApprovalDecision): Promise<ToolApproval | null>;
+}
+
 /** The repositories, as seen inside and outside a transaction. */
 export interface StorageRepositories {
   users: UserRepository;
@@ -163,6 +261,9 @@ export interface StorageRepositories {
   memories: MemoryRepository;
   usage: UsageRepository;
   proposals: ProposalRepository;
+  tools: ToolRepository;
+  toolAudit: ToolAuditRepository;
+  approvals: ToolApprovalRepository;
 }
 
 /** The writes that end a turn, made atomically by {@link Storage.commitTurn}. */
@@ -174,6 +275,22 @@ export interface TurnCommit {
   /** The conversation's new `updatedAt` (what `conversations.touch` would set). */
   conversationUpdatedAt: Date;
 }
+
+/** The names of every repository in {@link StorageRepositories}, for code that wraps them all. */
+export const STORAGE_REPOSITORY_NAMES = [
+  "users",
+  "bots",
+  "skills",
+  "skillRecords",
+  "conversations",
+  "messages",
+  "memories",
+  "usage",
+  "proposals",
+  "tools",
+  "toolAudit",
+  "approvals",
+] as const satisfies readonly (keyof StorageRepositories)[];
 
 /** What a storage adapter can do; the core and the conformance suite read these. */
 export interface StorageCapabilities {

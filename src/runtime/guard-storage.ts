@@ -1,17 +1,10 @@
 import { KiloError, toKiloError } from "../errors.js";
-import type { Storage, StorageRepositories, TurnCommit } from "../ports/storage.js";
-
-const REPOSITORIES = [
-  "users",
-  "bots",
-  "skills",
-  "skillRecords",
-  "conversations",
-  "messages",
-  "memories",
-  "usage",
-  "proposals",
-] as const satisfies readonly (keyof StorageRepositories)[];
+import {
+  STORAGE_REPOSITORY_NAMES,
+  type Storage,
+  type StorageRepositories,
+  type TurnCommit,
+} from "../ports/storage.js";
 
 /** A guarded storage: the core's only way to the host's adapter. */
 export interface GuardedStorage extends Storage {
@@ -29,7 +22,7 @@ function wrapRepositories(
   before: () => Promise<void>,
 ): StorageRepositories {
   const wrapped = {} as Record<string, Record<string, AnyMethod>>;
-  for (const name of REPOSITORIES) {
+  for (const name of STORAGE_REPOSITORY_NAMES) {
     const repository = repositories[name] as unknown as Record<string, AnyMethod>;
     const methods: Record<string, AnyMethod> = {};
     for (const method of Object.keys(repository)) {

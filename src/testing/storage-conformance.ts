@@ -5,6 +5,7 @@ import type { Conversation, Message, NewMessage } from "../domain/conversation.j
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
+import type { Tool, ToolApproval, ToolCallAudit, ToolEndpoint } from "../domain/tool.js";
 import type { UsageRecord } from "../domain/usage.js";
 import type { User } from "../domain/user.js";
 import { KiloError, type KiloErrorCode } from "../errors.js";
@@ -41,7 +42,8 @@ export interface StorageConformanceOptions {
 
 /**
  * Registers vitest tests that check a {@link Storage} adapter against the
- * Storage port: CRUD of every repository, tenancy, message ordering,
+ * Storage port: CRUD of every repository (the tool registry's tools, audit
+ * log and approvals included), tenancy, message ordering,
  * transactions, concurrency, pagination, cascading deletes, copies, CONFLICT
  * errors and hostile strings. Call it at the top level of a test file.
  *
@@ -115,6 +117,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     registerMemoryTests(group);
     registerUsageTests(group);
     registerProposalTests(group);
+    registerToolTests(group);
+    registerToolAuditTests(group);
+    registerToolApprovalTests(group);
     registerTenancyTests(group);
     registerPaginationTests(group);
     registerCascadeTests(group);
@@ -351,6 +356,94 @@ function makeProposal(botId: string, userId: string, overrides: Partial<Proposal
   };
 }
 
+function makeEndpoints(): ToolEndpoint[] {
+  return [
+    {
+      name: "get_customer",
+      method: "GET",
+      path: "/customers/{id}",
+      description: "Fetch one customer",
+      parameters: [
+        { name: "id", in: "path", type: "string", required: true, description: "the customer's id" },
+        { name: "expand", in: "query", type: "boolean", required: false, description: "" },
+      ],
+      risky: false,
+    },
+    {
+      name: "create_refund",
+      method: "POST",
+      path: "/refunds",
+      description: "Refund a charge",
+      parameters: [
+        { name: "charge", in: "body", type: "string", required: true, description: "" },
+        { name: "amount", in: "body", type: "integer", required: false, description: "in cents" },
+      ],
+      risky: true,
+    },
+  ];
+}
+
+function makeTool(botId: string, overrides: Partial<Tool> = {}): Tool {
+  return {
+    id: uid("tool"),
+    botId,
+    name: `pay-${uid("n")}`,
+    description: "Payments and refunds",
+    baseUrl: "https://api.payments.example/v1",
+    auth: { type: "bearer" },
+    // What the vault would have produced: opaque to storage.
+    credential: "v1.key-1.bm90LWEtcmVhbC1pdg.Y2lwaGVydGV4dA.dGFn",
+    endpoints: makeEndpoints(),
+    createdAt: at(0),
+    updatedAt: at(0),
+    ...overrides,
+  };
+}
+
+function makeAudit(botId: string, userId: string, overrides: Partial<ToolCallAudit> = {}): ToolCallAudit {
+  return {
+    id: uid("audit"),
+    botId,
+    userId,
+    conversationId: null,
+    toolId: uid("tool"),
+    toolName: "payments",
+    endpoint: "get_customer",
+    method: "GET",
+    status: "succeeded",
+    httpStatus: 200,
+    durationMs: 182.5,
+    responseBytes: 2048,
+    errorCode: null,
+    createdAt: at(0),
+    ...overrides,
+  };
+}
+
+function makeApproval(
+  botId: string,
+  userId: string,
+  conversationId: string,
+  overrides: Partial<ToolApproval> = {},
+): ToolApproval {
+  return {
+    id: uid("approval"),
+    botId,
+    userId,
+    conversationId,
+    toolId: uid("tool"),
+    toolName: "payments",
+    endpoint: "create_refund",
+    input: { charge: "ch_123", amount: 500, notify: true, meta: { note: null, tags: ["a", "b"] } },
+    toolCallId: uid("call"),
+    status: "pending",
+    reason: null,
+    createdAt: at(0),
+    decidedAt: null,
+    ...overrides,
+  };
+}
+
 /** Stores a user and a bot of theirs. */
 async function seedBot(storage: StorageRepositories, overrides: Partial<Bot> = {}): Promise<Bot> {
   const user = makeUser({ id: overrides.userId ?? uid("user") });
@@ -370,6 +463,9 @@ interface World {
   memory: Memory;
   usage: UsageRecord;
   proposal: Proposal;
+  tool: Tool;
+  audit: ToolCallAudit;
+  approval: ToolApproval;
 }
 
 async function seedWorld(storage: StorageRepositories, userId?: string): Promise<World> {
@@ -390,7 +486,20 @@ async function seedWorld(storage: StorageRepositories, userId?: string): Promise
   await storage.usage.record(usage);
   const proposal = makeProposal(bot.id, bot.userId, { conversationId: conversation.id });
   await storage.proposals.create(proposal);
-  return { bot, skill, record, conversation, messages, memory, usage, proposal };
+  const tool = makeTool(bot.id);
+  await storage.tools.create(tool);
+  const audit = makeAudit(bot.id, bot.userId, {
+    conversationId: conversation.id,
+    toolId: tool.id,
+    toolName: tool.name,
+  });
+  await storage.toolAudit.record(audit);
+  const approval = makeApproval(bot.id, bot.userId, conversation.id, {
+    toolId: tool.id,
+    toolName: tool.name,
+  });
+  await storage.approvals.create(approval);
+  return { bot, skill, record, conversation, messages, memory, usage, proposal, tool, audit, approval };
 }
 
 /** Walks every page of a listing, checking the limit and that the walk ends. */
@@ -1178,6 +1287,269 @@ function registerProposalTests(group: Group): void {
   });
 }
 
+function registerToolTests(group: Group): void {
+  group("tools", (test) => {
+    test("create returns the tool and get round-trips every field, for every kind of auth", async (s) => {
+      const bot = await seedBot(s);
+      const tools = [
+        makeTool(bot.id, { createdAt: at(1), updatedAt: at(2) }),
+        makeTool(bot.id, { auth: { type: "none" }, credential: null, createdAt: at(3) }),
+        makeTool(bot.id, { auth: { type: "api_key_header", header: "X-Api-Key" }, createdAt: at(4) }),
+        makeTool(bot.id, { auth: { type: "basic", username: "" }, createdAt: at(5) }),
+        makeTool(bot.id, { auth: { type: "api_key_query", param: "api_key" }, createdAt: at(6) }),
+      ];
+      for (const tool of tools) {
+        expect(await s.tools.create(tool)).toEqual(tool);
+        const stored = await s.tools.get(bot.id, tool.id);
+        expect(stored).toEqual(tool);
+        expect(stored?.createdAt).toBeInstanceOf(Date);
+      }
+    });
+
+    test("get returns null for an unknown tool", async (s) => {
+      const bot = await seedBot(s);
+      expect(await s.tools.get(bot.id, uid("missing"))).toBeNull();
+    });
+
+    test("findByName compares names case-insensitively and matches whole names only", async (s) => {
+      const bot = await seedBot(s);
+      const tool = makeTool(bot.id, { name: "acme-pay" });
+      await s.tools.create(tool);
+      expect(await s.tools.findByName(bot.id, "acme-pay")).toEqual(tool);
+      expect(await s.tools.findByName(bot.id, "ACME-Pay")).toEqual(tool);
+      expect(await s.tools.findByName(bot.id, "acme")).toBeNull();
+      expect(await s.tools.findByName(bot.id, "acme_pay")).toBeNull();
+      expect(await s.tools.findByName(bot.id, "acme%")).toBeNull();
+    });
+
+    test("listByBot returns the bot's tools oldest first", async (s) => {
+      const bot = await seedBot(s);
+      const tools = [2, 0, 1].map((n) => makeTool(bot.id, { name: `tool-${n}`, createdAt: at(n) }));
+      for (const tool of tools) await s.tools.create(tool);
+      const listed = await s.tools.listByBot(bot.id);
+      expect(listed.map((tool) => tool.name)).toEqual(["tool-0", "tool-1", "tool-2"]);
+      expect(listed[0]).toEqual(tools[1]);
+      expect(await s.tools.listByBot(uid("nobody"))).toEqual([]);
+    });
+
+    test("update replaces the stored tool, credential included", async (s) => {
+      const bot = await seedBot(s);
+      const tool = makeTool(bot.id, { name: "before" });
+      await s.tools.create(tool);
+      const changed: Tool = {
+        ...tool,
+        name: "after",
+        baseUrl: "https://api.other.example",
+        auth: { type: "api_key_query", param: "key" },
+        credential: null,
+        endpoints: [makeEndpoints()[0]!],
+        updatedAt: at(60),
+      };
+      expect(await s.tools.update(changed)).toEqual(changed);
+      expect(await s.tools.get(bot.id, tool.id)).toEqual(changed);
+      expect(await s.tools.findByName(bot.id, "after")).toEqual(changed);
+      expect(await s.tools.findByName(bot.id, "before")).toBeNull();
+      const rekeyed: Tool = { ...changed, credential: "v1.key-2.bmV3.Y2lwaGVy.dGFn", updatedAt: at(61) };
+      expect(await s.tools.update(rekeyed)).toEqual(rekeyed);
+      expect(await s.tools.get(bot.id, tool.id)).toEqual(rekeyed);
+    });
+
+    test("update returns null when the tool does not exist", async (s) => {
+      const bot = await seedBot(s);
+      const tool = makeTool(bot.id);
+      expect(await s.tools.update(tool)).toBeNull();
+      expect(await s.tools.get(bot.id, tool.id)).toBeNull();
+    });
+
+    test("delete removes the tool and returns true, then false; its name can be used again", async (s) => {
+      const bot = await seedBot(s);
+      const tool = makeTool(bot.id, { name: "acme" });
+      await s.tools.create(tool);
+      expect(await s.tools.delete(bot.id, tool.id)).toBe(true);
+      expect(await s.tools.get(bot.id, tool.id)).toBeNull();
+      expect(await s.tools.findByName(bot.id, "acme")).toBeNull();
+      expect(await s.tools.listByBot(bot.id)).toEqual([]);
+      expect(await s.tools.delete(bot.id, tool.id)).toBe(false);
+      const again = makeTool(bot.id, { name: "ACME" });
+      expect(await s.tools.create(again)).toEqual(again);
+    });
+
+    test("delete keeps the tool's audit entries and approvals", async (s) => {
+      const world = await seedWorld(s);
+      const { bot, tool, audit, approval } = world;
+      expect(await s.tools.delete(bot.id, tool.id)).toBe(true);
+      expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([audit]);
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(approval);
+    });
+
+    test("create for a bot that does not exist throws NOT_FOUND", async (s) => {
+      const tool = makeTool(uid("no-such-bot"));
+      await expectKiloError(s.tools.create(tool), "NOT_FOUND");
+      expect(await s.tools.get(tool.botId, tool.id)).toBeNull();
+    });
+  });
+}
+
+function registerToolAuditTests(group: Group): void {
+  group("tool audit", (test) => {
+    test("record returns the entry and list round-trips every field", async (s) => {
+      const bot = await seedBot(s);
+      const conversation = makeConversation(bot.id, bot.userId);
+      await s.conversations.create(conversation);
+      const succeeded = makeAudit(bot.id, bot.userId, { conversationId: conversation.id, createdAt: at(1) });
+      const blocked = makeAudit(bot.id, bot.userId, {
+        toolId: null,
+        toolName: "unknown-tool",
+        endpoint: "not_registered",
+        method: null,
+        status: "blocked",
+        httpStatus: null,
+        durationMs: 0,
+        responseBytes: 0,
+        errorCode: "SSRF_BLOCKED",
+        createdAt: at(2),
+      });
+      expect(await s.toolAudit.record(succeeded)).toEqual(succeeded);
+      expect(await s.toolAudit.record(blocked)).toEqual(blocked);
+      const page = await s.toolAudit.list(bot.id, { limit: 10 });
+      expect(page).toEqual({ items: [blocked, succeeded], nextCursor: null });
+      expect(page.items[0]?.createdAt).toBeInstanceOf(Date);
+    });
+
+    test("every status and method round-trips", async (s) => {
+      const bot = await seedBot(s);
+      const statuses = ["succeeded", "failed", "blocked", "denied", "awaiting_approval"] as const;
+      const methods = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+      const entries = statuses.map((status, n) =>
+        makeAudit(bot.id, bot.userId, {
+          status,
+          method: methods[n]!,
+          httpStatus: status === "failed" ? 503 : null,
+          createdAt: at(n),
+        }),
+      );
+      for (const entry of entries) await s.toolAudit.record(entry);
+      expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([...entries].reverse());
+    });
+
+    test("list returns only the bot's entries, newest first", async (s) => {
+      const bot = await seedBot(s);
+      const sibling = await seedBot(s, { userId: bot.userId });
+      for (const n of [2, 3, 1]) {
+        await s.toolAudit.record(makeAudit(bot.id, bot.userId, { endpoint: `e${n}`, createdAt: at(n) }));
+      }
+      await s.toolAudit.record(makeAudit(sibling.id, bot.userId, { endpoint: "theirs", createdAt: at(9) }));
+      const page = await s.toolAudit.list(bot.id, { limit: 10 });
+      expect(page.items.map((entry) => entry.endpoint)).toEqual(["e3", "e2", "e1"]);
+      expect(await s.toolAudit.list(uid("nobody"), { limit: 10 })).toEqual({ items: [], nextCursor: null });
+    });
+
+    test("record for a bot that does not exist throws NOT_FOUND", async (s) => {
+      const entry = makeAudit(uid("no-such-bot"), uid("user"));
+      await expectKiloError(s.toolAudit.record(entry), "NOT_FOUND");
+      expect((await s.toolAudit.list(entry.botId, { limit: 10 })).items).toEqual([]);
+    });
+  });
+}
+
+function registerToolApprovalTests(group: Group): void {
+  group("tool approvals", (test) => {
+    const seedConversation = async (s: Storage) => {
+      const bot = await seedBot(s);
+      const conversation = makeConversation(bot.id, bot.userId);
+      await s.conversations.create(conversation);
+      return { bot, conversation };
+    };
+
+    test("create returns the approval and get round-trips every field", async (s) => {
+      const { bot, conversation } = await seedConversation(s);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id, { createdAt: at(7) });
+      expect(await s.approvals.create(approval)).toEqual(approval);
+      const stored = await s.approvals.get(bot.id, approval.id);
+      expect(stored).toEqual(approval);
+      expect(stored?.createdAt).toBeInstanceOf(Date);
+    });
+
+    test("get returns null for an unknown approval", async (s) => {
+      const bot = await seedBot(s);
+      expect(await s.approvals.get(bot.id, uid("missing"))).toBeNull();
+    });
+
+    test("listByBot returns newest first, filtered by status, up to the limit", async (s) => {
+      const { bot, conversation } = await seedConversation(s);
+      const statuses = ["pending", "denied", "pending", "approved", "pending"] as const;
+      for (const [n, status] of statuses.entries()) {
+        await s.approvals.create(
+          makeApproval(bot.id, bot.userId, conversation.id, { endpoint: `e${n}`, status, createdAt: at(n) }),
+        );
+      }
+      const all = await s.approvals.listByBot(bot.id, { limit: 10 });
+      expect(all.map((a) => a.endpoint)).toEqual(["e4", "e3", "e2", "e1", "e0"]);
+      const pending = await s.approvals.listByBot(bot.id, { status: "pending", limit: 10 });
+      expect(pending.map((a) => a.endpoint)).toEqual(["e4", "e2", "e0"]);
+      const two = await s.approvals.listByBot(bot.id, { status: "pending", limit: 2 });
+      expect(two.map((a) => a.endpoint)).toEqual(["e4", "e2"]);
+      expect(await s.approvals.listByBot(bot.id, { status: "approved", limit: 10 })).toHaveLength(1);
+    });
+
+    test("update replaces the stored approval", async (s) => {
+      const { bot, conversation } = await seedConversation(s);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id);
+      await s.approvals.create(approval);
+      const denied: ToolApproval = { ...approval, status: "denied", reason: "too much", decidedAt: at(30) };
+      expect(await s.approvals.update(denied)).toEqual(denied);
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(denied);
+      expect(await s.approvals.listByBot(bot.id, { status: "pending", limit: 10 })).toEqual([]);
+    });
+
+    test("update returns null when the approval does not exist", async (s) => {
+      const { bot, conversation } = await seedConversation(s);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id);
+      expect(await s.approvals.update(approval)).toBeNull();
+      expect(await s.approvals.get(bot.id, approval.id)).toBeNull();
+    });
+
+    test("decide records the decision of a pending approval, once", async (s) => {
+      const { bot, conversation } = await seedConversation(s);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id);
+      await s.approvals.create(approval);
+      const decided = await s.approvals.decide(bot.id, approval.id, {
+        status: "approved",
+        reason: null,
+        decidedAt: at(40),
+      });
+      const expected: ToolApproval = { ...approval, status: "approved", decidedAt: at(40) };
+      expect(decided).toEqual(expected);
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(expected);
+      await expectKiloError(
+        s.approvals.decide(bot.id, approval.id, {
+          status: "denied",
+          reason: "changed my mind",
+          decidedAt: at(41),
+        }),
+        "CONFLICT",
+      );
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(expected);
+      const other = makeApproval(bot.id, bot.userId, conversation.id);
+      await s.approvals.create(other);
+      const denial = { status: "denied", reason: "not today", decidedAt: at(42) } as const;
+      expect(await s.approvals.decide(bot.id, other.id, denial)).toEqual({ ...other, ...denial });
+    });
+
+    test("decide returns null for an unknown approval", async (s) => {
+      const bot = await seedBot(s);
+      const decision = { status: "approved", reason: null, decidedAt: at(1) } as const;
+      expect(await s.approvals.decide(bot.id, uid("missing"), decision)).toBeNull();
+    });
+
+    test("create for a bot that does not exist throws NOT_FOUND", async (s) => {
+      const approval = makeApproval(uid("no-such-bot"), uid("user"), uid("conversation"));
+      await expectKiloError(s.approvals.create(approval), "NOT_FOUND");
+      expect(await s.approvals.get(approval.botId, approval.id)).toBeNull();
+    });
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Tenancy
 
@@ -1285,6 +1657,44 @@ function registerTenancyTests(group: Group): void {
       expect(ids(await s.proposals.listByBot(other, { limit: 50 }))).not.toContain(proposal.id);
       expect(await s.proposals.update({ ...proposal, botId: other, status: "dismissed" })).toBeNull();
       expect(await s.proposals.get(mine.bot.id, proposal.id)).toEqual(proposal);
+    });
+
+    test("tools of one bot are invisible and untouchable through another", async (s) => {
+      const { mine, theirs, other } = await seedTwo(s);
+      const { tool } = mine;
+      expect(await s.tools.get(other, tool.id)).toBeNull();
+      expect(await s.tools.findByName(other, tool.name)).toBeNull();
+      expect(await s.tools.findByName(other, theirs.tool.name)).toEqual(theirs.tool);
+      expect(ids(await s.tools.listByBot(other))).toEqual([theirs.tool.id]);
+      expect(await s.tools.update({ ...tool, botId: other, credential: "stolen" })).toBeNull();
+      expect(await s.tools.delete(other, tool.id)).toBe(false);
+      expect(await s.tools.get(mine.bot.id, tool.id)).toEqual(tool);
+      expect(await s.tools.findByName(mine.bot.id, tool.name)).toEqual(tool);
+    });
+
+    test("tool names only clash within one bot", async (s) => {
+      const { mine, other } = await seedTwo(s);
+      const twin = makeTool(other, { name: mine.tool.name.toUpperCase() });
+      expect(await s.tools.create(twin)).toEqual(twin);
+      expect(await s.tools.findByName(mine.bot.id, mine.tool.name)).toEqual(mine.tool);
+      expect(await s.tools.findByName(other, mine.tool.name)).toEqual(twin);
+    });
+
+    test("tool audit entries of one bot are invisible through another", async (s) => {
+      const { mine, theirs, other } = await seedTwo(s);
+      expect(ids((await s.toolAudit.list(other, { limit: 50 })).items)).toEqual([theirs.audit.id]);
+      expect(ids((await s.toolAudit.list(mine.bot.id, { limit: 50 })).items)).toEqual([mine.audit.id]);
+    });
+
+    test("tool approvals of one bot are invisible and untouchable through another", async (s) => {
+      const { mine, theirs, other } = await seedTwo(s);
+      const { approval } = mine;
+      expect(await s.approvals.get(other, approval.id)).toBeNull();
+      expect(ids(await s.approvals.listByBot(other, { limit: 50 }))).toEqual([theirs.approval.id]);
+      expect(await s.approvals.update({ ...approval, botId: other, status: "approved" })).toBeNull();
+      const decision = { status: "approved", reason: null, decidedAt: at(5) } as const;
+      expect(await s.approvals.decide(other, approval.id, decision)).toBeNull();
+      expect(await s.approvals.get(mine.bot.id, approval.id)).toEqual(approval);
     });
 
     test("ids containing ':' and '.' never collide across bots", async (s) => {
@@ -1429,6 +1839,33 @@ function registerPaginationTests(group: Group): void {
       expect(ids(even.flat())).toEqual(ids(records.filter((r) => r.data.parity === "Even")));
     });
 
+    test("toolAudit.list walks every entry once, newest first, while calls are recorded", async (s) => {
+      const bot = await seedBot(s);
+      const entries = Array.from({ length: 19 }, (_, n) =>
+        makeAudit(bot.id, bot.userId, { createdAt: at(n) }),
+      );
+      for (const entry of shuffled(entries)) await s.toolAudit.record(entry);
+      const pages = await walk(4, async (cursor) => {
+        const page = await s.toolAudit.list(bot.id, { limit: 4, cursor });
+        // Calls recorded mid-walk are newer than the cursor and must not disturb it.
+        await s.toolAudit.record(makeAudit(bot.id, bot.userId, { createdAt: at(1000) }));
+        return page;
+      });
+      expect(pages[0]).toHaveLength(4);
+      const seen = ids(pages.flat()).filter((id) => ids(entries).includes(id));
+      expect(seen).toEqual(ids(entries).reverse());
+    });
+
+    test("toolAudit.list pages stay complete when entries share a timestamp", async (s) => {
+      const bot = await seedBot(s);
+      const entries = Array.from({ length: 13 }, () => makeAudit(bot.id, bot.userId, { createdAt: at(3) }));
+      for (const entry of entries) await s.toolAudit.record(entry);
+      const pages = await walk(4, (cursor) => s.toolAudit.list(bot.id, { limit: 4, cursor }));
+      const seen = ids(pages.flat());
+      expect(seen).toHaveLength(13);
+      expect(new Set(seen)).toEqual(new Set(ids(entries)));
+    });
+
     test("a limit above the total gives one page with a null cursor; no rows give an empty page", async (s) => {
       const bot = await seedBot(s);
       const page = await s.bots.listByUser(bot.userId, { limit: 500 });
@@ -1442,6 +1879,7 @@ function registerPaginationTests(group: Group): void {
         items: [],
         nextCursor: null,
       });
+      expect(await s.toolAudit.list(bot.id, { limit: 10 })).toEqual({ items: [], nextCursor: null });
     });
   });
 }
@@ -1452,8 +1890,14 @@ function registerPaginationTests(group: Group): void {
 function registerCascadeTests(group: Group): void {
   group("cascading deletes", (test) => {
     const expectGone = async (s: Storage, world: World) => {
-      const { bot, skill, record, conversation, memory, proposal } = world;
+      const { bot, skill, record, conversation, memory, proposal, tool, approval } = world;
       expect(await s.bots.get(bot.id)).toBeNull();
+      expect(await s.tools.get(bot.id, tool.id)).toBeNull();
+      expect(await s.tools.findByName(bot.id, tool.name)).toBeNull();
+      expect(await s.tools.listByBot(bot.id)).toEqual([]);
+      expect(await s.toolAudit.list(bot.id, { limit: 10 })).toEqual({ items: [], nextCursor: null });
+      expect(await s.approvals.get(bot.id, approval.id)).toBeNull();
+      expect(await s.approvals.listByBot(bot.id, { limit: 10 })).toEqual([]);
       expect(await s.skills.get(bot.id, skill.id)).toBeNull();
       expect(await s.skills.listByBot(bot.id)).toEqual([]);
       expect(await s.skillRecords.get(bot.id, skill.id, record.id)).toBeNull();
@@ -1483,6 +1927,10 @@ function registerCascadeTests(group: Group): void {
       await s.bots.delete(doomed.bot.id);
       const { bot, skill, record, conversation, messages, memory, usage, proposal } = kept;
       expect(await s.bots.get(bot.id)).toEqual(bot);
+      expect(await s.tools.listByBot(bot.id)).toEqual([kept.tool]);
+      expect(await s.tools.findByName(bot.id, kept.tool.name)).toEqual(kept.tool);
+      expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([kept.audit]);
+      expect(await s.approvals.listByBot(bot.id, { limit: 10 })).toEqual([kept.approval]);
       expect(await s.skills.get(bot.id, skill.id)).toEqual(skill);
       expect(await s.skillRecords.get(bot.id, skill.id, record.id)).toEqual(record);
       expect(await s.conversations.get(bot.id, conversation.id)).toEqual(conversation);
@@ -1509,6 +1957,12 @@ function registerCascadeTests(group: Group): void {
       expect(await s.memories.findByKey(bot.id, memory.userId, memory.key)).toBeNull();
       expect(await s.proposals.listByBot(bot.id, { limit: 10 })).toEqual([]);
       expect((await s.usage.list({ userId: bot.userId, botId: bot.id }, { limit: 10 })).items).toEqual([]);
+      expect(await s.tools.listByBot(bot.id)).toEqual([]);
+      expect(await s.tools.findByName(bot.id, world.tool.name)).toBeNull();
+      expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([]);
+      expect(await s.approvals.get(bot.id, world.approval.id)).toBeNull();
+      // The deleted bot's tool name is free again.
+      expect(await s.tools.create(world.tool)).toEqual(world.tool);
     });
 
     test("skills.delete removes the skill's records and nothing else", async (s) => {
@@ -1590,6 +2044,73 @@ function registerCopyTests(group: Group): void {
       expect(await s.memories.get(bot.id, memory.id)).toEqual(memory);
       expect(await s.proposals.get(bot.id, proposal.id)).toEqual(proposal);
       expect(await s.conversations.get(bot.id, conversation.id)).toEqual(conversation);
+    });
+
+    test("mutating returned tools, audit entries and approvals does not change storage", async (s) => {
+      const world = await seedWorld(s);
+      const { bot, tool, audit, approval } = world;
+      const fetched = (await s.tools.get(bot.id, tool.id))!;
+      fetched.endpoints[0]!.parameters.push({
+        name: "injected",
+        in: "query",
+        type: "string",
+        required: false,
+        description: "",
+      });
+      fetched.endpoints[1]!.risky = false;
+      fetched.credential = "tampered";
+      const byName = (await s.tools.findByName(bot.id, tool.name))!;
+      byName.endpoints.length = 0;
+      (byName.auth as { type: string }).type = "none";
+      const listed = (await s.tools.listByBot(bot.id))[0]!;
+      listed.createdAt.setTime(0);
+      listed.baseUrl = "https://evil.example";
+      const entry = (await s.toolAudit.list(bot.id, { limit: 1 })).items[0]!;
+      entry.status = "denied";
+      entry.createdAt.setTime(0);
+      const fetchedApproval = (await s.approvals.get(bot.id, approval.id))!;
+      fetchedApproval.input.amount = 1_000_000;
+      (fetchedApproval.input.meta as { tags: string[] }).tags.push("c");
+      const listedApproval = (await s.approvals.listByBot(bot.id, { limit: 1 }))[0]!;
+      listedApproval.status = "approved";
+      expect(await s.tools.get(bot.id, tool.id)).toEqual(tool);
+      expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([audit]);
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(approval);
+      const decided = (await s.approvals.decide(bot.id, approval.id, {
+        status: "denied",
+        reason: "no",
+        decidedAt: at(9),
+      }))!;
+      decided.input.amount = 1;
+      expect((await s.approvals.get(bot.id, approval.id))?.input).toEqual(approval.input);
+    });
+
+    test("mutating the tool or approval passed to a write does not change storage", async (s) => {
+      const bot = await seedBot(s);
+      const conversation = makeConversation(bot.id, bot.userId);
+      await s.conversations.create(conversation);
+      const tool = makeTool(bot.id);
+      const snapshot = structuredClone(tool);
+      const returned = await s.tools.create(tool);
+      tool.endpoints[0]!.path = "/admin";
+      tool.credential = null;
+      returned.endpoints.pop();
+      expect(await s.tools.get(bot.id, tool.id)).toEqual(snapshot);
+      const update: Tool = structuredClone({ ...snapshot, description: "Updated" });
+      const expected = structuredClone(update);
+      await s.tools.update(update);
+      update.endpoints[0]!.parameters.length = 0;
+      expect(await s.tools.get(bot.id, tool.id)).toEqual(expected);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id);
+      const approvalSnapshot = structuredClone(approval);
+      await s.approvals.create(approval);
+      approval.input.charge = "ch_other";
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(approvalSnapshot);
+      const entry = makeAudit(bot.id, bot.userId);
+      const entrySnapshot = structuredClone(entry);
+      await s.toolAudit.record(entry);
+      entry.responseBytes = 1;
+      expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([entrySnapshot]);
     });
 
     test("mutating an appended message or a recorded usage input does not change storage", async (s) => {
@@ -1689,6 +2210,46 @@ function registerConflictTests(group: Group): void {
       expect(await s.proposals.get(world.bot.id, world.proposal.id)).toEqual(world.proposal);
     });
 
+    test("tools.create with a taken id throws CONFLICT and keeps the original", async (s) => {
+      const world = await seedWorld(s);
+      await expectKiloError(s.tools.create({ ...world.tool, name: "another-name" }), "CONFLICT");
+      expect(await s.tools.get(world.bot.id, world.tool.id)).toEqual(world.tool);
+      expect(await s.tools.findByName(world.bot.id, "another-name")).toBeNull();
+    });
+
+    test("tools.create with a name the bot already uses, in any case, throws CONFLICT", async (s) => {
+      const bot = await seedBot(s);
+      const tool = makeTool(bot.id, { name: "acme-pay" });
+      await s.tools.create(tool);
+      await expectKiloError(s.tools.create(makeTool(bot.id, { name: "ACME-Pay" })), "CONFLICT");
+      expect(await s.tools.listByBot(bot.id)).toEqual([tool]);
+    });
+
+    test("tools.update to another tool's name throws CONFLICT; changing the case of its own name does not", async (s) => {
+      const bot = await seedBot(s);
+      const pay = makeTool(bot.id, { name: "pay" });
+      const mail = makeTool(bot.id, { name: "mail" });
+      await s.tools.create(pay);
+      await s.tools.create(mail);
+      await expectKiloError(s.tools.update({ ...mail, name: "PAY" }), "CONFLICT");
+      expect(await s.tools.get(bot.id, mail.id)).toEqual(mail);
+      const recased = { ...pay, name: "Pay" };
+      expect(await s.tools.update(recased)).toEqual(recased);
+      expect(await s.tools.findByName(bot.id, "pay")).toEqual(recased);
+    });
+
+    test("toolAudit.record with a taken id throws CONFLICT", async (s) => {
+      const world = await seedWorld(s);
+      await expectKiloError(s.toolAudit.record({ ...world.audit, status: "failed" }), "CONFLICT");
+      expect((await s.toolAudit.list(world.bot.id, { limit: 10 })).items).toEqual([world.audit]);
+    });
+
+    test("approvals.create with a taken id throws CONFLICT", async (s) => {
+      const world = await seedWorld(s);
+      await expectKiloError(s.approvals.create({ ...world.approval, status: "approved" }), "CONFLICT");
+      expect(await s.approvals.get(world.bot.id, world.approval.id)).toEqual(world.approval);
+    });
+
     test("CONFLICT errors name the adapter", async (s) => {
       const bot = await seedBot(s);
       const error = await expectKiloError(s.bots.create(bot), "CONFLICT");
@@ -1742,6 +2303,10 @@ function registerTransactionTests(group: Group): void {
         const newUsage = makeUsage(bot.userId, bot.id, { createdAt: at(500) });
         const newProposal = makeProposal(bot.id, bot.userId);
         const newUser = makeUser();
+        const newTool = makeTool(bot.id);
+        const newAudit = makeAudit(bot.id, bot.userId, { createdAt: at(500) });
+        const newApproval = makeApproval(bot.id, bot.userId, conversation.id);
+        const { tool, audit, approval } = world;
         const failure = new Error("boom");
         const outcome = s.transaction(async (tx) => {
           await tx.users.upsert(newUser);
@@ -1758,6 +2323,16 @@ function registerTransactionTests(group: Group): void {
           await tx.proposals.create(newProposal);
           await tx.proposals.update({ ...proposal, status: "dismissed" });
           await tx.skills.delete(bot.id, skill.id);
+          await tx.tools.create(newTool);
+          await tx.tools.update({ ...tool, name: "renamed-tool", credential: null });
+          await tx.toolAudit.record(newAudit);
+          await tx.approvals.create(newApproval);
+          await tx.approvals.decide(bot.id, approval.id, {
+            status: "approved",
+            reason: null,
+            decidedAt: at(501),
+          });
+          await tx.tools.delete(bot.id, tool.id);
           throw failure;
         });
         expect(await rejection(outcome)).toBe(failure);
@@ -1772,6 +2347,11 @@ function registerTransactionTests(group: Group): void {
         expect(await s.memories.get(bot.id, memory.id)).toEqual(memory);
         expect((await s.usage.list({ userId: bot.userId }, { limit: 10 })).items).toEqual([world.usage]);
         expect(await s.proposals.listByBot(bot.id, { limit: 10 })).toEqual([proposal]);
+        expect(await s.tools.listByBot(bot.id)).toEqual([tool]);
+        expect(await s.tools.findByName(bot.id, tool.name)).toEqual(tool);
+        expect(await s.tools.findByName(bot.id, "renamed-tool")).toBeNull();
+        expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([audit]);
+        expect(await s.approvals.listByBot(bot.id, { limit: 10 })).toEqual([approval]);
       },
       { requires: "transactions" },
     );
@@ -1795,6 +2375,9 @@ function registerTransactionTests(group: Group): void {
         expect((await s.usage.list({ userId: bot.userId, botId: bot.id }, { limit: 10 })).items).toEqual([
           usage,
         ]);
+        expect(await s.tools.findByName(bot.id, world.tool.name)).toEqual(world.tool);
+        expect((await s.toolAudit.list(bot.id, { limit: 10 })).items).toEqual([world.audit]);
+        expect(await s.approvals.get(bot.id, world.approval.id)).toEqual(world.approval);
       },
       { requires: "transactions" },
     );
@@ -1953,6 +2536,42 @@ function registerConcurrencyTests(group: Group): void {
       expect(await s.skills.listByBot(bot.id)).toHaveLength(1);
     });
 
+    test("parallel creates of one tool name: exactly one succeeds, the rest throw CONFLICT", async (s) => {
+      const bot = await seedBot(s);
+      const attempts = Array.from({ length: 10 }, (_, n) =>
+        makeTool(bot.id, { name: n % 2 === 0 ? "acme" : "ACME" }),
+      );
+      const outcomes = await Promise.allSettled(attempts.map((tool) => s.tools.create(tool)));
+      const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+      expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+      expect(rejected.every((o) => KiloError.is(o.reason, "CONFLICT"))).toBe(true);
+      expect(await s.tools.listByBot(bot.id)).toHaveLength(1);
+    });
+
+    test("parallel decisions on one approval: exactly one wins, the rest throw CONFLICT", async (s) => {
+      const bot = await seedBot(s);
+      const conversation = makeConversation(bot.id, bot.userId);
+      await s.conversations.create(conversation);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id);
+      await s.approvals.create(approval);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, n) =>
+          s.approvals.decide(bot.id, approval.id, {
+            status: n % 2 === 0 ? "approved" : "denied",
+            reason: `decision ${n}`,
+            decidedAt: at(n + 1),
+          }),
+        ),
+      );
+      const fulfilled = outcomes.filter(
+        (o): o is PromiseFulfilledResult<ToolApproval | null> => o.status === "fulfilled",
+      );
+      const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+      expect(fulfilled).toHaveLength(1);
+      expect(rejected.every((o) => KiloError.is(o.reason, "CONFLICT"))).toBe(true);
+      expect(await s.approvals.get(bot.id, approval.id)).toEqual(fulfilled[0]!.value);
+    });
+
     test("parallel upserts of one user store and return a single version", async (s) => {
       const id = uid("user");
       const versions = Array.from({ length: 10 }, (_, n) => makeUser({ id, name: `version ${n}` }));
@@ -2045,6 +2664,33 @@ function registerHostileStringTests(group: Group): void {
         clarifyingQuestions: [text],
       });
       await s.proposals.create(proposal);
+      // Storage keeps what it is given; the schemas that keep such names out of tools live in the core.
+      const [endpoint] = makeEndpoints();
+      const tool = makeTool(bot.id, {
+        name: text,
+        description: text,
+        baseUrl: text,
+        auth: { type: "basic", username: text },
+        credential: text,
+        endpoints: [
+          {
+            ...endpoint!,
+            description: text,
+            parameters: [{ name: text, in: "query", type: "string", required: false, description: text }],
+          },
+        ],
+      });
+      await s.tools.create(tool);
+      const audit = makeAudit(bot.id, user.id, { toolName: text, endpoint: text, errorCode: text });
+      await s.toolAudit.record(audit);
+      const approval = makeApproval(bot.id, user.id, conversation.id, {
+        toolName: text,
+        endpoint: text,
+        toolCallId: text,
+        reason: text,
+        input: { [text]: text, nested: { list: [text, { [text]: null }] } },
+      });
+      await s.approvals.create(approval);
 
       const where = `(${label})`;
       expect(await s.users.get(user.id), where).toEqual(user);
@@ -2069,6 +2715,16 @@ function registerHostileStringTests(group: Group): void {
       );
       expect(ids(byHostileField.items), `field name ${where}`).toEqual([record.id]);
       await expectKiloError(s.skills.create(makeSkill(bot.id, { name: text })), "CONFLICT");
+      expect(await s.tools.get(bot.id, tool.id), where).toEqual(tool);
+      expect(await s.tools.findByName(bot.id, text), `tool name ${where}`).toEqual(tool);
+      await expectKiloError(s.tools.create(makeTool(bot.id, { name: text })), "CONFLICT");
+      expect((await s.toolAudit.list(bot.id, { limit: 5 })).items, where).toEqual([audit]);
+      expect(await s.approvals.get(bot.id, approval.id), where).toEqual(approval);
+      const decision = { status: "denied", reason: text, decidedAt: at(3) } as const;
+      expect(await s.approvals.decide(bot.id, approval.id, decision), where).toEqual({
+        ...approval,
+        ...decision,
+      });
     };
 
     test("hostile strings round-trip unchanged through every text field", async (s) => {
@@ -2110,6 +2766,13 @@ function registerHostileStringTests(group: Group): void {
       const proposal = makeProposal(bot.id, bot.userId, { sourceMessage: big });
       await s.proposals.create(proposal);
       expect((await s.proposals.get(bot.id, proposal.id))?.sourceMessage).toBe(big);
+      const [endpoint] = makeEndpoints();
+      const tool = makeTool(bot.id, { endpoints: [{ ...endpoint!, description: big }] });
+      await s.tools.create(tool);
+      expect((await s.tools.get(bot.id, tool.id))?.endpoints[0]?.description).toBe(big);
+      const approval = makeApproval(bot.id, bot.userId, conversation.id, { input: { big } });
+      await s.approvals.create(approval);
+      expect((await s.approvals.get(bot.id, approval.id))?.input.big).toBe(big);
     });
 
     test("LIKE wildcards in `contains` and findByKey match only themselves", async (s) => {

@@ -1,18 +1,8 @@
 import { KiloError } from "../../src/errors.js";
 import type { Cache, CacheInvalidationListener } from "../../src/ports/cache.js";
-import type { Storage, StorageRepositories } from "../../src/ports/storage.js";
+import { STORAGE_REPOSITORY_NAMES, type Storage, type StorageRepositories } from "../../src/ports/storage.js";
 
-const REPOSITORIES = new Set<keyof StorageRepositories>([
-  "users",
-  "bots",
-  "skills",
-  "skillRecords",
-  "conversations",
-  "messages",
-  "memories",
-  "usage",
-  "proposals",
-]);
+const REPOSITORIES = new Set<keyof StorageRepositories>(STORAGE_REPOSITORY_NAMES);
 
 /** A storage whose repository calls are counted by `repository.method`. */
 export interface CountingStorage {

@@ -10,6 +10,7 @@ import {
 import type { Bot } from "../../src/domain/bot.js";
 import type { Conversation, NewMessage } from "../../src/domain/conversation.js";
 import type { Skill } from "../../src/domain/skill.js";
+import type { Tool } from "../../src/domain/tool.js";
 import type { UsageRecord } from "../../src/domain/usage.js";
 import type { User } from "../../src/domain/user.js";
 import { KiloError, type KiloErrorCode } from "../../src/errors.js";
@@ -65,7 +66,8 @@ afterAll(async () => {
 
 const conformanceSchema = schemaName("conformance");
 const conformancePool = newPool(10);
-// Children first; bots cascade to everything but usage records.
+// Children first; bots cascade to everything but usage records (tools, tool audit and
+// approvals included).
 const EMPTY_TABLES = ["usage_records", "bots", "users"]
   .map((table) => `delete from "${conformanceSchema}"."k_${table}"`)
   .join("; ");
@@ -410,7 +412,7 @@ describe("postgresStorage", () => {
       expect(await old.migrate({ to: 1 })).toEqual({ applied: ["0001_initial_schema"] });
       const notCurrent = await failure(old.init());
       expect(notCurrent.code).toBe("CONFIGURATION_INVALID");
-      expect(notCurrent.message).toMatch(/version 1.*version 2/);
+      expect(notCurrent.message).toMatch(/version 1.*version 3/);
 
       // Rows as kilo at schema version 1 wrote them.
       const q = (table: string) => `"${schema}"."${table}"`;
@@ -442,6 +444,7 @@ describe("postgresStorage", () => {
       expect(rows).toEqual([
         { version: 1, name: "0001_initial_schema" },
         { version: 2, name: "0002_seq_counter_and_memory_keys" },
+        { version: 3, name: "0003_tool_registry" },
       ]);
       expect(await upgraded.bots.get("b1")).toMatchObject({ name: "Baker", metadata: { tier: "pro" } });
       const history = await upgraded.messages.listRecent("b1", "c1", { limit: 10 });
@@ -461,6 +464,11 @@ describe("postgresStorage", () => {
       });
       expect(next.seq).toBe(4);
       expect((await upgraded.memories.findByKey("b1", "u1", "BAKERY NAME"))?.content).toBe("Sweet Crumbs");
+      // The tool registry's tables arrived with migration 3 and belong to the old bots.
+      const tool = await upgraded.tools.create(payTool("b1"));
+      expect(await upgraded.tools.findByName("b1", "PAY")).toEqual(tool);
+      expect(await upgraded.bots.delete("b1")).toBe(true);
+      expect(await upgraded.tools.get("b1", tool.id)).toBeNull();
     });
 
     it("applies each migration once when two processes migrate at the same time", async () => {
@@ -469,9 +477,9 @@ describe("postgresStorage", () => {
       const second = storage({ pool: newPool(2), schema, migrate: false });
       const results = await Promise.all([first.migrate(), second.migrate()]);
       const counts = results.map((result) => result.applied.length).sort();
-      expect(counts).toEqual([0, 2]);
+      expect(counts).toEqual([0, 3]);
       const { rows } = await admin.query(`select count(*)::int as n from "${schema}"."kilo_migrations"`);
-      expect(rows[0]).toEqual({ n: 2 });
+      expect(rows[0]).toEqual({ n: 3 });
       await first.init();
       await second.init();
       const { owner } = await seed(first);
@@ -514,3 +522,20 @@ describe("postgresStorage", () => {
     expect(found.items).toEqual([record]);
   });
 });
+
+function payTool(botId: string): Tool {
+  return {
+    id: uid("tool"),
+    botId,
+    name: "pay",
+    description: "",
+    baseUrl: "https://api.pay.example",
+    auth: { type: "api_key_header", header: "X-Api-Key" },
+    credential: "ciphertext",
+    endpoints: [
+      { name: "balance", method: "GET", path: "/balance", description: "", parameters: [], risky: false },
+    ],
+    createdAt: when,
+    updatedAt: when,
+  };
+}

@@ -9,6 +9,7 @@ import type { Bot } from "../../src/domain/bot.js";
 import type { Conversation, NewMessage } from "../../src/domain/conversation.js";
 import type { Memory } from "../../src/domain/memory.js";
 import type { Skill } from "../../src/domain/skill.js";
+import type { Tool, ToolCallAudit } from "../../src/domain/tool.js";
 import type { User } from "../../src/domain/user.js";
 import { KiloError, type KiloErrorCode } from "../../src/errors.js";
 import type { Storage } from "../../src/ports/storage.js";
@@ -265,6 +266,8 @@ describe("sqliteStorage", () => {
     });
     await storage.messages.append(message(owner, thread.id, "hi"));
     await storage.memories.create(memory(owner, "bakery name"));
+    await storage.tools.create(payTool(owner.id));
+    for (const n of [1, 2]) await storage.toolAudit.record(auditEntry(owner, n));
     queries.length = 0;
 
     const cursorPage = { limit: 1 };
@@ -280,9 +283,15 @@ describe("sqliteStorage", () => {
     await storage.usage.list({ userId: owner.userId, botId: owner.id, from: when }, { limit: 5 });
     await storage.proposals.listByBot(owner.id, { limit: 5 });
     await storage.proposals.listByBot(owner.id, { status: "pending", limit: 5 });
+    await storage.tools.listByBot(owner.id);
+    await storage.tools.findByName(owner.id, "Pay");
+    const audit = await storage.toolAudit.list(owner.id, cursorPage);
+    await storage.toolAudit.list(owner.id, { limit: 1, cursor: audit.nextCursor });
+    await storage.approvals.listByBot(owner.id, { limit: 5 });
+    await storage.approvals.listByBot(owner.id, { status: "pending", limit: 5 });
 
     const selects = queries.filter((query) => query.sql.startsWith("select"));
-    expect(selects.length).toBe(12);
+    expect(selects.length).toBe(18);
     const findByKey = selects.find((query) => query.sql.includes("key_folded"))!;
     for (const query of selects) {
       const plan = database
@@ -434,7 +443,7 @@ describe("sqliteStorage", () => {
       });
       // migrate() is the way out.
       expect(await storage.migrate()).toEqual({
-        applied: ["0001_initial_schema", "0002_seq_counter_and_memory_keys"],
+        applied: ["0001_initial_schema", "0002_seq_counter_and_memory_keys", "0003_tool_registry"],
       });
       await storage.init();
       expect(await storage.bots.get("x")).toBeNull();
@@ -479,6 +488,7 @@ describe("sqliteStorage", () => {
       expect(database.prepare("select version, name from kilo_migrations order by version").all()).toEqual([
         { version: 1, name: "0001_initial_schema" },
         { version: 2, name: "0002_seq_counter_and_memory_keys" },
+        { version: 3, name: "0003_tool_registry" },
       ]);
       expect(await upgraded.bots.get("b1")).toMatchObject({ name: "Baker", metadata: { tier: "pro" } });
       const history = await upgraded.messages.listRecent("b1", "c1", { limit: 10 });
@@ -508,6 +518,11 @@ describe("sqliteStorage", () => {
         .map((row) => (row as { detail: string }).detail)
         .join("\n");
       expect(plan).toMatch(/memories_key_idx/);
+      // The tool registry's tables arrived with migration 3 and belong to the old bots.
+      const tool = await upgraded.tools.create(payTool("b1"));
+      expect(await upgraded.tools.findByName("b1", tool.name)).toEqual(tool);
+      expect(await upgraded.bots.delete("b1")).toBe(true);
+      expect(await upgraded.tools.get("b1", tool.id)).toBeNull();
       await old.close();
       await upgraded.close();
       database.close();
@@ -535,7 +550,7 @@ describe("sqliteStorage", () => {
     it("refuses a version to migrate to that does not exist", async () => {
       const storage = sqliteStorage({ filename: ":memory:", migrate: false });
       expect(await codeOf(storage.migrate({ to: 0 }))).toBe("CONFIGURATION_INVALID");
-      expect(await codeOf(storage.migrate({ to: 3 }))).toBe("CONFIGURATION_INVALID");
+      expect(await codeOf(storage.migrate({ to: 4 }))).toBe("CONFIGURATION_INVALID");
       await storage.close();
     });
   });
@@ -552,5 +567,41 @@ function memory(owner: Bot, key: string): Memory {
     history: [],
     createdAt: when,
     updatedAt: when,
+  };
+}
+
+function payTool(botId: string): Tool {
+  return {
+    id: uid("tool"),
+    botId,
+    name: "pay",
+    description: "",
+    baseUrl: "https://api.pay.example",
+    auth: { type: "bearer" },
+    credential: "ciphertext",
+    endpoints: [
+      { name: "balance", method: "GET", path: "/balance", description: "", parameters: [], risky: false },
+    ],
+    createdAt: when,
+    updatedAt: when,
+  };
+}
+
+function auditEntry(owner: Bot, n: number): ToolCallAudit {
+  return {
+    id: uid("audit"),
+    botId: owner.id,
+    userId: owner.userId,
+    conversationId: null,
+    toolId: null,
+    toolName: "pay",
+    endpoint: "balance",
+    method: "GET",
+    status: "succeeded",
+    httpStatus: 200,
+    durationMs: 5,
+    responseBytes: 10,
+    errorCode: null,
+    createdAt: new Date(when.getTime() + n),
   };
 }

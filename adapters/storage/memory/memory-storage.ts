@@ -5,6 +5,7 @@ import type { Conversation, Message, NewMessage } from "../../../src/domain/conv
 import type { Memory } from "../../../src/domain/memory.js";
 import type { Proposal } from "../../../src/domain/proposal.js";
 import type { Skill, SkillRecord } from "../../../src/domain/skill.js";
+import type { Tool, ToolApproval, ToolCallAudit } from "../../../src/domain/tool.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
 import type { User } from "../../../src/domain/user.js";
 import { KiloError, type KiloErrorCode } from "../../../src/errors.js";
@@ -20,6 +21,9 @@ import type {
   Storage,
   StoragePageOptions,
   StorageRepositories,
+  ToolApprovalRepository,
+  ToolAuditRepository,
+  ToolRepository,
   TurnCommit,
   UsageRepository,
   UserRepository,
@@ -58,8 +62,8 @@ const ADAPTER = "memory";
  *   if its callback throws, only its own writes are undone.
  * - The repositories handed to a transaction callback throw `CLOSED` once the
  *   transaction has finished.
- * - Rows must have a parent: skills, conversations, memories and proposals
- *   need their bot, a skill record needs its skill (of the same bot) and a
+ * - Rows must have a parent: skills, conversations, memories, proposals,
+ *   tools, tool audit entries and approvals need their bot, a skill record needs its skill (of the same bot) and a
  *   message its conversation (of the same bot); otherwise `NOT_FOUND`.
  *
  * Capabilities: `{ transactions: true, crossProcess: false, durable: false }`.
@@ -572,6 +576,31 @@ function createDatabase() {
         "desc",
       ),
     }),
+    tools: new Table<Tool, "byBot">(
+      ords,
+      {
+        byBot: by(
+          (t) => t.botId,
+          (t) => t.createdAt.getTime(),
+          "asc",
+        ),
+      },
+      (t) => key(t.botId, t.name.toLowerCase()),
+    ),
+    toolAudit: new Table<ToolCallAudit, "byBot">(ords, {
+      byBot: by(
+        (a) => a.botId,
+        (a) => a.createdAt.getTime(),
+        "desc",
+      ),
+    }),
+    approvals: new Table<ToolApproval, "byBot">(ords, {
+      byBot: by(
+        (a) => a.botId,
+        (a) => a.createdAt.getTime(),
+        "desc",
+      ),
+    }),
   };
 }
 
@@ -703,6 +732,10 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     const holder = db.skills.findUnique(key(skill.botId, skill.name.toLowerCase()));
     return holder !== undefined && holder.id !== skill.id;
   };
+  const toolNameTaken = (tool: Tool): boolean => {
+    const holder = db.tools.findUnique(key(tool.botId, tool.name.toLowerCase()));
+    return holder !== undefined && holder.id !== tool.id;
+  };
   const ownedBy = <T extends { botId: string | null }>(value: T | undefined, botId: string): T | undefined =>
     value !== undefined && value.botId === botId ? value : undefined;
   const copyOrNull = <T>(value: T | undefined): T | null => (value === undefined ? null : copy(value));
@@ -760,6 +793,11 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
         for (const row of [...db.proposals.index.byBot.rows(botId)])
           db.proposals.remove(row.value.id, journal);
         for (const row of [...db.usage.index.byBot.rows(botId)]) db.usage.remove(row.value.id, journal);
+        for (const row of [...db.tools.index.byBot.rows(botId)]) db.tools.remove(row.value.id, journal);
+        for (const row of [...db.toolAudit.index.byBot.rows(botId)])
+          db.toolAudit.remove(row.value.id, journal);
+        for (const row of [...db.approvals.index.byBot.rows(botId)])
+          db.approvals.remove(row.value.id, journal);
         db.bots.remove(botId, journal);
         return true;
       }),
@@ -961,5 +999,104 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       }),
   };
 
-  return { users, bots, skills, skillRecords, conversations, messages, memories, usage, proposals };
+  const tools: ToolRepository = {
+    create: (tool) =>
+      access.write((journal) => {
+        requireBot(tool.botId, "tool");
+        requireFreeId(db.tools, tool.id, "tool");
+        if (toolNameTaken(tool)) throw error("CONFLICT", `the bot already has a tool named "${tool.name}"`);
+        const stored = copy(tool);
+        db.tools.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, toolId) => access.read(() => copyOrNull(ownedBy(db.tools.get(toolId), botId))),
+    findByName: (botId, name) =>
+      access.read(() => copyOrNull(db.tools.findUnique(key(botId, name.toLowerCase())))),
+    listByBot: (botId) => access.read(() => db.tools.index.byBot.rows(botId).map((row) => copy(row.value))),
+    update: (tool) =>
+      access.write((journal) => {
+        if (!ownedBy(db.tools.get(tool.id), tool.botId)) return null;
+        if (toolNameTaken(tool)) throw error("CONFLICT", `the bot already has a tool named "${tool.name}"`);
+        const stored = copy(tool);
+        db.tools.replace(stored, journal);
+        return copy(stored);
+      }),
+    delete: (botId, toolId) =>
+      access.write((journal) =>
+        ownedBy(db.tools.get(toolId), botId) ? db.tools.remove(toolId, journal) : false,
+      ),
+  };
+
+  const toolAudit: ToolAuditRepository = {
+    record: (entry) =>
+      access.write((journal) => {
+        requireBot(entry.botId, "tool call audit entry");
+        requireFreeId(db.toolAudit, entry.id, "tool call audit entry");
+        const stored = copy(entry);
+        db.toolAudit.insert(stored, journal);
+        return copy(stored);
+      }),
+    list: (botId, page) =>
+      access.read(() => readPage({ index: db.toolAudit.index.byBot, group: botId, page })),
+  };
+
+  const approvals: ToolApprovalRepository = {
+    create: (approval) =>
+      access.write((journal) => {
+        requireBot(approval.botId, "tool approval");
+        requireFreeId(db.approvals, approval.id, "tool approval");
+        const stored = copy(approval);
+        db.approvals.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (botId, approvalId) => access.read(() => copyOrNull(ownedBy(db.approvals.get(approvalId), botId))),
+    listByBot: (botId, { status, limit }) =>
+      access.read(() => {
+        checkLimit(limit);
+        const found: ToolApproval[] = [];
+        for (const row of db.approvals.index.byBot.rows(botId)) {
+          if (found.length === limit) break;
+          if (status === undefined || row.value.status === status) found.push(copy(row.value));
+        }
+        return found;
+      }),
+    update: (approval) =>
+      access.write((journal) => {
+        if (!ownedBy(db.approvals.get(approval.id), approval.botId)) return null;
+        const stored = copy(approval);
+        db.approvals.replace(stored, journal);
+        return copy(stored);
+      }),
+    decide: (botId, approvalId, decision) =>
+      access.write((journal) => {
+        const existing = ownedBy(db.approvals.get(approvalId), botId);
+        if (!existing) return null;
+        if (existing.status !== "pending") {
+          throw error("CONFLICT", `tool approval ${approvalId} was already ${existing.status}`);
+        }
+        const stored: ToolApproval = {
+          ...existing,
+          status: decision.status,
+          reason: decision.reason,
+          decidedAt: new Date(decision.decidedAt),
+        };
+        db.approvals.replace(stored, journal);
+        return copy(stored);
+      }),
+  };
+
+  return {
+    users,
+    bots,
+    skills,
+    skillRecords,
+    conversations,
+    messages,
+    memories,
+    usage,
+    proposals,
+    tools,
+    toolAudit,
+    approvals,
+  };
 }

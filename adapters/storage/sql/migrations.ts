@@ -289,8 +289,105 @@ const seqCounterAndMemoryKeys: Migration = {
   },
 };
 
+/**
+ * Version 3: the tool registry. `tools` (unique folded name per bot, the
+ * vault's ciphertext in `credential`), the append-only `tool_call_audit`, and
+ * `tool_approvals`; all three go with their bot. Audit entries and approvals
+ * keep no foreign key to their tool: they outlive it as a record of what happened.
+ */
+const toolRegistry: Migration = {
+  version: 3,
+  name: "0003_tool_registry",
+  statements(db, { types, index }) {
+    const { text, json, timestamp, integer, real } = types;
+    const schema = db.schema;
+    return [
+      schema
+        .createTable("tools")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("name", text, required)
+        .addColumn("name_folded", text, required)
+        .addColumn("description", text, required)
+        .addColumn("base_url", text, required)
+        .addColumn("auth", json, required)
+        .addColumn("credential", text)
+        .addColumn("endpoints", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addForeignKeyConstraint(index("tools_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        // Also the index of findByName.
+        .addUniqueConstraint(index("tools_bot_name_key"), ["bot_id", "name_folded"])
+        .compile(),
+      schema
+        .createIndex(index("tools_bot_idx"))
+        .on("tools")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("tool_call_audit")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("conversation_id", text)
+        .addColumn("tool_id", text)
+        .addColumn("tool_name", text, required)
+        .addColumn("endpoint", text, required)
+        .addColumn("method", text)
+        .addColumn("status", text, required)
+        .addColumn("http_status", integer)
+        .addColumn("duration_ms", real, required)
+        .addColumn("response_bytes", integer, required)
+        .addColumn("error_code", text)
+        .addColumn("created_at", timestamp, required)
+        .addForeignKeyConstraint(index("tool_call_audit_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("tool_call_audit_bot_idx"))
+        .on("tool_call_audit")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+
+      schema
+        .createTable("tool_approvals")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("conversation_id", text, required)
+        .addColumn("tool_id", text, required)
+        .addColumn("tool_name", text, required)
+        .addColumn("endpoint", text, required)
+        .addColumn("input", json, required)
+        .addColumn("tool_call_id", text, required)
+        .addColumn("status", text, required)
+        .addColumn("reason", text)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("decided_at", timestamp)
+        .addForeignKeyConstraint(index("tool_approvals_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("tool_approvals_bot_idx"))
+        .on("tool_approvals")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("tool_approvals_status_idx"))
+        .on("tool_approvals")
+        .columns(["bot_id", "status", "created_at", "id"])
+        .compile(),
+    ];
+  },
+};
+
 /** Every migration, in order. */
-export const MIGRATIONS: readonly Migration[] = [initialSchema, seqCounterAndMemoryKeys];
+export const MIGRATIONS: readonly Migration[] = [initialSchema, seqCounterAndMemoryKeys, toolRegistry];
 
 /** The schema version this kilo reads and writes. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -171,6 +171,60 @@ export interface ProposalsTable {
   resolved_at: NullableTimestamp;
 }
 
+/**
+ * Row of `tools` (migration 3). `name_folded` is the lower-cased name that the
+ * unique (bot_id, name) key and `findByName` use; `credential` is the vault's
+ * ciphertext, stored opaque.
+ */
+export interface ToolsTable {
+  id: string;
+  bot_id: string;
+  name: string;
+  name_folded: string;
+  description: string;
+  base_url: string;
+  auth: Json;
+  credential: string | null;
+  endpoints: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `tool_call_audit` (migration 3). */
+export interface ToolCallAuditTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  conversation_id: string | null;
+  tool_id: string | null;
+  tool_name: string;
+  endpoint: string;
+  method: string | null;
+  status: string;
+  http_status: ColumnType<unknown, number | null, number | null>;
+  duration_ms: Real;
+  response_bytes: Integer;
+  error_code: string | null;
+  created_at: Timestamp;
+}
+
+/** Row of `tool_approvals` (migration 3). */
+export interface ToolApprovalsTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  conversation_id: string;
+  tool_id: string;
+  tool_name: string;
+  endpoint: string;
+  input: Json;
+  tool_call_id: string;
+  status: string;
+  reason: string | null;
+  created_at: Timestamp;
+  decided_at: NullableTimestamp;
+}
+
 /** Row of `kilo_migrations`: one per applied schema version. */
 export interface MigrationsTable {
   version: Integer;
@@ -190,6 +244,9 @@ export interface Tables {
   memories: MemoriesTable;
   usage_records: UsageRecordsTable;
   proposals: ProposalsTable;
+  tools: ToolsTable;
+  tool_call_audit: ToolCallAuditTable;
+  tool_approvals: ToolApprovalsTable;
   kilo_migrations: MigrationsTable;
 }
 
@@ -207,6 +264,9 @@ export const TABLE_NAMES: readonly TableName[] = [
   "memories",
   "usage_records",
   "proposals",
+  "tools",
+  "tool_call_audit",
+  "tool_approvals",
   "kilo_migrations",
 ];
 

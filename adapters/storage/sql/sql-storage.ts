@@ -16,6 +16,16 @@ import type { Conversation, Message, NewMessage } from "../../../src/domain/conv
 import type { Memory, MemoryRevision, MemorySource } from "../../../src/domain/memory.js";
 import type { Proposal, ProposalStatus } from "../../../src/domain/proposal.js";
 import type { Skill, SkillDataField, SkillRecord, SkillStatus, TaskType } from "../../../src/domain/skill.js";
+import type {
+  Tool,
+  ToolApproval,
+  ToolApprovalStatus,
+  ToolAuth,
+  ToolCallAudit,
+  ToolCallStatus,
+  ToolEndpoint,
+  ToolHttpMethod,
+} from "../../../src/domain/tool.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
 import type { User } from "../../../src/domain/user.js";
 import { KiloError, type KiloErrorCode } from "../../../src/errors.js";
@@ -32,6 +42,9 @@ import type {
   StorageCapabilities,
   StoragePageOptions,
   StorageRepositories,
+  ToolApprovalRepository,
+  ToolAuditRepository,
+  ToolRepository,
   TurnCommit,
   UsageRepository,
   UserRepository,
@@ -49,6 +62,9 @@ import type {
   StoredBoolean,
   StoredTimestamp,
   Tables,
+  ToolApprovalsTable,
+  ToolCallAuditTable,
+  ToolsTable,
   UsageRecordsTable,
   UsersTable,
 } from "./schema.js";
@@ -843,6 +859,111 @@ class RowCodec {
       resolvedAt: row.resolved_at === null ? null : this.readTime(row.resolved_at),
     };
   }
+
+  toolRow(tool: Tool): Insertable<ToolsTable> {
+    return {
+      id: tool.id,
+      bot_id: tool.botId,
+      name: this.text(tool.name),
+      name_folded: this.text(fold(tool.name)),
+      description: this.text(tool.description),
+      base_url: this.text(tool.baseUrl),
+      auth: this.json(tool.auth),
+      credential: this.nullableText(tool.credential),
+      endpoints: this.json(tool.endpoints),
+      created_at: this.time(tool.createdAt),
+      updated_at: this.time(tool.updatedAt),
+    };
+  }
+
+  tool(row: Selectable<ToolsTable>): Tool {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      name: this.readText(row.name),
+      description: this.readText(row.description),
+      baseUrl: this.readText(row.base_url),
+      auth: this.readJson<ToolAuth>(row.auth),
+      credential: this.readNullableText(row.credential),
+      endpoints: this.readJson<ToolEndpoint[]>(row.endpoints),
+      createdAt: this.readTime(row.created_at),
+      updatedAt: this.readTime(row.updated_at),
+    };
+  }
+
+  auditRow(entry: ToolCallAudit): Insertable<ToolCallAuditTable> {
+    return {
+      id: entry.id,
+      bot_id: entry.botId,
+      user_id: entry.userId,
+      conversation_id: entry.conversationId,
+      tool_id: entry.toolId,
+      tool_name: this.text(entry.toolName),
+      endpoint: this.text(entry.endpoint),
+      method: this.nullableText(entry.method),
+      status: this.text(entry.status),
+      http_status: entry.httpStatus,
+      duration_ms: entry.durationMs,
+      response_bytes: entry.responseBytes,
+      error_code: this.nullableText(entry.errorCode),
+      created_at: this.time(entry.createdAt),
+    };
+  }
+
+  audit(row: Selectable<ToolCallAuditTable>): ToolCallAudit {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      userId: row.user_id,
+      conversationId: row.conversation_id,
+      toolId: row.tool_id,
+      toolName: this.readText(row.tool_name),
+      endpoint: this.readText(row.endpoint),
+      method: this.readNullableText(row.method) as ToolHttpMethod | null,
+      status: this.readText(row.status) as ToolCallStatus,
+      httpStatus: row.http_status === null ? null : toNumber(row.http_status),
+      durationMs: toNumber(row.duration_ms),
+      responseBytes: toNumber(row.response_bytes),
+      errorCode: this.readNullableText(row.error_code),
+      createdAt: this.readTime(row.created_at),
+    };
+  }
+
+  approvalRow(approval: ToolApproval): Insertable<ToolApprovalsTable> {
+    return {
+      id: approval.id,
+      bot_id: approval.botId,
+      user_id: approval.userId,
+      conversation_id: approval.conversationId,
+      tool_id: approval.toolId,
+      tool_name: this.text(approval.toolName),
+      endpoint: this.text(approval.endpoint),
+      input: this.json(approval.input),
+      tool_call_id: this.text(approval.toolCallId),
+      status: this.text(approval.status),
+      reason: this.nullableText(approval.reason),
+      created_at: this.time(approval.createdAt),
+      decided_at: approval.decidedAt === null ? null : this.time(approval.decidedAt),
+    };
+  }
+
+  approval(row: Selectable<ToolApprovalsTable>): ToolApproval {
+    return {
+      id: row.id,
+      botId: row.bot_id,
+      userId: row.user_id,
+      conversationId: row.conversation_id,
+      toolId: row.tool_id,
+      toolName: this.readText(row.tool_name),
+      endpoint: this.readText(row.endpoint),
+      input: this.readJson<Record<string, unknown>>(row.input),
+      toolCallId: this.readText(row.tool_call_id),
+      status: this.readText(row.status) as ToolApprovalStatus,
+      reason: this.readNullableText(row.reason),
+      createdAt: this.readTime(row.created_at),
+      decidedAt: row.decided_at === null ? null : this.readTime(row.decided_at),
+    };
+  }
 }
 
 /** Case folding for names and keys, done in JavaScript so both databases fold Unicode alike. */
@@ -1013,7 +1134,8 @@ function buildRepositories(
       }),
     delete: (botId) =>
       // Usage records keep no foreign key (the gateway may record calls of bots that are
-      // not stored), so they are deleted here; everything else cascades from the bot.
+      // not stored), so they are deleted here; everything else (tools, tool audit and
+      // approvals included) cascades from the bot.
       access.atomic("bots.delete", async (db) => {
         const result = await db.deleteFrom("bots").where("id", "=", botId).executeTakeFirst();
         if (!changed(result)) return false;
@@ -1420,5 +1542,207 @@ function buildRepositories(
       }),
   };
 
-  return { users, bots, skills, skillRecords, conversations, messages, memories, usage, proposals };
+  const tools: ToolRepository = {
+    create: (tool) =>
+      access.run("tools.create", async (db) => {
+        const result = await db
+          .insertInto("tools")
+          .values(codec.toolRow(tool))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (inserted(result)) return copy(tool);
+        const taken = await db.selectFrom("tools").select("id").where("id", "=", tool.id).executeTakeFirst();
+        throw taken
+          ? conflict(`a tool with id ${tool.id} already exists`)
+          : conflict(`the bot already has a tool named "${tool.name}"`);
+      }),
+    get: (botId, toolId) =>
+      access.run("tools.get", async (db) => {
+        const row = await db
+          .selectFrom("tools")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("id", "=", toolId)
+          .executeTakeFirst();
+        return row ? codec.tool(row) : null;
+      }),
+    findByName: (botId, name) =>
+      access.run("tools.findByName", async (db) => {
+        const row = await db
+          .selectFrom("tools")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("name_folded", "=", dialect.text(fold(name)))
+          .executeTakeFirst();
+        return row ? codec.tool(row) : null;
+      }),
+    listByBot: (botId) =>
+      access.run("tools.listByBot", async (db) => {
+        const rows = await db
+          .selectFrom("tools")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .orderBy("created_at")
+          .orderBy("id")
+          .execute();
+        return rows.map((row) => codec.tool(row));
+      }),
+    update: (tool) =>
+      access.run("tools.update", async (db) => {
+        const { id: _id, bot_id: _botId, ...columns } = codec.toolRow(tool);
+        // As for skills: the clash is checked in the statement, so it does not abort a
+        // surrounding Postgres transaction; the unique key settles racing renames.
+        const result = await db
+          .updateTable("tools")
+          .set(columns)
+          .where("id", "=", tool.id)
+          .where("bot_id", "=", tool.botId)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("tools as other")
+                  .select("other.id")
+                  .where("other.bot_id", "=", tool.botId)
+                  .where("other.name_folded", "=", columns.name_folded)
+                  .where("other.id", "<>", tool.id),
+              ),
+            ),
+          )
+          .executeTakeFirst();
+        if (changed(result)) return copy(tool);
+        const exists = await db
+          .selectFrom("tools")
+          .select("id")
+          .where("id", "=", tool.id)
+          .where("bot_id", "=", tool.botId)
+          .executeTakeFirst();
+        if (exists) throw conflict(`the bot already has a tool named "${tool.name}"`);
+        return null;
+      }),
+    delete: (botId, toolId) =>
+      access.run("tools.delete", async (db) => {
+        const result = await db
+          .deleteFrom("tools")
+          .where("bot_id", "=", botId)
+          .where("id", "=", toolId)
+          .executeTakeFirst();
+        return changed(result);
+      }),
+  };
+
+  const toolAudit: ToolAuditRepository = {
+    record: (entry) =>
+      access.run("toolAudit.record", async (db) => {
+        const result = await db
+          .insertInto("tool_call_audit")
+          .values(codec.auditRow(entry))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a tool call audit entry with id ${entry.id} already exists`);
+        return copy(entry);
+      }),
+    list: (botId, page) =>
+      access.run("toolAudit.list", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db.selectFrom("tool_call_audit").selectAll().where("bot_id", "=", botId);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("created_at", "id"), "<", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("created_at", "desc")
+          .orderBy("id", "desc")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => codec.audit(row)),
+          page.limit,
+          (entry) => entry.createdAt,
+        );
+      }),
+  };
+
+  const approvals: ToolApprovalRepository = {
+    create: (approval) =>
+      access.run("approvals.create", async (db) => {
+        const result = await db
+          .insertInto("tool_approvals")
+          .values(codec.approvalRow(approval))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a tool approval with id ${approval.id} already exists`);
+        return copy(approval);
+      }),
+    get: (botId, approvalId) =>
+      access.run("approvals.get", async (db) => {
+        const row = await db
+          .selectFrom("tool_approvals")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("id", "=", approvalId)
+          .executeTakeFirst();
+        return row ? codec.approval(row) : null;
+      }),
+    listByBot: (botId, { status, limit }) =>
+      access.run("approvals.listByBot", async (db) => {
+        checkLimit(limit, adapter);
+        let query = db.selectFrom("tool_approvals").selectAll().where("bot_id", "=", botId);
+        if (status !== undefined) query = query.where("status", "=", dialect.text(status));
+        const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(limit).execute();
+        return rows.map((row) => codec.approval(row));
+      }),
+    update: (approval) =>
+      access.run("approvals.update", async (db) => {
+        const { id: _id, bot_id: _botId, ...columns } = codec.approvalRow(approval);
+        const result = await db
+          .updateTable("tool_approvals")
+          .set(columns)
+          .where("bot_id", "=", approval.botId)
+          .where("id", "=", approval.id)
+          .executeTakeFirst();
+        return changed(result) ? copy(approval) : null;
+      }),
+    decide: (botId, approvalId, decision) =>
+      access.run("approvals.decide", async (db) => {
+        // The status condition makes the transition atomic: under concurrent decisions
+        // the row lock (Postgres) or the single writer (SQLite) lets exactly one match.
+        const row = await db
+          .updateTable("tool_approvals")
+          .set({
+            status: dialect.text(decision.status),
+            reason: decision.reason === null ? null : dialect.text(decision.reason),
+            decided_at: dialect.timestamp(decision.decidedAt),
+          })
+          .where("bot_id", "=", botId)
+          .where("id", "=", approvalId)
+          .where("status", "=", dialect.text("pending"))
+          .returningAll()
+          .executeTakeFirst();
+        if (row) return codec.approval(row);
+        const existing = await db
+          .selectFrom("tool_approvals")
+          .select("status")
+          .where("bot_id", "=", botId)
+          .where("id", "=", approvalId)
+          .executeTakeFirst();
+        if (!existing) return null;
+        throw conflict(`tool approval ${approvalId} was already ${dialect.fromText(existing.status)}`);
+      }),
+  };
+
+  return {
+    users,
+    bots,
+    skills,
+    skillRecords,
+    conversations,
+    messages,
+    memories,
+    usage,
+    proposals,
+    tools,
+    toolAudit,
+    approvals,
+  };
 }
