@@ -8,7 +8,15 @@
  */
 
 // The instance
-export type { Component, Kilo, KiloComponents, KiloOptions, KiloParts, UsageQuery } from "./kilo.js";
+export type {
+  ApprovalOutcome,
+  Component,
+  Kilo,
+  KiloComponents,
+  KiloOptions,
+  KiloParts,
+  UsageQuery,
+} from "./kilo.js";
 export { createKilo } from "./kilo.js";
 
 // Errors and events
@@ -23,6 +31,7 @@ export * from "./domain/index.js";
 export type * from "./ports/cache.js";
 export type * from "./ports/clock.js";
 export type * from "./ports/context-loader.js";
+export type * from "./ports/credential-vault.js";
 export type * from "./ports/llm-gateway.js";
 export type * from "./ports/llm-provider.js";
 export type * from "./ports/logger.js";
@@ -37,6 +46,7 @@ export type * from "./ports/storage.js";
 export type * from "./ports/tool-provider.js";
 
 // Default components, for hosts that wrap or reconfigure them
+export * from "./tools/index.js";
 export type { CacheLoader, CacheLoaderOptions, CacheOptions } from "./cache/cache-loader.js";
 export { createCacheLoader } from "./cache/cache-loader.js";
 export type { MemoryCache, MemoryCacheOptions } from "./cache/memory-cache.js";

@@ -15,6 +15,19 @@ import type { Memory } from "./domain/memory.js";
 import type { Proposal, ProposalStatus } from "./domain/proposal.js";
 import { ProposalStatusSchema } from "./domain/proposal.js";
 import type { CreateSkillInput, Skill, SkillRecord, UpdateSkillInput } from "./domain/skill.js";
+import {
+  type CreateToolInput,
+  CreateToolInputSchema,
+  type RedactedTool,
+  redactTool,
+  type Tool,
+  type ToolApproval,
+  ToolApprovalStatusSchema,
+  type ToolCallAudit,
+  ToolSchema,
+  type UpdateToolInput,
+  UpdateToolInputSchema,
+} from "./domain/tool.js";
 import type { UsageBreakdown, UsageRecord, UsageSummary, UsageTotals } from "./domain/usage.js";
 import type { User } from "./domain/user.js";
 import { KiloError, toKiloError } from "./errors.js";
@@ -29,6 +42,7 @@ import { createTurnMeter } from "./orchestrator/turn-meter.js";
 import type { Cache } from "./ports/cache.js";
 import type { Clock, IdGenerator } from "./ports/clock.js";
 import type { ContextLoader } from "./ports/context-loader.js";
+import type { CredentialVault } from "./ports/credential-vault.js";
 import type { LlmGateway } from "./ports/llm-gateway.js";
 import type { LlmProvider } from "./ports/llm-provider.js";
 import type { Logger } from "./ports/logger.js";
@@ -50,6 +64,9 @@ import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
 import { createSkillMatcher } from "./skills/skill-matcher.js";
 import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
 import { SkillService } from "./skills/skill-service.js";
+import { ApiCaller, callApiTools, resolveCall } from "./tools/call-api.js";
+import { aesGcmVault } from "./tools/credential-vault.js";
+import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
 
 /**
  * What a component factory receives: the parts every component may depend on.
@@ -102,6 +119,13 @@ export interface KiloOptions {
   maxToolSteps?: number;
   /** Extra stable rules added to every prompt (e.g. the host's policies). */
   contextRules?: string[];
+  /**
+   * Where tool credentials are encrypted. Default: AES-256-GCM with the key in
+   * KILO_CREDENTIAL_KEY (read when a credential is first stored or used).
+   */
+  vault?: CredentialVault;
+  /** The outbound HTTP executor behind `call_api`, or options for the default one. */
+  executor?: HttpExecutor | HttpExecutorOptions;
   /** Tool providers added to the built-in skill data tools. */
   toolProviders?: ToolProvider[];
   /** Replace the LLM gateway (routing, fallback, pricing, usage). */
@@ -130,6 +154,15 @@ export interface UsageQuery {
   botId?: string;
   from?: Date;
   to?: Date;
+}
+
+/** What deciding on an approval did. */
+export interface ApprovalOutcome {
+  approval: ToolApproval;
+  /** What the call returned (as the model saw it); `null` when denied. */
+  result: { content: string; isError: boolean } | null;
+  /** The turn that continued the conversation with the decision. */
+  turn: TurnResult;
 }
 
 /** The components a kilo instance runs with, for hosts that want to call one directly. */
@@ -214,6 +247,31 @@ export interface Kilo {
       conversationId: string,
       options?: { limit?: number; beforeSeq?: number },
     ): Promise<Message[]>;
+  };
+  /** External APIs a bot may call (`call_api`). Every read is redacted: credentials never come back. */
+  tools: {
+    /** Registers a tool; `secret` is encrypted with the vault and never stored in plaintext. */
+    create(botId: string, input: CreateToolInput): Promise<RedactedTool>;
+    get(botId: string, toolId: string): Promise<RedactedTool>;
+    list(botId: string): Promise<RedactedTool[]>;
+    /** Changes a tool; `secret` replaces the credential, `null` clears it. */
+    update(botId: string, toolId: string, patch: UpdateToolInput): Promise<RedactedTool>;
+    delete(botId: string, toolId: string): Promise<void>;
+    /** The bot's tool calls, newest first (never credentials or request headers). */
+    audit(botId: string, page?: PageOptions): Promise<Page<ToolCallAudit>>;
+    /** Re-encrypts the bot's credentials under the vault's active key. */
+    rotateCredentials(botId: string): Promise<{ rotated: number }>;
+  };
+  /** Calls of risky endpoints waiting for the user's decision; nothing is sent before approval. */
+  approvals: {
+    list(
+      botId: string,
+      options?: { status?: ToolApproval["status"]; limit?: number },
+    ): Promise<ToolApproval[]>;
+    /** Sends the call, then continues the conversation with its result. */
+    approve(botId: string, approvalId: string): Promise<ApprovalOutcome>;
+    /** Records the refusal, then continues the conversation: the model explains that nothing was sent. */
+    deny(botId: string, approvalId: string, reason?: string): Promise<ApprovalOutcome>;
   };
   /** What bots remember about their users. */
   memories: {
@@ -364,7 +422,24 @@ export function createKilo(options: KiloOptions): Kilo {
   const contextLoader = resolve(options.contextLoader, parts, () =>
     createContextLoader({ storage, retriever: memoryRetriever }),
   );
-  const toolProviders = [skillDataTools(records), ...(options.toolProviders ?? [])];
+  const vault = options.vault ?? aesGcmVault();
+  const executor =
+    options.executor && "request" in options.executor
+      ? options.executor
+      : createHttpExecutor({ logger, ...(options.executor as HttpExecutorOptions | undefined) });
+  const apiDeps = {
+    storage,
+    vault,
+    executor,
+    clock,
+    ids,
+    logger,
+    // Another process may register tools; without a shared cache that is heard only after this long.
+    registryTtlMs: storage.capabilities.crossProcess ? 5_000 : 60_000,
+  };
+  const caller = new ApiCaller(apiDeps);
+  const apiTools = callApiTools(apiDeps, caller);
+  const toolProviders = [skillDataTools(records), apiTools, ...(options.toolProviders ?? [])];
   const contextRules = [...(options.contextRules ?? [])];
   const orchestrator = resolve(options.orchestrator, parts, () =>
     createOrchestrator({
@@ -412,6 +487,60 @@ export function createKilo(options: KiloOptions): Kilo {
       cursor = page.nextCursor;
     } while (cursor);
     return all;
+  }
+
+  async function getTool(botId: string, toolId: string): Promise<Tool> {
+    const tool = await storage.tools.get(botId, parseInput(IdSchema, toolId, "tool id"));
+    if (!tool) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no tool '${toolId}'`);
+    return tool;
+  }
+
+  async function decideApproval(
+    botId: string,
+    approvalId: string,
+    decision: "approved" | "denied",
+    reason: string | null,
+  ): Promise<ApprovalOutcome> {
+    const bot = await getBot(botId);
+    const pending = await storage.approvals.get(bot.id, parseInput(IdSchema, approvalId, "approval id"));
+    if (!pending) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no approval '${approvalId}'`);
+    // decide() changes it only while pending, so two clicks cannot send a risky call twice.
+    const approval = await storage.approvals.decide(bot.id, pending.id, {
+      status: decision,
+      reason,
+      decidedAt: clock.now(),
+    });
+    if (!approval) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no approval '${approvalId}'`);
+    const label = `${approval.toolName}.${approval.endpoint}`;
+    const context = { bot, userId: approval.userId, conversationId: approval.conversationId };
+    let result: ApprovalOutcome["result"] = null;
+    let note: string;
+    if (decision === "approved") {
+      const tool = await getTool(bot.id, approval.toolId);
+      let outcome: { content: string; isError: boolean };
+      try {
+        outcome = await caller.send(
+          context,
+          resolveCall([tool], { tool: tool.name, endpoint: approval.endpoint, params: approval.input }),
+        );
+      } catch (error) {
+        outcome = { content: error instanceof Error ? error.message : String(error), isError: true };
+      }
+      result = { content: outcome.content, isError: outcome.isError };
+      note = `The user approved ${label}; it was sent and returned: ${outcome.content}`;
+    } else {
+      await caller.denied(context, approval);
+      note = `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
+    }
+    const turn = await orchestrator.handle({
+      botId: bot.id,
+      userId: approval.userId,
+      conversationId: approval.conversationId,
+      message: `${decision === "approved" ? "Approved" : "Denied"}: ${label}`,
+      channel: "approval",
+      context: [note],
+    });
+    return { approval, result, turn };
   }
 
   const kilo: Kilo = {
@@ -529,6 +658,90 @@ export function createKilo(options: KiloOptions): Kilo {
           throw new KiloError("NOT_FOUND", `Bot '${botId}' has no conversation '${conversationId}'`);
         return storage.messages.listRecent(botId, conversation.id, parsed);
       },
+    },
+    tools: {
+      async create(botId, input) {
+        const parsed = parseInput(CreateToolInputSchema, input, "tool");
+        const bot = await getBot(botId);
+        const id = parsed.id ?? ids.next("tool");
+        const now = clock.now();
+        const credential =
+          parsed.secret === undefined ? null : await vault.encrypt(parsed.secret, { toolId: id });
+        const { secret: _secret, ...fields } = parsed;
+        const tool = await storage.tools.create({
+          ...fields,
+          id,
+          botId: bot.id,
+          credential,
+          createdAt: now,
+          updatedAt: now,
+        });
+        apiTools.invalidate(bot.id);
+        return redactTool(tool);
+      },
+      get: async (botId, toolId) => redactTool(await getTool(botId, toolId)),
+      list: async (botId) => (await storage.tools.listByBot((await getBot(botId)).id)).map(redactTool),
+      async update(botId, toolId, patch) {
+        const parsed = parseInput(UpdateToolInputSchema, patch, "tool update");
+        const existing = await getTool(botId, toolId);
+        const { secret, ...fields } = parsed;
+        const credential =
+          secret === undefined
+            ? existing.credential
+            : secret === null
+              ? null
+              : await vault.encrypt(secret, { toolId: existing.id });
+        const changes = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+        const updated = await storage.tools.update(
+          ToolSchema.parse({ ...existing, ...changes, credential, updatedAt: clock.now() }),
+        );
+        if (!updated) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no tool '${toolId}'`);
+        apiTools.invalidate(existing.botId);
+        return redactTool(updated);
+      },
+      async delete(botId, toolId) {
+        const deleted = await storage.tools.delete(botId, parseInput(IdSchema, toolId, "tool id"));
+        apiTools.invalidate(botId);
+        if (!deleted) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no tool '${toolId}'`);
+      },
+      audit: async (botId, page = {}) =>
+        storage.toolAudit.list((await getBot(botId)).id, parseInput(PageOptionsSchema, page, "page options")),
+      async rotateCredentials(botId) {
+        let rotated = 0;
+        for (const tool of await storage.tools.listByBot((await getBot(botId)).id)) {
+          if (!tool.credential) continue;
+          if (vault.needsRotation && !vault.needsRotation(tool.credential)) continue;
+          const context = { toolId: tool.id };
+          const credential = vault.reencrypt
+            ? await vault.reencrypt(tool.credential, context)
+            : await vault.encrypt(await vault.decrypt(tool.credential, context), context);
+          await storage.tools.update({ ...tool, credential, updatedAt: clock.now() });
+          rotated += 1;
+        }
+        apiTools.invalidate(botId);
+        return { rotated };
+      },
+    },
+    approvals: {
+      async list(botId, listOptions = {}) {
+        const parsed = parseInput(
+          z.object({
+            status: ToolApprovalStatusSchema.optional(),
+            limit: z.number().int().min(1).max(500).default(50),
+          }),
+          listOptions,
+          "approval list options",
+        );
+        return storage.approvals.listByBot((await getBot(botId)).id, parsed);
+      },
+      approve: (botId, approvalId) => decideApproval(botId, approvalId, "approved", null),
+      deny: (botId, approvalId, reason) =>
+        decideApproval(
+          botId,
+          approvalId,
+          "denied",
+          reason === undefined ? null : parseInput(z.string().max(1000), reason, "reason"),
+        ),
     },
     memories: {
       list: (botId, userId, page) =>

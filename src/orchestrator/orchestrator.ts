@@ -43,6 +43,7 @@ export const TurnInputSchema = z.object({
   conversationId: IdSchema.optional(),
   message: z.string().trim().min(1, "must not be empty").max(100_000),
   channel: z.string().min(1).max(50).default("api"),
+  context: z.array(z.string().min(1).max(20_000)).max(20).optional(),
   signal: z.instanceof(AbortSignal).optional(),
 });
 
@@ -288,6 +289,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       channel: input.channel,
       now: deps.clock.now(),
       contextRules: deps.contextRules(),
+      notes: [...(input.context ?? []), ...sets.flatMap((set) => set.notes ?? [])],
     });
 
     const messages: LlmMessage[] = [...prompt.messages];

@@ -10,6 +10,8 @@ export interface TurnInput {
   /** Continue this conversation; a new one is started when absent. */
   conversationId?: string | undefined;
   message: string;
+  /** Facts for this turn only, shown to the model with the turn's context (e.g. the result of an approved call). */
+  context?: string[] | undefined;
   /** Where the message came from (`api`, `cli`, `telegram`, ...). Default `api`. */
   channel?: string | undefined;
   signal?: AbortSignal | undefined;

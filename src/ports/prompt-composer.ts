@@ -19,6 +19,8 @@ export interface ComposeInput {
   userMessage: string;
   channel: string;
   now: Date;
+  /** Facts for this turn only (tool notes, results of approved calls); rendered with the volatile context. */
+  notes?: string[] | undefined;
   /** Extra rules from the host (workspace AGENTS.md, ...), stable across turns. */
   contextRules?: string[] | undefined;
 }

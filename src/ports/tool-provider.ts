@@ -25,6 +25,8 @@ export interface ToolOutcome {
 /** The tools available for one turn. */
 export interface ToolSet {
   definitions: LlmToolDefinition[];
+  /** Facts the model should know this turn (e.g. a required integration is missing); shown in the turn's context. */
+  notes?: string[] | undefined;
   /** Runs a call the model made. Called only with names from `definitions`. */
   execute(call: ToolCallBlock): Promise<ToolOutcome>;
 }

@@ -154,6 +154,7 @@ export function createPromptComposer(options: PromptComposerOptions = {}): Promp
         `Current time: ${input.now.toISOString()} (${weekday(input.now)}). Channel: ${input.channel}.`,
         input.matchedSkill && renderSkill(input.matchedSkill, input.skillRecords, recordCharLimit),
         renderMemories(input.memories),
+        input.notes && input.notes.length > 0 ? `Notes for this turn:\n${bullet(input.notes)}` : null,
       ].filter((part): part is string => Boolean(part));
       const messages = toLlmMessages(input.history);
       const turn: LlmMessage = {
