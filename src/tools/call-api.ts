@@ -29,6 +29,9 @@ export interface ResolvedCall {
   params: Record<string, unknown>;
 }
 
+/** Who a call was made for, as the audit log records it. */
+type AuditContext = Pick<ToolContext, "bot" | "userId" | "conversationId">;
+
 /** Where a call_api call ended. */
 export interface ApiCallOutcome extends ToolOutcome {
   audit: ToolCallAudit;
@@ -310,55 +313,30 @@ export class ApiCaller {
   }
 
   /** Records the user's refusal of a pending call (nothing was sent). */
-  denied(
-    context: Pick<ToolContext, "bot" | "userId" | "conversationId">,
-    approval: ToolApproval,
-  ): Promise<ToolCallAudit> {
-    const now = this.deps.clock.now();
-    return this.deps.storage.toolAudit.record({
-      id: this.deps.ids.next("audit"),
-      botId: context.bot.id,
-      userId: context.userId,
-      conversationId: context.conversationId,
+  denied(context: AuditContext, approval: ToolApproval): Promise<ToolCallAudit> {
+    return this.record(context, {
       toolId: approval.toolId,
       toolName: approval.toolName,
       endpoint: approval.endpoint,
       method: null,
       status: "denied",
-      httpStatus: null,
-      durationMs: 0,
-      responseBytes: 0,
-      errorCode: null,
-      createdAt: now,
     });
   }
 
   /** Records a call that was refused before anything was resolved (unknown tool or endpoint, bad parameters). */
-  refused(
-    context: Pick<ToolContext, "bot" | "userId" | "conversationId">,
-    input: Record<string, unknown>,
-  ): Promise<ToolCallAudit> {
-    const now = this.deps.clock.now();
-    return this.deps.storage.toolAudit.record({
-      id: this.deps.ids.next("audit"),
-      botId: context.bot.id,
-      userId: context.userId,
-      conversationId: context.conversationId,
+  refused(context: AuditContext, input: Record<string, unknown>): Promise<ToolCallAudit> {
+    return this.record(context, {
       toolId: null,
       toolName: String(input.tool ?? "").slice(0, 100),
       endpoint: String(input.endpoint ?? "").slice(0, 100),
       method: null,
       status: "blocked",
-      httpStatus: null,
-      durationMs: 0,
-      responseBytes: 0,
       errorCode: "VALIDATION_FAILED",
-      createdAt: now,
     });
   }
 
   private audit(
-    context: Pick<ToolContext, "bot" | "userId" | "conversationId">,
+    context: AuditContext,
     resolved: ResolvedCall,
     outcome: {
       status: ToolCallAudit["status"];
@@ -368,22 +346,35 @@ export class ApiCaller {
       errorCode: string | null;
     },
   ): Promise<ToolCallAudit> {
-    const now = this.deps.clock.now();
-    return this.deps.storage.toolAudit.record({
-      id: this.deps.ids.next("audit"),
-      botId: context.bot.id,
-      userId: context.userId,
-      conversationId: context.conversationId,
+    return this.record(context, {
       toolId: resolved.tool.id,
       toolName: resolved.tool.name,
       endpoint: resolved.endpoint.name,
       method: resolved.endpoint.method,
       status: outcome.status,
       httpStatus: outcome.httpStatus,
-      durationMs: Math.max(0, now.getTime() - outcome.started),
+      durationMs: Math.max(0, this.deps.clock.now().getTime() - outcome.started),
       responseBytes: outcome.bytes,
       errorCode: outcome.errorCode,
-      createdAt: now,
+    });
+  }
+
+  private record(
+    context: AuditContext,
+    entry: Pick<ToolCallAudit, "toolId" | "toolName" | "endpoint" | "method" | "status"> &
+      Partial<Pick<ToolCallAudit, "httpStatus" | "durationMs" | "responseBytes" | "errorCode">>,
+  ): Promise<ToolCallAudit> {
+    return this.deps.storage.toolAudit.record({
+      httpStatus: null,
+      durationMs: 0,
+      responseBytes: 0,
+      errorCode: null,
+      ...entry,
+      id: this.deps.ids.next("audit"),
+      botId: context.bot.id,
+      userId: context.userId,
+      conversationId: context.conversationId,
+      createdAt: this.deps.clock.now(),
     });
   }
 }
