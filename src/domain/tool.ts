@@ -51,7 +51,7 @@ export const ToolQueryParamNameSchema = z
 
 /**
  * How a tool authenticates. The secret itself (key, token, password) is never
- * part of this: it lives encrypted in {@link Tool.credential}.
+ * part of this: it lives encrypted in `Tool.credential`.
  *
  * - `none`: no credential is sent.
  * - `api_key_header`: the secret is sent in the header `header`.

@@ -30,7 +30,7 @@ export interface ResolvedCall {
 }
 
 /** Who a call was made for, as the audit log records it. */
-type AuditContext = Pick<ToolContext, "bot" | "userId" | "conversationId">;
+export type AuditContext = Pick<ToolContext, "bot" | "userId" | "conversationId">;
 
 /** Where a call_api call ended. */
 export interface ApiCallOutcome extends ToolOutcome {

@@ -4,7 +4,7 @@
  * @module
  */
 
-export type { ApiCallOutcome, CallApiDependencies, ResolvedCall } from "./call-api.js";
+export type { ApiCallOutcome, AuditContext, CallApiDependencies, ResolvedCall } from "./call-api.js";
 export {
   ApiCaller,
   buildUrl,
