@@ -1,6 +1,7 @@
 import type { EventEmitter } from "eventemitter3";
 import type { Memory } from "./domain/memory.js";
 import type { Proposal } from "./domain/proposal.js";
+import type { RunError, RunStatus } from "./domain/run.js";
 import type { UsageRecord } from "./domain/usage.js";
 import type { KiloError } from "./errors.js";
 import type { TurnResult, TurnStreamEvent } from "./ports/orchestrator.js";
@@ -11,6 +12,18 @@ export interface TurnEventBase {
   botId: string;
   userId: string;
   conversationId: string;
+}
+
+/** Fields every run event carries, for correlation. */
+export interface RunEventBase {
+  runId: string;
+  botId: string;
+  userId: string;
+  conversationKey: string;
+  conversationId: string | null;
+  workflow: string;
+  /** The run's place in its conversation key's ingest order. */
+  seq: number;
 }
 
 /**
@@ -35,6 +48,14 @@ export interface KiloEvents {
   "reply-sent": (event: TurnEventBase & { messageId: string; result: TurnResult }) => void;
   /** Progress of a streamed turn (`kilo.stream`): the same deltas the stream yields. */
   "turn-progress": (event: TurnEventBase & { event: Exclude<TurnStreamEvent, { type: "result" }> }) => void;
+  /** A run was stored and queued (`kilo.runs.ingest`). */
+  "run-queued": (event: RunEventBase) => void;
+  /** A run began executing (also when a run left `running` by a crashed process is re-run). */
+  "run-started": (event: RunEventBase) => void;
+  /** A run ended: `succeeded`, or `failed` with its error's code and message. */
+  "run-completed": (
+    event: RunEventBase & { status: RunStatus; error: RunError | null; durationMs: number },
+  ) => void;
   error: (event: { error: KiloError; context: Record<string, unknown> }) => void;
 }
 

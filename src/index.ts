@@ -22,7 +22,7 @@ export { createKilo } from "./kilo.js";
 // Errors and events
 export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
 export { KILO_ERROR_CODES, KiloError, toKiloError } from "./errors.js";
-export type { KiloEventEmitter, KiloEventName, KiloEvents, TurnEventBase } from "./events.js";
+export type { KiloEventEmitter, KiloEventName, KiloEvents, RunEventBase, TurnEventBase } from "./events.js";
 
 // Domain schemas and types
 export * from "./domain/index.js";
@@ -84,7 +84,17 @@ export type { PromptComposerOptions } from "./prompt/prompt-composer.js";
 export { createPromptComposer, renderCatalog, renderRules, renderSoul } from "./prompt/prompt-composer.js";
 export type { ResponseProcessorOptions } from "./response/response-processor.js";
 export { createResponseProcessor, stripMarkdown } from "./response/response-processor.js";
+export type {
+  IngestOptions,
+  IngestResult,
+  RunService,
+  RunServiceOptions,
+  RunSettings,
+  WaitOptions,
+} from "./runs/index.js";
+export { conversationIdFor, createRunService, DEFAULT_RUN_CONCURRENCY } from "./runs/index.js";
 export { randomIds, sequentialIds, systemClock } from "./runtime/defaults.js";
+export { contextualLogger, withLogFields } from "./runtime/log-context.js";
 export type { JsonLoggerOptions } from "./runtime/logger.js";
 export { jsonLogger, silentLogger } from "./runtime/logger.js";
 export type {

@@ -56,8 +56,10 @@ import type { SkillRecordFilter, Storage } from "./ports/storage.js";
 import type { ToolProvider } from "./ports/tool-provider.js";
 import { createPromptComposer } from "./prompt/prompt-composer.js";
 import { createResponseProcessor } from "./response/response-processor.js";
+import { createRunService, type RunService, type RunSettings } from "./runs/run-service.js";
 import { randomIds, systemClock } from "./runtime/defaults.js";
 import { guardStorage } from "./runtime/guard-storage.js";
+import { contextualLogger } from "./runtime/log-context.js";
 import { silentLogger } from "./runtime/logger.js";
 import { parseInput } from "./runtime/validate.js";
 import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
@@ -146,6 +148,8 @@ export interface KiloOptions {
   contextLoader?: Component<ContextLoader>;
   /** Replace the orchestrator. */
   orchestrator?: Component<Orchestrator>;
+  /** The runs executor behind `kilo.runs`: concurrency, whether raw events are stored, recovery. */
+  runs?: RunSettings;
 }
 
 /** Options of `kilo.usage.summary` and `kilo.usage.breakdown`. */
@@ -183,6 +187,12 @@ export interface KiloComponents {
 export interface Kilo {
   /** Handles one user message and returns the bot's reply. The user's message is stored before the model is called. */
   chat(input: TurnInput): Promise<TurnResult>;
+  /**
+   * Durable, ordered processing of normalized inbound events (`InboundEvent`
+   * v1): `ingest` stores a queued run and returns its `run_id` at once; runs of
+   * one conversation key execute one at a time in ingest order.
+   */
+  runs: Pick<RunService, "ingest" | "get" | "wait">;
   /**
    * The same turn as `chat`, streamed: yields reply text as the model writes
    * it (whole words, secrets redacted), thinking deltas and a thinking
@@ -289,7 +299,7 @@ export interface Kilo {
     summary(query: UsageQuery): Promise<UsageSummary>;
     breakdown(query: UsageQuery): Promise<UsageBreakdown>;
   };
-  /** Typed events: `message-received`, `skill-matched`, `llm-call`, `memory-extracted`, `proposal-created`, `reply-sent`, `error`. */
+  /** Typed events: `message-received`, `skill-matched`, `llm-call`, `memory-extracted`, `proposal-created`, `reply-sent`, `run-queued`, `run-started`, `run-completed`, `error`. */
   events: KiloEventEmitter;
   /** Registers a handler for errors raised in turns and in event listeners. Returns an unsubscribe function. */
   onError(handler: KiloEvents["error"]): () => void;
@@ -377,7 +387,8 @@ export function createKilo(options: KiloOptions): Kilo {
   const storage = guardStorage(options.storage);
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? randomIds;
-  const logger = options.logger ?? silentLogger();
+  // Contextual: lines logged inside a run also carry its run_id, workflow and conversation_key.
+  const logger = contextualLogger(options.logger ?? silentLogger());
   const events: KiloEventEmitter = new EventEmitter<KiloEvents>();
   const emit = <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) =>
     safeEmit(events, name, payload, (error, failed) => {
@@ -465,6 +476,12 @@ export function createKilo(options: KiloOptions): Kilo {
     }),
   );
 
+  // --- runs (issue 6, first slice) ---
+  // Seam: `chat` below still calls the orchestrator directly; switching it to ingest + wait
+  // (one code path, as DESIGN.md wants) is the next slice.
+  const runs = createRunService({ storage, orchestrator, clock, ids, logger, emit, ...options.runs });
+  // --- end runs ---
+
   async function getBot(botId: string): Promise<Bot> {
     const bot = await cache.bot(parseInput(IdSchema, botId, "bot id"));
     if (!bot) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
@@ -545,6 +562,7 @@ export function createKilo(options: KiloOptions): Kilo {
 
   const kilo: Kilo = {
     chat: (input) => orchestrator.handle(input),
+    runs: { ingest: runs.ingest, get: runs.get, wait: runs.wait },
     stream: (input) => streamTurn(orchestrator, input),
     users: {
       async upsert(input) {
@@ -835,6 +853,7 @@ export function createKilo(options: KiloOptions): Kilo {
     migrate: () => storage.migrate(),
     async close() {
       try {
+        await runs.close();
         await cache.close();
       } finally {
         await storage.close();

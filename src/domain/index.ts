@@ -3,6 +3,7 @@ export * from "./common.js";
 export * from "./conversation.js";
 export * from "./memory.js";
 export * from "./proposal.js";
+export * from "./run.js";
 export * from "./skill.js";
 export * from "./tool.js";
 export * from "./usage.js";

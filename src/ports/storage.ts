@@ -3,6 +3,7 @@ import type { Page } from "../domain/common.js";
 import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
 import type { Memory } from "../domain/memory.js";
 import type { Proposal, ProposalStatus } from "../domain/proposal.js";
+import type { NewRun, Run } from "../domain/run.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
 import type { Tool, ToolApproval, ToolApprovalStatus, ToolCallAudit } from "../domain/tool.js";
 import type { UsageRecord } from "../domain/usage.js";
@@ -36,7 +37,7 @@ export interface BotRepository {
   /**
    * Deletes the bot and everything that belongs to it: skills, skill records,
    * conversations, messages, memories, proposals, usage records, tools, tool
-   * call audit entries and tool approvals.
+   * call audit entries, tool approvals and runs.
    * Returns `false` when there was no such bot.
    */
   delete(botId: string): Promise<boolean>;
@@ -250,6 +251,52 @@ export interface ToolApprovalRepository {
   decide(botId: string, approvalId: string, decision: ToolApprovalDecision): Promise<ToolApproval | null>;
 }
 
+/**
+ * Runs: one per ingested inbound event. Ids are global (`kilo.runs.get(runId)`
+ * needs no bot), every other read names the bot, and runs go with their bot.
+ * `seq` orders the runs of one (bot, conversation key) as they were ingested.
+ *
+ * @example
+ * ```ts
+ * const run = await storage.runs.create({ ...newRun, status: "queued" });
+ * const again = await storage.runs.findByDelivery(run.botId, "telegram:90210");
+ * ```
+ */
+export interface RunRepository {
+  /**
+   * Inserts a run and assigns its `seq`: strictly greater than that of every
+   * earlier run of the same bot and conversation key, also under concurrent
+   * creates. Throws `CONFLICT` when the id is taken or the bot already has a
+   * run with the same non-null `deliveryId`, and `NOT_FOUND` when the bot does
+   * not exist.
+   */
+  create(run: NewRun): Promise<Run>;
+  /** The run with this id, or `null`. */
+  get(runId: string): Promise<Run | null>;
+  /** The bot's run ingested with this delivery id (idempotency key), or `null`. */
+  findByDelivery(botId: string, deliveryId: string): Promise<Run | null>;
+  /**
+   * The bot's runs of one conversation key in ingest order (ascending `seq`),
+   * at most `limit`; with `afterSeq`, only runs with a greater seq.
+   */
+  listByConversation(
+    botId: string,
+    conversationKey: string,
+    options: { limit: number; afterSeq?: number | undefined },
+  ): Promise<Run[]>;
+  /**
+   * Replaces the stored run (same id and bot) with `run`; `seq` is kept as
+   * stored. Returns `null` when the bot has no such run.
+   */
+  update(run: Run): Promise<Run | null>;
+  /**
+   * Runs of every bot that are `queued` or `running`, oldest first
+   * (ascending `createdAt`, then id), paged with cursors: what an executor
+   * resumes after a restart.
+   */
+  listUnfinished(page: StoragePageOptions): Promise<Page<Run>>;
+}
+
 /** The repositories, as seen inside and outside a transaction. */
 export interface StorageRepositories {
   users: UserRepository;
@@ -264,6 +311,7 @@ export interface StorageRepositories {
   tools: ToolRepository;
   toolAudit: ToolAuditRepository;
   approvals: ToolApprovalRepository;
+  runs: RunRepository;
 }
 
 /** The writes that end a turn, made atomically by {@link Storage.commitTurn}. */
@@ -290,6 +338,7 @@ export const STORAGE_REPOSITORY_NAMES = [
   "tools",
   "toolAudit",
   "approvals",
+  "runs",
 ] as const satisfies readonly (keyof StorageRepositories)[];
 
 /** What a storage adapter can do; the core and the conformance suite read these. */

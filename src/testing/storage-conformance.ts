@@ -10,6 +10,7 @@ import type { UsageRecord } from "../domain/usage.js";
 import type { User } from "../domain/user.js";
 import { KiloError, type KiloErrorCode } from "../errors.js";
 import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
+import { registerRunTests } from "./run-conformance.js";
 
 /** Tests of the conformance suite to skip, and why. */
 export interface StorageConformanceSkip {
@@ -43,7 +44,7 @@ export interface StorageConformanceOptions {
 /**
  * Registers vitest tests that check a {@link Storage} adapter against the
  * Storage port: CRUD of every repository (the tool registry's tools, audit
- * log and approvals included), tenancy, message ordering,
+ * log and approvals, and runs included), tenancy, message ordering,
  * transactions, concurrency, pagination, cascading deletes, copies, CONFLICT
  * errors and hostile strings. Call it at the top level of a test file.
  *
@@ -120,6 +121,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     registerToolTests(group);
     registerToolAuditTests(group);
     registerToolApprovalTests(group);
+    registerRunTests(group);
     registerTenancyTests(group);
     registerPaginationTests(group);
     registerCascadeTests(group);

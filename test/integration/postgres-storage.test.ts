@@ -412,7 +412,7 @@ describe("postgresStorage", () => {
       expect(await old.migrate({ to: 1 })).toEqual({ applied: ["0001_initial_schema"] });
       const notCurrent = await failure(old.init());
       expect(notCurrent.code).toBe("CONFIGURATION_INVALID");
-      expect(notCurrent.message).toMatch(/version 1.*version 3/);
+      expect(notCurrent.message).toMatch(/version 1.*version 4/);
 
       // Rows as kilo at schema version 1 wrote them.
       const q = (table: string) => `"${schema}"."${table}"`;
@@ -445,6 +445,7 @@ describe("postgresStorage", () => {
         { version: 1, name: "0001_initial_schema" },
         { version: 2, name: "0002_seq_counter_and_memory_keys" },
         { version: 3, name: "0003_tool_registry" },
+        { version: 4, name: "0004_runs" },
       ]);
       expect(await upgraded.bots.get("b1")).toMatchObject({ name: "Baker", metadata: { tier: "pro" } });
       const history = await upgraded.messages.listRecent("b1", "c1", { limit: 10 });
@@ -477,9 +478,9 @@ describe("postgresStorage", () => {
       const second = storage({ pool: newPool(2), schema, migrate: false });
       const results = await Promise.all([first.migrate(), second.migrate()]);
       const counts = results.map((result) => result.applied.length).sort();
-      expect(counts).toEqual([0, 3]);
+      expect(counts).toEqual([0, 4]);
       const { rows } = await admin.query(`select count(*)::int as n from "${schema}"."kilo_migrations"`);
-      expect(rows[0]).toEqual({ n: 3 });
+      expect(rows[0]).toEqual({ n: 4 });
       await first.init();
       await second.init();
       const { owner } = await seed(first);

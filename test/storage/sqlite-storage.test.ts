@@ -443,7 +443,12 @@ describe("sqliteStorage", () => {
       });
       // migrate() is the way out.
       expect(await storage.migrate()).toEqual({
-        applied: ["0001_initial_schema", "0002_seq_counter_and_memory_keys", "0003_tool_registry"],
+        applied: [
+          "0001_initial_schema",
+          "0002_seq_counter_and_memory_keys",
+          "0003_tool_registry",
+          "0004_runs",
+        ],
       });
       await storage.init();
       expect(await storage.bots.get("x")).toBeNull();
@@ -489,6 +494,7 @@ describe("sqliteStorage", () => {
         { version: 1, name: "0001_initial_schema" },
         { version: 2, name: "0002_seq_counter_and_memory_keys" },
         { version: 3, name: "0003_tool_registry" },
+        { version: 4, name: "0004_runs" },
       ]);
       expect(await upgraded.bots.get("b1")).toMatchObject({ name: "Baker", metadata: { tier: "pro" } });
       const history = await upgraded.messages.listRecent("b1", "c1", { limit: 10 });
@@ -550,7 +556,7 @@ describe("sqliteStorage", () => {
     it("refuses a version to migrate to that does not exist", async () => {
       const storage = sqliteStorage({ filename: ":memory:", migrate: false });
       expect(await codeOf(storage.migrate({ to: 0 }))).toBe("CONFIGURATION_INVALID");
-      expect(await codeOf(storage.migrate({ to: 4 }))).toBe("CONFIGURATION_INVALID");
+      expect(await codeOf(storage.migrate({ to: 5 }))).toBe("CONFIGURATION_INVALID");
       await storage.close();
     });
   });

@@ -4,6 +4,7 @@ import type { Page } from "../../../src/domain/common.js";
 import type { Conversation, Message, NewMessage } from "../../../src/domain/conversation.js";
 import type { Memory } from "../../../src/domain/memory.js";
 import type { Proposal } from "../../../src/domain/proposal.js";
+import type { Run } from "../../../src/domain/run.js";
 import type { Skill, SkillRecord } from "../../../src/domain/skill.js";
 import type { Tool, ToolApproval, ToolCallAudit } from "../../../src/domain/tool.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
@@ -15,6 +16,7 @@ import type {
   MemoryRepository,
   MessageRepository,
   ProposalRepository,
+  RunRepository,
   SkillRecordFilter,
   SkillRecordRepository,
   SkillRepository,
@@ -63,7 +65,7 @@ const ADAPTER = "memory";
  * - The repositories handed to a transaction callback throw `CLOSED` once the
  *   transaction has finished.
  * - Rows must have a parent: skills, conversations, memories, proposals,
- *   tools, tool audit entries and approvals need their bot, a skill record needs its skill (of the same bot) and a
+ *   tools, tool audit entries, approvals and runs need their bot, a skill record needs its skill (of the same bot) and a
  *   message its conversation (of the same bot); otherwise `NOT_FOUND`.
  *
  * Capabilities: `{ transactions: true, crossProcess: false, durable: false }`.
@@ -601,6 +603,29 @@ function createDatabase() {
         "desc",
       ),
     }),
+    runs: new Table<Run, "byConversation" | "byBot" | "byDelivery" | "unfinished">(ords, {
+      byConversation: by(
+        (r) => key(r.botId, r.conversationKey),
+        (r) => r.seq,
+        "asc",
+      ),
+      byBot: by(
+        (r) => r.botId,
+        (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+      byDelivery: by(
+        (r) => (r.deliveryId === null ? null : key(r.botId, r.deliveryId)),
+        (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+      // One group holding only the runs an executor must resume; a status change moves a run out.
+      unfinished: by(
+        (r) => (r.status === "queued" || r.status === "running" ? "unfinished" : null),
+        (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+    }),
   };
 }
 
@@ -798,6 +823,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
           db.toolAudit.remove(row.value.id, journal);
         for (const row of [...db.approvals.index.byBot.rows(botId)])
           db.approvals.remove(row.value.id, journal);
+        for (const row of [...db.runs.index.byBot.rows(botId)]) db.runs.remove(row.value.id, journal);
         db.bots.remove(botId, journal);
         return true;
       }),
@@ -1085,6 +1111,48 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       }),
   };
 
+  const runs: RunRepository = {
+    create: (run) =>
+      access.write((journal) => {
+        requireBot(run.botId, "run");
+        requireFreeId(db.runs, run.id, "run");
+        if (
+          run.deliveryId !== null &&
+          db.runs.index.byDelivery.rows(key(run.botId, run.deliveryId)).length > 0
+        ) {
+          throw error("CONFLICT", `the bot already has a run with delivery id ${run.deliveryId}`);
+        }
+        const earlier = db.runs.index.byConversation.rows(key(run.botId, run.conversationKey));
+        const seq = (earlier[earlier.length - 1]?.value.seq ?? 0) + 1;
+        const stored: Run = { ...copy(run), seq };
+        db.runs.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (runId) => access.read(() => copyOrNull(db.runs.get(runId))),
+    findByDelivery: (botId, deliveryId) =>
+      access.read(() => copyOrNull(db.runs.index.byDelivery.rows(key(botId, deliveryId))[0]?.value)),
+    listByConversation: (botId, conversationKey, { limit, afterSeq }) =>
+      access.read(() => {
+        checkLimit(limit);
+        const found: Run[] = [];
+        for (const row of db.runs.index.byConversation.rows(key(botId, conversationKey))) {
+          if (found.length === limit) break;
+          if (afterSeq === undefined || row.value.seq > afterSeq) found.push(copy(row.value));
+        }
+        return found;
+      }),
+    update: (run) =>
+      access.write((journal) => {
+        const existing = ownedBy(db.runs.get(run.id), run.botId);
+        if (!existing) return null;
+        const stored: Run = { ...copy(run), seq: existing.seq };
+        db.runs.replace(stored, journal);
+        return copy(stored);
+      }),
+    listUnfinished: (page) =>
+      access.read(() => readPage({ index: db.runs.index.unfinished, group: "unfinished", page })),
+  };
+
   return {
     users,
     bots,
@@ -1098,5 +1166,6 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     tools,
     toolAudit,
     approvals,
+    runs,
   };
 }

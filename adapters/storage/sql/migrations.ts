@@ -386,8 +386,73 @@ const toolRegistry: Migration = {
   },
 };
 
+/**
+ * Version 4: runs, one per ingested inbound event, and `run_keys`, the seq
+ * counter per (bot, conversation key) that `runs.create` bumps in the same
+ * transaction as its insert (as `conversations.last_seq` does for messages).
+ * A delivery id (idempotency key) is unique per bot; both tables go with their bot.
+ */
+const runs: Migration = {
+  version: 4,
+  name: "0004_runs",
+  statements(db, { types, index }) {
+    const { text, json, timestamp, integer } = types;
+    const schema = db.schema;
+    return [
+      schema
+        .createTable("runs")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("conversation_key", text, required)
+        .addColumn("conversation_id", text)
+        .addColumn("event_type", text, required)
+        .addColumn("workflow", text, required)
+        .addColumn("status", text, required)
+        .addColumn("input", json, required)
+        .addColumn("output", json)
+        .addColumn("error", json)
+        .addColumn("delivery_id", text)
+        .addColumn("seq", integer, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("started_at", timestamp)
+        .addColumn("finished_at", timestamp)
+        .addForeignKeyConstraint(index("runs_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        // Also the index of listByConversation.
+        .addUniqueConstraint(index("runs_conversation_seq_key"), ["bot_id", "conversation_key", "seq"])
+        .compile(),
+      schema
+        .createIndex(index("runs_delivery_key"))
+        .on("runs")
+        .columns(["bot_id", "delivery_id"])
+        .unique()
+        .where(sql.ref("delivery_id"), "is not", null)
+        .compile(),
+      schema
+        .createIndex(index("runs_status_idx"))
+        .on("runs")
+        .columns(["status", "created_at", "id"])
+        .compile(),
+      schema.createIndex(index("runs_bot_idx")).on("runs").columns(["bot_id", "created_at"]).compile(),
+
+      schema
+        .createTable("run_keys")
+        .addColumn("bot_id", text, required)
+        .addColumn("conversation_key", text, required)
+        .addColumn("last_seq", integer, required)
+        .addPrimaryKeyConstraint(index("run_keys_pkey"), ["bot_id", "conversation_key"])
+        .addForeignKeyConstraint(index("run_keys_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+    ];
+  },
+};
+
 /** Every migration, in order. */
-export const MIGRATIONS: readonly Migration[] = [initialSchema, seqCounterAndMemoryKeys, toolRegistry];
+export const MIGRATIONS: readonly Migration[] = [initialSchema, seqCounterAndMemoryKeys, toolRegistry, runs];
 
 /** The schema version this kilo reads and writes. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

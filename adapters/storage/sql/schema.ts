@@ -225,6 +225,33 @@ export interface ToolApprovalsTable {
   decided_at: NullableTimestamp;
 }
 
+/** Row of `runs` (migration 4). `seq` orders the runs of one (bot_id, conversation_key). */
+export interface RunsTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  conversation_key: string;
+  conversation_id: string | null;
+  event_type: string;
+  workflow: string;
+  status: string;
+  input: Json;
+  output: NullableJson;
+  error: NullableJson;
+  delivery_id: string | null;
+  seq: Integer;
+  created_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
+/** Row of `run_keys` (migration 4): the last seq handed out per (bot_id, conversation_key). */
+export interface RunKeysTable {
+  bot_id: string;
+  conversation_key: string;
+  last_seq: Integer;
+}
+
 /** Row of `kilo_migrations`: one per applied schema version. */
 export interface MigrationsTable {
   version: Integer;
@@ -247,6 +274,8 @@ export interface Tables {
   tools: ToolsTable;
   tool_call_audit: ToolCallAuditTable;
   tool_approvals: ToolApprovalsTable;
+  runs: RunsTable;
+  run_keys: RunKeysTable;
   kilo_migrations: MigrationsTable;
 }
 
@@ -267,6 +296,8 @@ export const TABLE_NAMES: readonly TableName[] = [
   "tools",
   "tool_call_audit",
   "tool_approvals",
+  "runs",
+  "run_keys",
   "kilo_migrations",
 ];
 

@@ -15,6 +15,7 @@ import type { Page } from "../../../src/domain/common.js";
 import type { Conversation, Message, NewMessage } from "../../../src/domain/conversation.js";
 import type { Memory, MemoryRevision, MemorySource } from "../../../src/domain/memory.js";
 import type { Proposal, ProposalStatus } from "../../../src/domain/proposal.js";
+import type { NewRun, Run, RunError, RunStatus } from "../../../src/domain/run.js";
 import type { Skill, SkillDataField, SkillRecord, SkillStatus, TaskType } from "../../../src/domain/skill.js";
 import type {
   Tool,
@@ -35,6 +36,7 @@ import type {
   MemoryRepository,
   MessageRepository,
   ProposalRepository,
+  RunRepository,
   SkillRecordFilter,
   SkillRecordRepository,
   SkillRepository,
@@ -56,6 +58,7 @@ import type {
   MemoriesTable,
   MessagesTable,
   ProposalsTable,
+  RunsTable,
   SkillRecordsTable,
   SkillsTable,
   SqlNames,
@@ -966,6 +969,52 @@ class RowCodec {
   }
 }
 
+/** Encodes and decodes runs (outside the class above to keep its size in check). */
+function runRow(codec: RowCodec, dialect: SqlDialect, run: NewRun, seq: number): Insertable<RunsTable> {
+  const text = (value: string) => dialect.text(value);
+  return {
+    id: run.id,
+    bot_id: run.botId,
+    user_id: run.userId,
+    conversation_key: text(run.conversationKey),
+    conversation_id: run.conversationId,
+    event_type: text(run.eventType),
+    workflow: text(run.workflow),
+    status: text(run.status),
+    input: codec.json(run.input),
+    output: run.output === null ? null : codec.json(run.output),
+    error: run.error === null ? null : codec.json(run.error),
+    delivery_id: run.deliveryId === null ? null : text(run.deliveryId),
+    seq,
+    created_at: dialect.timestamp(run.createdAt),
+    started_at: run.startedAt === null ? null : dialect.timestamp(run.startedAt),
+    finished_at: run.finishedAt === null ? null : dialect.timestamp(run.finishedAt),
+  };
+}
+
+function runOf(dialect: SqlDialect, row: Selectable<RunsTable>): Run {
+  const text = (raw: string) => dialect.fromText(raw);
+  const time = (raw: unknown) => (raw === null ? null : dialect.fromTimestamp(raw));
+  return {
+    id: row.id,
+    botId: row.bot_id,
+    userId: row.user_id,
+    conversationKey: text(row.conversation_key),
+    conversationId: row.conversation_id,
+    eventType: text(row.event_type),
+    workflow: text(row.workflow),
+    status: text(row.status) as RunStatus,
+    input: dialect.fromJson(row.input) as Record<string, unknown>,
+    output: row.output === null ? null : (dialect.fromJson(row.output) as Record<string, unknown>),
+    error: row.error === null ? null : (dialect.fromJson(row.error) as RunError),
+    deliveryId: row.delivery_id === null ? null : text(row.delivery_id),
+    seq: toNumber(row.seq),
+    createdAt: dialect.fromTimestamp(row.created_at),
+    startedAt: time(row.started_at),
+    finishedAt: time(row.finished_at),
+  };
+}
+
 /** Case folding for names and keys, done in JavaScript so both databases fold Unicode alike. */
 function fold(value: string): string {
   return value.toLowerCase();
@@ -1731,6 +1780,97 @@ function buildRepositories(
       }),
   };
 
+  const runs: RunRepository = {
+    create: (run) =>
+      // The counter bump and the insert commit together: on Postgres the bumped counter row
+      // stays locked until then, so concurrent creates of one key get their seqs in commit order.
+      access.atomic("runs.create", async (db) => {
+        const bumped = await db
+          .insertInto("run_keys")
+          .values({ bot_id: run.botId, conversation_key: dialect.text(run.conversationKey), last_seq: 1 })
+          .onConflict((oc) =>
+            oc.columns(["bot_id", "conversation_key"]).doUpdateSet({
+              last_seq: sql<number>`${sql.ref("run_keys.last_seq")} + 1`,
+            }),
+          )
+          .returning("last_seq")
+          .executeTakeFirstOrThrow();
+        const seq = toNumber(bumped.last_seq);
+        const result = await db
+          .insertInto("runs")
+          .values(runRow(codec, dialect, run, seq))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (inserted(result)) return { ...copy(run), seq };
+        const taken = await db.selectFrom("runs").select("id").where("id", "=", run.id).executeTakeFirst();
+        throw taken
+          ? conflict(`a run with id ${run.id} already exists`)
+          : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+      }),
+    get: (runId) =>
+      access.run("runs.get", async (db) => {
+        const row = await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst();
+        return row ? runOf(dialect, row) : null;
+      }),
+    findByDelivery: (botId, deliveryId) =>
+      access.run("runs.findByDelivery", async (db) => {
+        const row = await db
+          .selectFrom("runs")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("delivery_id", "=", dialect.text(deliveryId))
+          .executeTakeFirst();
+        return row ? runOf(dialect, row) : null;
+      }),
+    listByConversation: (botId, conversationKey, { limit, afterSeq }) =>
+      access.run("runs.listByConversation", async (db) => {
+        checkLimit(limit, adapter);
+        let query = db
+          .selectFrom("runs")
+          .selectAll()
+          .where("bot_id", "=", botId)
+          .where("conversation_key", "=", dialect.text(conversationKey));
+        if (afterSeq !== undefined) query = query.where("seq", ">", afterSeq);
+        const rows = await query.orderBy("seq").limit(limit).execute();
+        return rows.map((row) => runOf(dialect, row));
+      }),
+    update: (run) =>
+      access.run("runs.update", async (db) => {
+        const { id: _id, bot_id: _botId, seq: _seq, ...columns } = runRow(codec, dialect, run, run.seq);
+        const row = await db
+          .updateTable("runs")
+          .set(columns)
+          .where("id", "=", run.id)
+          .where("bot_id", "=", run.botId)
+          .returning("seq")
+          .executeTakeFirst();
+        return row ? { ...copy(run), seq: toNumber(row.seq) } : null;
+      }),
+    listUnfinished: (page) =>
+      access.run("runs.listUnfinished", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db
+          .selectFrom("runs")
+          .selectAll()
+          .where("status", "in", [dialect.text("queued"), dialect.text("running")]);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("created_at", "id"), ">", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("created_at")
+          .orderBy("id")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => runOf(dialect, row)),
+          page.limit,
+          (run) => run.createdAt,
+        );
+      }),
+  };
+
   return {
     users,
     bots,
@@ -1744,5 +1884,6 @@ function buildRepositories(
     tools,
     toolAudit,
     approvals,
+    runs,
   };
 }
