@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from "kysely";
 import { KiloError } from "../../../src/errors.js";
 import { postgresDialect } from "../sql/postgres-dialect.js";
-import { MAX_TABLE_PREFIX_LENGTH, sqlNames, TablePrefixPlugin, type Tables } from "../sql/schema.js";
+import { checkTablePrefix, sqlNames, TablePrefixPlugin, type Tables } from "../sql/schema.js";
 import { createSqlStorage, type SqlStorage } from "../sql/sql-storage.js";
 
 const ADAPTER = "postgres";
@@ -169,17 +169,7 @@ function configurationError(message: string, cause?: unknown): KiloError {
 }
 
 function checkPrefix(prefix: string | undefined): string {
-  if (prefix === undefined || prefix === "") return "";
-  if (
-    typeof prefix !== "string" ||
-    prefix.length > MAX_TABLE_PREFIX_LENGTH ||
-    !/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)
-  ) {
-    throw configurationError(
-      `\`tablePrefix\` must be letters, digits and '_' (not starting with a digit), at most ${MAX_TABLE_PREFIX_LENGTH} characters`,
-    );
-  }
-  return prefix;
+  return checkTablePrefix(prefix, (message) => configurationError(message));
 }
 
 function checkSchemaName(schema: string | undefined): string | null {

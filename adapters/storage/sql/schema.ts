@@ -320,6 +320,24 @@ export interface SqlNames {
 /** Longest prefix accepted: index names stay within Postgres's 63-byte identifier limit. */
 export const MAX_TABLE_PREFIX_LENGTH = 24;
 
+/**
+ * Checks a host's `tablePrefix` option: letters, digits and '_', not starting with a digit, at most
+ * {@link MAX_TABLE_PREFIX_LENGTH} characters. `fail` builds the adapter's own configuration error.
+ */
+export function checkTablePrefix(prefix: string | undefined, fail: (message: string) => Error): string {
+  if (prefix === undefined || prefix === "") return "";
+  if (
+    typeof prefix !== "string" ||
+    prefix.length > MAX_TABLE_PREFIX_LENGTH ||
+    !/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)
+  ) {
+    throw fail(
+      `\`tablePrefix\` must be letters, digits and '_' (not starting with a digit), at most ${MAX_TABLE_PREFIX_LENGTH} characters`,
+    );
+  }
+  return prefix;
+}
+
 /** Builds the naming rules of one kilo install. `prefix` and `schema` must already be validated. */
 export function sqlNames(prefix: string, schema: string | null): SqlNames {
   return {

@@ -1,6 +1,6 @@
 import { Kysely, type SqliteDatabase, SqliteDialect, sql } from "kysely";
 import { KiloError } from "../../../src/errors.js";
-import { MAX_TABLE_PREFIX_LENGTH, sqlNames, TablePrefixPlugin, type Tables } from "../sql/schema.js";
+import { checkTablePrefix, sqlNames, TablePrefixPlugin, type Tables } from "../sql/schema.js";
 import { createSqlStorage, type SqlStorage } from "../sql/sql-storage.js";
 import { sqliteDialect } from "../sql/sqlite-dialect.js";
 
@@ -178,17 +178,7 @@ function configurationError(message: string, cause?: unknown): KiloError {
 }
 
 function checkPrefix(prefix: string | undefined): string {
-  if (prefix === undefined || prefix === "") return "";
-  if (
-    typeof prefix !== "string" ||
-    prefix.length > MAX_TABLE_PREFIX_LENGTH ||
-    !/^[A-Za-z_][A-Za-z0-9_]*$/.test(prefix)
-  ) {
-    throw configurationError(
-      `\`tablePrefix\` must be letters, digits and '_' (not starting with a digit), at most ${MAX_TABLE_PREFIX_LENGTH} characters`,
-    );
-  }
-  return prefix;
+  return checkTablePrefix(prefix, (message) => configurationError(message));
 }
 
 async function openDatabase(filename: string): Promise<OwnedDatabase> {
