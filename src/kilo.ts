@@ -703,12 +703,15 @@ export function createKilo(options: KiloOptions): Kilo {
         const parsed = parseInput(UpdateToolInputSchema, patch, "tool update");
         const existing = await getTool(botId, toolId);
         const { secret, ...fields } = parsed;
+        // Switching to auth "none" drops the stored secret: it would never be used again.
         const credential =
-          secret === undefined
-            ? existing.credential
-            : secret === null
-              ? null
-              : await vault.encrypt(secret, { toolId: existing.id });
+          fields.auth?.type === "none"
+            ? null
+            : secret === undefined
+              ? existing.credential
+              : secret === null
+                ? null
+                : await vault.encrypt(secret, { toolId: existing.id });
         const changes = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
         const updated = await storage.tools.update(
           ToolSchema.parse({ ...existing, ...changes, credential, updatedAt: clock.now() }),

@@ -284,6 +284,10 @@ describe("call_api with encrypted credentials", () => {
     expect(await kilo.tools.rotateCredentials(bot.id)).toEqual({ rotated: 0 });
     const cleared = await kilo.tools.update(bot.id, tool.id, { secret: null });
     expect(cleared.credential).toEqual({ configured: false });
+    const again = await kilo.tools.update(bot.id, tool.id, { secret: "new-secret-value" });
+    expect(again.credential).toEqual({ configured: true });
+    const open = await kilo.tools.update(bot.id, tool.id, { auth: { type: "none" } });
+    expect(open.credential).toEqual({ configured: false });
   });
 });
 
