@@ -4,6 +4,7 @@ import { defineConfig } from "tsup";
 export const entries = {
   index: "src/index.ts",
   "testing/index": "src/testing/index.ts",
+  "http/index": "src/http/index.ts",
   "storage/memory/index": "adapters/storage/memory/index.ts",
   "storage/sqlite/index": "adapters/storage/sqlite/index.ts",
   "storage/postgres/index": "adapters/storage/postgres/index.ts",

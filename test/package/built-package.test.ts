@@ -50,6 +50,23 @@ describe("the published package", () => {
     expect(kiloModule.KiloError.is(failure, "NOT_FOUND")).toBe(true);
   });
 
+  it("serves the HTTP API from the built kilo/http entry", async () => {
+    const kiloModule = await import(pathToFileURL(dist("index.js")).href);
+    const { memoryStorage } = await import(pathToFileURL(dist("storage/memory/index.js")).href);
+    const { mockProvider } = await import(pathToFileURL(dist("testing/index.js")).href);
+    const http = await import(pathToFileURL(dist("http/index.js")).href);
+    const kilo = kiloModule.createKilo({
+      storage: memoryStorage(),
+      providers: [mockProvider({ replies: [] })],
+    });
+    const handler = http.createHttpHandler(kilo, { authenticate: async () => ({ userId: "u1" }) });
+    const health = await handler(new Request("http://kilo.test/healthz"));
+    expect(health.status).toBe(200);
+    const missing = await handler(new Request("http://kilo.test/api/bots/nope"));
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: "NOT_FOUND" } });
+  });
+
   it("loads from the built CommonJS files, and KiloError.is agrees across both copies", async () => {
     const require = createRequire(import.meta.url);
     const cjs = require(dist("index.cjs")) as typeof import("../../src/index.js");

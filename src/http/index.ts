@@ -1,0 +1,12 @@
+/**
+ * kilo's HTTP API as a Web-standard handler, plus an adapter for `node:http`
+ * (and so Express, Connect and Fastify raw routes). See `docs/http.md`.
+ *
+ * @module kilo/http
+ */
+
+export type { HttpHandler, HttpHandlerOptions, HttpPrincipal } from "./http-handler.js";
+export { createHttpHandler, DEFAULT_MAX_BODY_BYTES } from "./http-handler.js";
+export type { HttpErrorBody, HttpErrorCode } from "./http-response.js";
+export type { NodeHandler, NodeHandlerOptions, WebHandler } from "./node.js";
+export { toNodeHandler } from "./node.js";
