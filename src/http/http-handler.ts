@@ -276,6 +276,10 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
   async function turnInput(context: RouteContext): Promise<TurnInput> {
     const body = parseInput(ChatBodySchema, await context.body(), "chat request");
     const bot = await ownBot(context.userId, body.botId);
+    // Over HTTP a conversation is continued, never created with a client-chosen id: an unknown id and
+    // another bot's id then both answer 404, so ids cannot be probed.
+    if (body.conversationId !== undefined)
+      await kilo.conversations.messages(bot.id, body.conversationId, { limit: 1 });
     return {
       botId: bot.id,
       userId: context.userId,

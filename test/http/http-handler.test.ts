@@ -208,6 +208,19 @@ describe("kilo/http over node:http", () => {
     expect(current.provider.calls).toBe(0);
   });
 
+  it("continues only existing conversations: an unknown conversation id is 404 and creates nothing", async () => {
+    const current = await start();
+    const created = await current.call("POST", "/api/bots", { body: { name: "Crumb" } });
+    const bot = (await created.json()) as { id: string };
+    const response = await current.call("POST", "/api/chat", {
+      body: { botId: bot.id, message: "hello", conversationId: "conv_made_up" },
+    });
+    expect(response.status).toBe(404);
+    expectErrorShape(await response.json(), "NOT_FOUND");
+    expect((await current.kilo.conversations.list(bot.id)).items).toEqual([]);
+    expect(current.provider.calls).toBe(0);
+  });
+
   it("answers 401 without a user, 404 on unknown routes, 405 on a wrong method", async () => {
     const current = await start();
     const unauthenticated = await current.call("GET", `/api/users/${ALICE}/bots`, { user: null });
