@@ -76,7 +76,7 @@ rows.push(
     benchmark: "prompt share reused from the previous prompt, turns 2-50",
     figure: `lowest ${pct(tokenUse.minCacheableFromTurn2.share)}, median ${pct(
       [...tokenUse.turns.slice(1)].map((turn) => turn.cacheableShare).sort((a, b) => a - b)[24]!,
-    )}`,
+    )}; below 80% on turns ${tokenUse.minCacheableFromTurn2.turnsBelow.join(", ") || "none"}`,
     target: ">= 80% every turn",
     met: tokenUse.minCacheableFromTurn2.met,
   },

@@ -3,7 +3,13 @@ import { PageOptionsSchema } from "../domain/common.js";
 import type { Memory, MemorySource } from "../domain/memory.js";
 import { KiloError } from "../errors.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
-import type { ExtractedFact, MemoryRetriever, RetrieveInput } from "../ports/memory.js";
+import type {
+  ExtractedFact,
+  MemoryRetriever,
+  RecalledMemories,
+  RecallInput,
+  RetrieveInput,
+} from "../ports/memory.js";
 import type { Storage } from "../ports/storage.js";
 import { parseInput } from "../runtime/validate.js";
 import { isStopword, tokenize } from "../skills/keyword-index.js";
@@ -104,45 +110,85 @@ export interface LexicalMemoryRetrieverOptions {
 
 /**
  * The default retriever: scores the most recently updated memories by word
- * overlap with the query (key words count double), then fills the remaining
- * slots with the most recent facts, which tend to matter to every turn.
+ * overlap with the query (key words count double). `retrieve` fills the
+ * remaining slots with the most recent facts, which tend to matter to every
+ * turn; `recall` returns those recent facts apart, as standing memories.
  */
 export function lexicalMemoryRetriever(
   storage: Storage,
   options: LexicalMemoryRetrieverOptions = {},
 ): MemoryRetriever {
   const scanLimit = options.scanLimit ?? 500;
+
+  async function candidatesFor(input: RetrieveInput): Promise<Memory[]> {
+    const candidates: Memory[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<Memory> = await storage.memories.list(input.botId, input.userId, {
+        limit: Math.min(500, scanLimit - candidates.length),
+        cursor,
+      });
+      candidates.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor && candidates.length < scanLimit);
+    return candidates;
+  }
+
+  /**
+   * Candidates that share words with the query, best first (ties: most recent
+   * first). A shared word weighs by how rare it is among the candidates
+   * (inverse document frequency), and a word most of them contain ("bakery"
+   * in a bakery's memories) weighs nothing, so it cannot drag in every fact.
+   */
+  function rank(candidates: readonly Memory[], queryText: string, limit: number, skip: ReadonlySet<string>) {
+    const query = terms(queryText);
+    const termsOf = candidates.map((memory) => ({ key: terms(memory.key), content: terms(memory.content) }));
+    const frequency = new Map<string, number>();
+    for (const { key, content } of termsOf) {
+      for (const term of new Set([...key, ...content])) {
+        if (query.has(term)) frequency.set(term, (frequency.get(term) ?? 0) + 1);
+      }
+    }
+    const weight = (term: string) => {
+      const found = frequency.get(term) ?? 0;
+      return found === 0 || found * 2 > candidates.length ? 0 : Math.log(candidates.length / found) + 1;
+    };
+    return candidates
+      .map((memory, recency) => {
+        let score = 0;
+        if (!skip.has(memory.id)) {
+          const { key, content } = termsOf[recency]!;
+          for (const term of key) if (query.has(term)) score += 2 * weight(term);
+          for (const term of content) if (query.has(term)) score += weight(term);
+        }
+        return { memory, score, recency };
+      })
+      .filter((entry) => entry.score > 0)
+      .sort((a, b) => b.score - a.score || a.recency - b.recency)
+      .slice(0, limit)
+      .map((entry) => entry.memory);
+  }
+
   return {
     async retrieve(input: RetrieveInput): Promise<Memory[]> {
       if (input.limit <= 0) return [];
-      const candidates: Memory[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: Page<Memory> = await storage.memories.list(input.botId, input.userId, {
-          limit: Math.min(500, scanLimit - candidates.length),
-          cursor,
-        });
-        candidates.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor && candidates.length < scanLimit);
-      const query = terms(input.query);
-      const scored = candidates.map((memory, recency) => {
-        let score = 0;
-        for (const term of terms(memory.key)) if (query.has(term)) score += 2;
-        for (const term of terms(memory.content)) if (query.has(term)) score += 1;
-        return { memory, score, recency };
-      });
-      const relevant = scored
-        .filter((entry) => entry.score > 0)
-        .sort((a, b) => b.score - a.score || a.recency - b.recency)
-        .slice(0, input.limit)
-        .map((entry) => entry.memory);
+      const candidates = await candidatesFor(input);
+      const relevant = rank(candidates, input.query, input.limit, new Set());
       const chosen = new Set(relevant.map((memory) => memory.id));
       for (const memory of candidates) {
         if (relevant.length >= input.limit) break;
         if (!chosen.has(memory.id)) relevant.push(memory);
       }
       return relevant;
+    },
+
+    async recall(input: RecallInput): Promise<RecalledMemories> {
+      if (input.limit <= 0 && input.standingLimit <= 0) return { standing: [], relevant: [] };
+      const candidates = await candidatesFor(input);
+      // Storage lists the most recently updated first: those are the standing facts.
+      const standing = candidates.slice(0, Math.max(0, input.standingLimit));
+      const skip = new Set(standing.map((memory) => memory.id));
+      return { standing, relevant: rank(candidates, input.query, Math.max(0, input.limit), skip) };
     },
   };
 }

@@ -283,6 +283,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       matchedSkill: match.skill,
       tools: sets.flatMap((set) => set.definitions),
       memories: context.memories,
+      standingMemories: context.standingMemories,
       skillRecords: context.skillRecords,
       history: context.history,
       userMessage: input.message,

@@ -16,7 +16,13 @@ export interface LoadContextInput {
 /** The context loaded for a turn. */
 export interface TurnContext {
   history: Message[];
+  /** Memories relevant to this turn's message. */
   memories: Memory[];
+  /**
+   * The user's standing memories (most recently updated), stable between
+   * memory writes; none when the retriever cannot tell them apart.
+   */
+  standingMemories?: Memory[] | undefined;
   skillRecords: SkillRecord[];
 }
 

@@ -34,9 +34,44 @@ export interface RetrieveInput {
   limit: number;
 }
 
+/** Input of {@link MemoryRetriever.recall}. */
+export interface RecallInput extends RetrieveInput {
+  /** How many standing memories to return (the most recently updated ones). */
+  standingLimit: number;
+}
+
+/** What {@link MemoryRetriever.recall} returns. */
+export interface RecalledMemories {
+  /**
+   * The user's most recently updated memories, at most `standingLimit`. They
+   * are the same from turn to turn until a memory is written, so the
+   * composer puts them in the cacheable part of the prompt.
+   */
+  standing: Memory[];
+  /** Memories relevant to the query, at most `limit`, none of them in `standing`. */
+  relevant: Memory[];
+}
+
 /**
  * The MemoryRetriever port: picks the memories relevant to a turn.
+ *
+ * `retrieve` is required. `recall` is optional: a retriever that has it
+ * splits memories into standing ones (stable across turns, cacheable) and
+ * relevant ones (per message); without it, every retrieved memory is
+ * treated as relevant to this turn only.
+ *
+ * @example
+ * ```ts
+ * const retriever: MemoryRetriever = {
+ *   async retrieve({ botId, userId, limit }) {
+ *     return (await storage.memories.list(botId, userId, { limit })).items;
+ *   },
+ * };
+ * ```
  */
 export interface MemoryRetriever {
+  /** Up to `limit` memories for the query, most useful first. */
   retrieve(input: RetrieveInput): Promise<Memory[]>;
+  /** Standing and relevant memories in one pass; see {@link RecalledMemories}. */
+  recall?(input: RecallInput): Promise<RecalledMemories>;
 }

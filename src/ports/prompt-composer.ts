@@ -12,7 +12,10 @@ export interface ComposeInput {
   /** The skill handling this turn, if any. */
   matchedSkill: Skill | null;
   tools: LlmToolDefinition[];
+  /** Memories relevant to this turn's message (volatile). */
   memories: Memory[];
+  /** Standing memories, the same from turn to turn until one is written (rendered in a cacheable block). */
+  standingMemories?: Memory[] | undefined;
   skillRecords: SkillRecord[];
   /** Earlier messages, oldest first (not including the current one). */
   history: Message[];

@@ -4,7 +4,7 @@ import type { Memory } from "../domain/memory.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
 import type { LlmMessage, SystemBlock } from "../ports/llm-provider.js";
 import type { ComposedPrompt, ComposeInput, PromptComposer } from "../ports/prompt-composer.js";
-import { recordJsonSchema } from "../skills/skill-data.js";
+import { describeRecordFields } from "../skills/skill-data.js";
 
 /** Options of {@link createPromptComposer}. */
 export interface PromptComposerOptions {
@@ -87,9 +87,9 @@ export function renderCatalog(skills: readonly Skill[], budgetChars: number): st
   return `## Skills\n${lines.join("\n")}`;
 }
 
-function renderMemories(memories: readonly Memory[]): string | null {
+function renderMemories(memories: readonly Memory[], heading: string): string | null {
   if (memories.length === 0) return null;
-  return `What you remember about the user:\n${bullet(memories.map((memory) => memory.content))}`;
+  return `${heading}\n${bullet(memories.map((memory) => memory.content))}`;
 }
 
 function renderSkill(skill: Skill, records: readonly SkillRecord[], recordCharLimit: number): string {
@@ -97,8 +97,7 @@ function renderSkill(skill: Skill, records: readonly SkillRecord[], recordCharLi
   if (skill.instructions) parts.push(skill.instructions);
   if (skill.dataFields.length > 0) {
     parts.push(
-      `Store and look up its records with the record_* tools and skill "${skill.name}". ` +
-        `Record data (JSON schema): ${JSON.stringify(recordJsonSchema(skill))}`,
+      `Its records: the record_* tools with skill "${skill.name}". Fields:\n${describeRecordFields(skill)}`,
     );
     if (records.length > 0) {
       const shown = records.map((record) => {
@@ -130,10 +129,12 @@ function toLlmMessages(history: readonly Message[]): LlmMessage[] {
 
 /**
  * The default composer. The system prompt holds only what is stable across
- * turns (soul, rules, context rules, skill catalog) and is marked cacheable;
- * everything that changes per turn (date, matched skill, memories, records)
- * rides in the final user message after the history, so the prompt prefix
- * (tools, system, earlier history) stays byte-identical between turns.
+ * turns, in two cacheable blocks: soul, rules, context rules and skill
+ * catalog (they change when the bot or its skills do), then the standing
+ * memories (they change when a memory is written). Everything that changes
+ * per turn (time, matched skill, relevant memories, records, notes) rides in
+ * the final user message after the history, so the prompt prefix (tools,
+ * system, earlier history) stays byte-identical between turns.
  */
 export function createPromptComposer(options: PromptComposerOptions = {}): PromptComposer {
   const budget = options.catalogBudgetChars ?? 6_000;
@@ -150,10 +151,20 @@ export function createPromptComposer(options: PromptComposerOptions = {}): Promp
           cacheable: true,
         },
       ];
+      const standing = input.standingMemories ?? [];
+      if (standing.length > 0) {
+        system.push({
+          text: renderMemories(standing, "## What you know about the user")!,
+          cacheable: true,
+        });
+      }
       const context = [
-        `Current time: ${input.now.toISOString()} (${weekday(input.now)}). Channel: ${input.channel}.`,
+        `Current time: ${minuteOf(input.now)} UTC (${weekday(input.now)}). Channel: ${input.channel}.`,
         input.matchedSkill && renderSkill(input.matchedSkill, input.skillRecords, recordCharLimit),
-        renderMemories(input.memories),
+        renderMemories(
+          input.memories,
+          standing.length > 0 ? "Also relevant to this message:" : "What you remember about the user:",
+        ),
         input.notes && input.notes.length > 0 ? `Notes for this turn:\n${bullet(input.notes)}` : null,
       ].filter((part): part is string => Boolean(part));
       const messages = toLlmMessages(input.history);
@@ -169,6 +180,11 @@ export function createPromptComposer(options: PromptComposerOptions = {}): Promp
       return { system, messages, tools: input.tools };
     },
   };
+}
+
+/** `2026-11-21 12:22`: to the minute, which is all a reply needs and keeps the line short. */
+function minuteOf(date: Date): string {
+  return date.toISOString().slice(0, 16).replace("T", " ");
 }
 
 function weekday(date: Date): string {

@@ -91,6 +91,48 @@ export function recordJsonSchema(skill: Pick<Skill, "dataFields">): Record<strin
   return schema;
 }
 
+const FIELD_TYPE_WORDS: Record<SkillDataField["type"], string> = {
+  string: "text",
+  number: "number",
+  integer: "whole number",
+  boolean: "true/false",
+  date: "date",
+  datetime: "date-time",
+  enum: "one of",
+};
+
+// Users say "Saturday" as often as "2026-11-28": the tools keep their words when no exact date is known.
+const FIELD_HINTS: Partial<Record<SkillDataField["type"], string>> = {
+  date: "ISO YYYY-MM-DD when known, else the user's words",
+  datetime: "ISO 8601 when known, else the user's words",
+};
+
+/**
+ * A skill's record fields as compact prompt text, one line per field:
+ * `name (type, required): description`. It says what the JSON schema says
+ * about each field (the tools validate against that schema) in about a third
+ * of the tokens, which matters because it rides in every turn of the skill.
+ *
+ * @example
+ * ```ts
+ * describeRecordFields(orders);
+ * // customer (text, required): Who ordered
+ * // pickup (date): ISO YYYY-MM-DD when known, else the user's words
+ * // status (one of: new, baked, collected)
+ * ```
+ */
+export function describeRecordFields(skill: Pick<Skill, "dataFields">): string {
+  return skill.dataFields
+    .map((field) => {
+      const type =
+        field.type === "enum" ? `one of: ${(field.options ?? []).join(", ")}` : FIELD_TYPE_WORDS[field.type];
+      const head = `${field.name} (${type}${field.required ? ", required" : ""})`;
+      const notes = [field.description, FIELD_HINTS[field.type]].filter(Boolean).join(". ");
+      return notes ? `${head}: ${notes}` : head;
+    })
+    .join("\n");
+}
+
 // Skill objects come from the cached catalog, so a derived schema is computed once per skill version.
 const schemaCache = new WeakMap<object, Record<string, unknown>>();
 

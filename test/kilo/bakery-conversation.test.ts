@@ -77,11 +77,15 @@ describe("a bakery owner talks to Crumb", () => {
       count: 1,
       records: [{ customer: "Maria", item: "chocolate cake" }],
     });
-    // The data tools were offered, and the model was shown the record schema derived from the skill's fields.
+    // The data tools were offered, and the model was shown the record fields derived from the skill's fields.
     const create = followUp.tools?.find((tool) => tool.name === "record_create");
     expect(create?.inputSchema).toMatchObject({ properties: { skill: { enum: ["Order Tracker"] } } });
     const context = lastUserText(provider.requests.at(-2)!);
-    expect(context).toContain('"required":["customer","item","pickup_day"]');
+    expect(context).toContain(
+      'the record_* tools with skill "Order Tracker". Fields:\ncustomer (text, required): ',
+    );
+    expect(context).toContain("item (text, required)");
+    expect(context).toContain("pickup_day (date, required)");
     // The tool list is the same for every turn of the bot, so the prompt prefix stays cacheable.
     expect(provider.requests.map((request) => JSON.stringify(request.tools))).toEqual(
       provider.requests.map(() => JSON.stringify(followUp.tools)),
@@ -147,7 +151,10 @@ describe("a bakery owner talks to Crumb", () => {
       message: "What's the name of my bakery again?",
     });
     expect(second.conversationId).not.toBe(first.conversationId);
-    expect(lastUserText(provider.requests.at(-1)!)).toContain("The user's bakery is called Sweet Crumb.");
+    // A standing memory: in the cacheable system prompt of every later turn, not in the volatile context.
+    const system = provider.requests.at(-1)!.system.map((block) => block.text);
+    expect(system.at(-1)).toBe("## What you know about the user\n- The user's bakery is called Sweet Crumb.");
+    expect(lastUserText(provider.requests.at(-1)!)).not.toContain("Sweet Crumb");
     // History of the first session is not in the new session's prompt.
     expect(provider.requests.at(-1)!.messages).toHaveLength(1);
 

@@ -98,4 +98,67 @@ describe("lexicalMemoryRetriever", () => {
       [],
     );
   });
+
+  it("gives no weight to a word most memories contain, so it cannot pull in every fact", async () => {
+    const { service, retriever } = await setup();
+    const facts = ["oven", "flour", "delivery", "cake", "rent", "staff"].map((topic, n) => ({
+      key: `${topic} preference`,
+      content: `The bakery's ${topic} preference number ${n} is to keep things simple.`,
+    }));
+    await service.remember("bot_1", "user_1", facts, source);
+    const found = await retriever.retrieve({
+      botId: "bot_1",
+      userId: "user_1",
+      query: "New delivery number 9 for the bakery",
+      limit: 1,
+    });
+    expect(found.map((m) => m.key)).toEqual(["delivery preference"]);
+    const recalled = await retriever.recall!({
+      botId: "bot_1",
+      userId: "user_1",
+      query: "New delivery number 9 for the bakery",
+      limit: 5,
+      standingLimit: 0,
+    });
+    // "bakery", "preference" and "number" are in every fact: only "delivery" tells them apart.
+    expect(recalled.relevant.map((m) => m.key)).toEqual(["delivery preference"]);
+  });
+
+  it("recall returns the most recent facts as standing and relevant ones apart, without filling", async () => {
+    const { service, retriever } = await setup();
+    await service.remember(
+      "bot_1",
+      "user_1",
+      [
+        { key: "bakery name", content: "The user's bakery is called Sweet Crumb." },
+        { key: "dog name", content: "The user's dog is called Biscuit." },
+        { key: "location", content: "The user lives in Porto." },
+        { key: "favorite color", content: "The user's favorite color is teal." },
+      ],
+      source,
+    );
+    const recalled = await retriever.recall!({
+      botId: "bot_1",
+      userId: "user_1",
+      query: "What's my bakery called? And the dog?",
+      limit: 5,
+      standingLimit: 2,
+    });
+    expect(recalled.standing.map((m) => m.key)).toEqual(["favorite color", "location"]);
+    expect(recalled.relevant.map((m) => m.key)).toEqual(["dog name", "bakery name"]);
+    const unrelated = await retriever.recall!({
+      botId: "bot_1",
+      userId: "user_1",
+      query: "zzz",
+      limit: 5,
+      standingLimit: 1,
+    });
+    expect(unrelated).toEqual({
+      standing: [expect.objectContaining({ key: "favorite color" })],
+      relevant: [],
+    });
+    expect(
+      await retriever.recall!({ botId: "bot_1", userId: "user_1", query: "dog", limit: 0, standingLimit: 0 }),
+    ).toEqual({ standing: [], relevant: [] });
+  });
 });

@@ -105,8 +105,53 @@ describe("createPromptComposer", () => {
     expect(lastText).toContain("Sweet Crumb");
     expect(lastText).toContain('"customer":"Maria"');
     expect(lastText).toContain("Active skill: Order Tracker");
-    expect(lastText).toContain("Current time: 2026-11-21T10:00:00.000Z (Saturday)");
+    expect(lastText).toContain("Current time: 2026-11-21 10:00 UTC (Saturday)");
     expect(lastText.endsWith("What orders do I have on Saturday?")).toBe(true);
+  });
+
+  it("describes the matched skill's record fields compactly, not as a JSON schema", () => {
+    const prompt = composer.compose({ ...base, userMessage: "New order", matchedSkill: orderTracker });
+    const lastText = prompt.messages
+      .at(-1)!
+      .content.map((block) => (block.type === "text" ? block.text : ""))
+      .join("\n");
+    expect(lastText).toContain("customer (text, required): Who ordered");
+    expect(lastText).toContain(
+      "pickup_day (date, required): When they pick it up. ISO YYYY-MM-DD when known, else the user's words",
+    );
+    expect(lastText).toContain("status (one of: open, done)");
+    expect(lastText).not.toContain('"properties"');
+  });
+
+  it("puts standing memories in a second cacheable system block and only relevant ones in the turn", () => {
+    const standing = [makeMemory("bakery name", "The user's bakery is called Sweet Crumb.")];
+    const first = composer.compose({
+      ...base,
+      userMessage: "Any allergies to watch?",
+      standingMemories: standing,
+      memories: [makeMemory("allergy", "Maria is allergic to nuts.")],
+    });
+    const second = composer.compose({
+      ...base,
+      userMessage: "hi again",
+      standingMemories: standing,
+      memories: [],
+      history: [makeMessage(1, "user", "Any allergies to watch?"), makeMessage(2, "assistant", "Nuts.")],
+    });
+    expect(first.system).toHaveLength(2);
+    expect(first.system[1]).toEqual({
+      text: "## What you know about the user\n- The user's bakery is called Sweet Crumb.",
+      cacheable: true,
+    });
+    expect(second.system).toEqual(first.system);
+    const turnText = (prompt: typeof first) =>
+      prompt.messages
+        .at(-1)!
+        .content.map((block) => (block.type === "text" ? block.text : ""))
+        .join("\n");
+    expect(turnText(first)).toContain("Also relevant to this message:\n- Maria is allergic to nuts.");
+    expect(turnText(first)).not.toContain("Sweet Crumb");
+    expect(turnText(second)).not.toContain("relevant");
   });
 
   it("drops a leading assistant message and merges consecutive messages of one role", () => {

@@ -168,20 +168,22 @@ describe("anthropicProvider: complete", () => {
     expect(server.requests).toHaveLength(1);
   });
 
-  it("sets cache breakpoints on the last cacheable system block and the last tool, unless turned off", async () => {
+  it("sets cache breakpoints on the last two cacheable system blocks and the last tool, unless turned off", async () => {
     const answer = () => jsonReply(wireMessage([{ type: "text", text: "ok" }]));
     server.enqueue(answer(), answer());
     const system = [
+      { text: "host preamble", cacheable: true },
       { text: "soul and rules", cacheable: true },
-      { text: "skill catalog", cacheable: true },
+      { text: "standing memories", cacheable: true },
       { text: "Current time: Saturday" },
       { text: "" },
     ];
     await provider().complete(request({ system, tools: TOOLS }));
     const cached = sent(0).body;
     expect(cached.system).toEqual([
-      { type: "text", text: "soul and rules" },
-      { type: "text", text: "skill catalog", cache_control: { type: "ephemeral" } },
+      { type: "text", text: "host preamble" },
+      { type: "text", text: "soul and rules", cache_control: { type: "ephemeral" } },
+      { type: "text", text: "standing memories", cache_control: { type: "ephemeral" } },
       { type: "text", text: "Current time: Saturday" },
     ]);
     expect(cached.tools).toEqual([
@@ -198,6 +200,16 @@ describe("anthropicProvider: complete", () => {
     expect(uncached.capabilities.promptCaching).toBe(false);
     await uncached.complete(request({ system, tools: TOOLS }));
     expect(JSON.stringify(sent(1).body)).not.toContain("cache_control");
+
+    // With history too, the request stays within the API's four breakpoints.
+    server.enqueue(answer());
+    const history: LlmRequest["messages"] = [
+      { role: "user", content: [{ type: "text", text: "hi" }] },
+      { role: "assistant", content: [{ type: "text", text: "hello" }] },
+      { role: "user", content: [{ type: "text", text: "When do you open?" }] },
+    ];
+    await provider().complete(request({ system, tools: TOOLS, messages: history }));
+    expect(JSON.stringify(sent(2).body).match(/cache_control/g)).toHaveLength(4);
   });
 
   it("maps a tool call and sends the tool result back on the next turn", async () => {

@@ -141,8 +141,9 @@ export interface AnthropicProviderOptions {
   /** The provider's name, for routes, usage records and `providerOptions`. Default `"anthropic"`. */
   name?: string | undefined;
   /**
-   * Sets prompt-cache breakpoints (`cache_control`) on the last system block
-   * the composer marked `cacheable` and on the last tool definition. Default `true`.
+   * Sets prompt-cache breakpoints (`cache_control`) on the last two system
+   * blocks the composer marked `cacheable`, on the last tool definition and on
+   * the conversation so far. Default `true`.
    */
   cacheControl?: boolean | undefined;
 }
@@ -241,12 +242,24 @@ interface BuiltRequest {
   warnings: string[];
 }
 
+/**
+ * The API allows four breakpoints: one goes on the last tool and one on the
+ * conversation so far, which leaves two for the system prompt. The composer's
+ * cacheable blocks change at different times (soul and catalog vs standing
+ * memories), so each gets its own: a new memory then re-pays only its block.
+ */
+const SYSTEM_BREAKPOINTS = 2;
+
 function toSystem(system: readonly SystemBlock[], cacheControl: boolean): AnthropicTextParam[] {
   // The API rejects empty text blocks.
   const blocks = system.filter((block) => block.text !== "");
-  const lastCacheable = cacheControl ? blocks.findLastIndex((block) => block.cacheable === true) : -1;
+  const marked = new Set(
+    cacheControl
+      ? blocks.flatMap((block, index) => (block.cacheable === true ? [index] : [])).slice(-SYSTEM_BREAKPOINTS)
+      : [],
+  );
   return blocks.map((block, index) =>
-    index === lastCacheable
+    marked.has(index)
       ? { type: "text", text: block.text, cache_control: { type: "ephemeral" } }
       : { type: "text", text: block.text },
   );
@@ -773,7 +786,8 @@ function toFailure(error: unknown, context: FailureContext): KiloError {
  * `@anthropic-ai/sdk` (an optional peer dependency, loaded on the first call).
  *
  * - System blocks become `system` text blocks; prompt-cache breakpoints go on
- *   the last block the composer marked `cacheable` and on the last tool.
+ *   the last two blocks the composer marked `cacheable`, the last tool and
+ *   the conversation so far (the API's limit is four).
  * - Extended thinking (`thinking: { type: "enabled", budget_tokens }`) when
  *   the request has a budget; thinking and redacted thinking blocks come back
  *   with their signatures and are sent back unchanged on later turns.
