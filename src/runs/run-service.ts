@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { z } from "zod";
 import { IdSchema } from "../domain/common.js";
 import {
@@ -12,19 +13,30 @@ import type { KiloEvents } from "../events.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { Logger } from "../ports/logger.js";
 import type { Orchestrator } from "../ports/orchestrator.js";
-import type { Storage } from "../ports/storage.js";
+import type { RunClaim, Storage } from "../ports/storage.js";
 import { withLogFields } from "../runtime/log-context.js";
 import { parseInput } from "../runtime/validate.js";
 
 /** Most runs executing at once in one process, by default. */
 export const DEFAULT_RUN_CONCURRENCY = 8;
 
-/** How often `wait` re-reads a run, in case another process finishes it. */
+/** How often `wait` re-reads a run on storage that is not shared (in case the host changed it). */
 const WAIT_POLL_MS = 1_000;
+/** The longest delay `setTimeout` takes. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** How long a claim pass that failed (storage down) waits before the next. */
+const CLAIM_RETRY_MS = 1_000;
+const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+const DEFAULT_POLL_INTERVAL_MS = 50;
 
 /** Settings of the runs executor a host may pass to `createKilo({ runs })`. */
 export interface RunSettings {
-  /** Most runs executing at once in this process (runs of one conversation key always run one at a time). Default 8. */
+  /**
+   * Most runs executing at once in this process (runs of one conversation key
+   * always run one at a time). Default 8. On shared storage `0` is allowed: the
+   * process then only ingests, and other processes execute its runs.
+   */
   concurrency?: number;
   /**
    * Store each event's `raw` payload with its run. Default `false`: `raw` may
@@ -36,8 +48,30 @@ export interface RunSettings {
    * first use. Default: `true` when the storage is not shared between
    * processes (`capabilities.crossProcess` false), `false` otherwise (another
    * live process may own them). See {@link RunService.resume} for the policy.
+   * Ignored on shared storage, where expired leases are reclaimed instead.
    */
   recover?: boolean;
+  /**
+   * Shared storage only: how long a claimed run stays this process's before
+   * another process may reclaim it, unless a heartbeat extends it, in
+   * milliseconds. Default 30 000; at least 100. Longer means a dead worker's
+   * runs wait longer; shorter means a stalled event loop can lose its runs.
+   */
+  leaseMs?: number;
+  /**
+   * Shared storage only: how often the leases of the runs under way are
+   * extended, in milliseconds. Default 10 000; at least 10 and at most half of
+   * `leaseMs`, so one missed heartbeat does not lose a lease.
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * Shared storage only: how often an idle process looks for runs that other
+   * processes ingested, in milliseconds. Default 50; from 1 to 60 000. Runs this
+   * process ingests or unblocks (by finishing the run before them) are claimed
+   * at once, without waiting for the poll. Also how often `wait` re-reads the
+   * runs it waits for that other processes execute (all in one query).
+   */
+  pollIntervalMs?: number;
 }
 
 /** What {@link createRunService} needs. */
@@ -72,7 +106,7 @@ export interface WaitOptions {
 /**
  * Runs: durable, ordered processing of normalized inbound events.
  *
- * Guarantees of the built-in in-process executor:
+ * Guarantees (of both executors below):
  * - `ingest` validates the event and stores its run as `queued` before it
  *   returns; an invalid event is rejected with `VALIDATION_FAILED` and nothing is stored.
  * - Runs of one (bot, conversation key) execute strictly one at a time, in
@@ -80,6 +114,32 @@ export interface WaitOptions {
  *   `concurrency` at once, keys taking turns.
  * - A failed run is stored as `failed` with its error's code and message; it
  *   never stops the queue.
+ *
+ * Two executors, chosen by the storage:
+ * - **In-process keyed queue** (memory, SQLite: `capabilities.crossProcess`
+ *   false). The process that ingests a run executes it; after a restart,
+ *   {@link RunService.resume} picks up what the previous process left.
+ * - **Shared queue** (Postgres: `crossProcess` true, and the adapter has
+ *   `runs.claim`, `runs.extendLeases` and `runs.finish`). The runs table is the
+ *   queue: `ingest` stores the run and wakes this process's claimer; every
+ *   started process claims runs (`concurrency` at most) in short transactions,
+ *   only the oldest unfinished run of a conversation key at a time, each under
+ *   a lease (`leaseMs`) that a heartbeat extends (`heartbeatIntervalMs`) while
+ *   the run executes outside any transaction. The outcome is stored only if
+ *   the lease is still this process's. Idle processes poll every
+ *   `pollIntervalMs`; a process claims at once when it ingests or finishes a
+ *   run. Runs of one key therefore never overlap, across processes too.
+ *
+ * Recovery policy (both executors): a run found `running` whose executor died
+ * (a process that restarted, or on shared storage a lease that expired: the
+ * worker was killed, lost its database connection, or stalled longer than the
+ * lease) is re-run from the start, by whichever process claims it next, before
+ * any later run of its key. Known limitations until steps are recorded: what
+ * the interrupted turn already stored stays (the user's message, stored before
+ * the model is called, then appears twice); a tool call with side effects that
+ * completed before the crash is made again; and a worker that stalls past its
+ * lease while its model call still completes has its outcome refused (the
+ * reclaiming worker's stands), though the messages its turn stored stay.
  *
  * @example
  * ```ts
@@ -106,15 +166,29 @@ export interface RunService {
    * later calls return the first call's result). Called on first use when
    * `recover` is on.
    *
-   * Policy: a run found `running` is re-run from the start, since a turn
-   * stores the user's message first and a half-done turn leaves nothing else
-   * behind. Known limitation until steps are recorded: a tool call with side
-   * effects that completed before the crash is made again.
+   * Policy: a run found `running` is re-run from the start (see the recovery
+   * policy above). On shared storage there is nothing to resume: this starts
+   * the claimer, which reclaims runs whose lease expired, and returns
+   * `{ resumed: 0 }`.
    */
   resume(): Promise<{ resumed: number }>;
-  /** Resolves when this process has nothing queued or running. */
+  /**
+   * Starts executing runs without ingesting one: what a worker process that
+   * only executes calls. On shared storage this starts claiming runs from the
+   * shared queue; otherwise it resumes a previous process's runs (when
+   * `recover` is on). `ingest`, `get` and `wait` start it too. Throws `CLOSED`
+   * after `close()`.
+   */
+  start(): Promise<void>;
+  /**
+   * Resolves when this process has nothing queued or running (on shared
+   * storage: executes nothing and its last claim found nothing to claim).
+   */
   idle(): Promise<void>;
-  /** Starts no more runs and waits for those under way; queued runs stay queued in storage. */
+  /**
+   * Starts no more runs and waits for those under way; queued runs stay queued
+   * in storage (on shared storage, for other processes to claim).
+   */
   close(): Promise<void>;
 }
 
@@ -137,39 +211,81 @@ const isSettled = (run: Run) => isTerminal(run) || run.status === "awaiting_appr
 const laneOf = (run: Pick<Run, "botId" | "conversationKey">) =>
   JSON.stringify([run.botId, run.conversationKey]);
 
-/** Creates the run service with its in-process keyed queue. */
+/** Reads an integer setting, or throws `CONFIGURATION_INVALID` naming it and its range. */
+function integerSetting(name: string, value: number | undefined, fallback: number, min: number, max: number) {
+  const chosen = value ?? fallback;
+  if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
+    throw new KiloError(
+      "CONFIGURATION_INVALID",
+      `runs.${name} must be an integer from ${min} to ${max}, got ${String(chosen)}`,
+    );
+  }
+  return chosen;
+}
+
+/**
+ * Creates the run service: the shared queue when the storage is shared between
+ * processes and can claim runs, the in-process keyed queue otherwise.
+ */
 export function createRunService(options: RunServiceOptions): RunService {
   const { storage, orchestrator, clock, ids, emit } = options;
   const logger = options.logger.child({ component: "runs" });
-  const concurrency = options.concurrency ?? DEFAULT_RUN_CONCURRENCY;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
-    throw new KiloError(
-      "CONFIGURATION_INVALID",
-      `runs.concurrency must be an integer from 1 to 10000, got ${String(concurrency)}`,
+  const canClaim = Boolean(storage.runs.claim && storage.runs.extendLeases && storage.runs.finish);
+  const shared = storage.capabilities.crossProcess && canClaim;
+  const concurrency = integerSetting(
+    "concurrency",
+    options.concurrency,
+    DEFAULT_RUN_CONCURRENCY,
+    shared ? 0 : 1,
+    10_000,
+  );
+  const leaseMs = integerSetting("leaseMs", options.leaseMs, DEFAULT_LEASE_MS, 100, 86_400_000);
+  const heartbeatMs = integerSetting(
+    "heartbeatIntervalMs",
+    options.heartbeatIntervalMs,
+    Math.min(DEFAULT_HEARTBEAT_INTERVAL_MS, Math.floor(leaseMs / 2)),
+    10,
+    Math.floor(leaseMs / 2),
+  );
+  const pollMs = integerSetting(
+    "pollIntervalMs",
+    options.pollIntervalMs,
+    DEFAULT_POLL_INTERVAL_MS,
+    1,
+    60_000,
+  );
+  const storeRaw = options.storeRawEvents ?? false;
+  const recover = !shared && (options.recover ?? !storage.capabilities.crossProcess);
+  if (storage.capabilities.crossProcess && !canClaim) {
+    logger.warn(
+      { adapter: storage.name },
+      "the storage is shared between processes but cannot claim runs (runs.claim, extendLeases, finish): " +
+        "runs execute in the process that ingested them, and runs of one conversation ingested by two processes may overlap",
     );
   }
-  const storeRaw = options.storeRawEvents ?? false;
-  const recover = options.recover ?? !storage.capabilities.crossProcess;
 
   // The keyed queue: run ids per lane (bot + conversation key), lanes ready for a slot, lanes executing.
   const lanes = new Map<string, string[]>();
   const ready: string[] = [];
   const readySet = new Set<string>();
   const busy = new Set<string>();
-  const waiters = new Map<string, Set<() => void>>();
+  const waiters = new Map<string, Set<(run?: Run) => void>>();
   let idleWaiters: Array<() => void> = [];
   let closed = false;
   let resuming: Promise<{ resumed: number }> | null = null;
 
-  const notify = (runId: string) => {
+  /** Wakes the waits of a run; `run`, when given, is the run as stored (saves each wait a read). */
+  const notify = (runId: string, run?: Run) => {
     const set = waiters.get(runId);
     if (!set) return;
     waiters.delete(runId);
-    for (const wake of set) wake();
+    for (const wake of set) wake(run && structuredClone(run));
   };
 
+  const isIdle = () => (shared ? claimer.isIdle() : busy.size === 0 && ready.length === 0);
+
   const checkIdle = () => {
-    if (busy.size > 0 || ready.length > 0) return;
+    if (!isIdle()) return;
     const wake = idleWaiters;
     idleWaiters = [];
     for (const resolve of wake) resolve();
@@ -222,7 +338,65 @@ export function createRunService(options: RunServiceOptions): RunService {
     seq: run.seq,
   });
 
-  /** Executes one run to its end. Never throws: a failure is recorded on the run (or logged when storage fails). */
+  const logFields = (run: Run) => ({
+    run_id: run.id,
+    workflow: run.workflow,
+    conversation_key: run.conversationKey,
+  });
+
+  /** Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`. Never throws. */
+  async function perform(run: Run, log: Logger): Promise<Run> {
+    const text = typeof run.input.text === "string" ? run.input.text : "";
+    try {
+      const result = await withLogFields(logFields(run), () =>
+        orchestrator.handle({
+          botId: run.botId,
+          userId: run.userId,
+          conversationId: run.conversationId ?? undefined,
+          message: text,
+          channel: run.eventType,
+        }),
+      );
+      return {
+        ...run,
+        status: "succeeded",
+        output: JSON.parse(JSON.stringify(result)) as Record<string, unknown>,
+        finishedAt: clock.now(),
+      };
+    } catch (error) {
+      const failure = toKiloError(error, "INTERNAL", "The run's workflow failed");
+      log.warn({ code: failure.code }, "run failed");
+      return {
+        ...run,
+        status: "failed",
+        error: { code: failure.code, message: failure.message },
+        finishedAt: clock.now(),
+      };
+    }
+  }
+
+  function announceStart(run: Run, log: Logger, resumed: boolean): void {
+    emit("run-started", runEvent(run));
+    log.info({ seq: run.seq, resumed }, "run started");
+  }
+
+  function completed(run: Run, startedAt: Date, log: Logger): void {
+    emit("run-completed", {
+      ...runEvent(run),
+      status: run.status,
+      error: run.error,
+      durationMs: (run.finishedAt ?? startedAt).getTime() - startedAt.getTime(),
+    });
+    log.info({ status: run.status }, "run completed");
+  }
+
+  function unrecorded(run: Run, log: Logger, error: unknown): void {
+    const wrapped = toKiloError(error, "STORAGE_FAILED", "Cannot record the run");
+    log.error({ error: wrapped }, "run not recorded");
+    emit("error", { error: wrapped, context: { runId: run.id, conversationKey: run.conversationKey } });
+  }
+
+  /** Executes one run of the keyed queue to its end. Never throws: a failure is recorded on the run (or logged when storage fails). */
   async function execute(runId: string): Promise<void> {
     let run: Run | null;
     try {
@@ -240,57 +414,208 @@ export function createRunService(options: RunServiceOptions): RunService {
       notify(runId);
       return;
     }
-    const fields = { run_id: run.id, workflow: run.workflow, conversation_key: run.conversationKey };
-    const log = logger.child(fields);
+    const log = logger.child(logFields(run));
     const startedAt = clock.now();
     let current: Run = { ...run, status: "running", startedAt, finishedAt: null, output: null, error: null };
+    let settled: Run | undefined;
     try {
       current = (await storage.runs.update(current)) ?? current;
-      emit("run-started", runEvent(current));
-      log.info({ seq: current.seq, resumed: run.status === "running" }, "run started");
-      const text = typeof current.input.text === "string" ? current.input.text : "";
-      try {
-        const result = await withLogFields(fields, () =>
-          orchestrator.handle({
-            botId: current.botId,
-            userId: current.userId,
-            conversationId: current.conversationId ?? undefined,
-            message: text,
-            channel: current.eventType,
-          }),
-        );
-        current = {
-          ...current,
-          status: "succeeded",
-          output: JSON.parse(JSON.stringify(result)) as Record<string, unknown>,
-          finishedAt: clock.now(),
-        };
-      } catch (error) {
-        const failure = toKiloError(error, "INTERNAL", "The run's workflow failed");
-        current = {
-          ...current,
-          status: "failed",
-          error: { code: failure.code, message: failure.message },
-          finishedAt: clock.now(),
-        };
-        log.warn({ code: failure.code }, "run failed");
-      }
-      current = (await storage.runs.update(current)) ?? current;
-      emit("run-completed", {
-        ...runEvent(current),
-        status: current.status,
-        error: current.error,
-        durationMs: (current.finishedAt ?? startedAt).getTime() - startedAt.getTime(),
-      });
-      log.info({ status: current.status }, "run completed");
+      announceStart(current, log, run.status === "running");
+      current = await perform(current, log);
+      settled = (await storage.runs.update(current)) ?? undefined;
+      completed(current, startedAt, log);
     } catch (error) {
       // Storage failed around the run: it stays unfinished in storage and is resumed on restart.
-      const wrapped = toKiloError(error, "STORAGE_FAILED", "Cannot record the run");
-      log.error({ error: wrapped }, "run not recorded");
-      emit("error", { error: wrapped, context: { runId: run.id, conversationKey: run.conversationKey } });
+      unrecorded(run, log, error);
     } finally {
-      notify(runId);
+      notify(runId, settled);
     }
+  }
+
+  const claimer = createClaimer();
+  const watcher = createWatcher();
+
+  /**
+   * Shared storage: every `pollIntervalMs` while someone waits, re-reads every
+   * run this process waits for (one `runs.getMany` call per 500) and wakes the
+   * waits of those that settled (or vanished, so `wait` reports NOT_FOUND).
+   */
+  function createWatcher() {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const read = async (runIds: string[]): Promise<Run[]> => {
+      if (storage.runs.getMany) return storage.runs.getMany(runIds);
+      const runs = await Promise.all(runIds.map((runId) => storage.runs.get(runId)));
+      return runs.filter((run): run is Run => run !== null);
+    };
+    async function sweep(): Promise<void> {
+      try {
+        const ids = [...waiters.keys()];
+        for (let start = 0; start < ids.length; start += 500) {
+          const chunk = ids.slice(start, start + 500);
+          const found = new Map((await read(chunk)).map((run) => [run.id, run]));
+          for (const runId of chunk) {
+            const run = found.get(runId);
+            if (!run || isSettled(run)) notify(runId, run);
+          }
+        }
+      } catch (error) {
+        logger.warn({ error: toKiloError(error, "STORAGE_FAILED", "Cannot read runs") }, "wait poll failed");
+      } finally {
+        timer = null;
+        watch();
+      }
+    }
+    function watch(): void {
+      if (timer || waiters.size === 0) return;
+      timer = setTimeout(() => void sweep(), pollMs);
+    }
+    return { watch };
+  }
+
+  /**
+   * The shared queue's worker: claims runs (at most `concurrency` under way),
+   * executes each outside any transaction, keeps their leases alive, and
+   * stores each outcome only while it still holds the lease.
+   */
+  function createClaimer() {
+    const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    /** Runs under way here, by id: whether their lease was lost. */
+    const active = new Map<string, { lost: boolean; log: Logger }>();
+    let running = false;
+    let claiming = false;
+    let again = false;
+    let lastClaimEmpty = false;
+    let pollTimer: ReturnType<typeof setTimeout> | null = null;
+    let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+
+    const schedule = (delayMs: number) => {
+      if (closed || pollTimer || active.size >= concurrency) return;
+      pollTimer = setTimeout(() => {
+        pollTimer = null;
+        poke();
+      }, delayMs);
+    };
+
+    /** Claims now (or right after the claim under way), if a slot is free. */
+    const poke = () => {
+      if (!running || closed || concurrency === 0) return;
+      if (claiming) {
+        again = true;
+        return;
+      }
+      if (active.size >= concurrency) return;
+      if (pollTimer) clearTimeout(pollTimer);
+      pollTimer = null;
+      claiming = true;
+      void claimPass();
+    };
+
+    async function claimPass(): Promise<void> {
+      let delay = pollMs;
+      try {
+        const now = clock.now();
+        const claims = await storage.runs.claim!({
+          owner,
+          now,
+          leaseExpiresAt: new Date(now.getTime() + leaseMs),
+          limit: concurrency - active.size,
+        });
+        lastClaimEmpty = claims.length === 0;
+        for (const claim of claims) void executeClaimed(claim);
+      } catch (error) {
+        lastClaimEmpty = false;
+        delay = Math.max(pollMs, CLAIM_RETRY_MS);
+        logger.warn({ error: toKiloError(error, "STORAGE_FAILED", "Cannot claim runs") }, "claim failed");
+      } finally {
+        claiming = false;
+        // A nudge that came during the claim claims again at once, unless storage is failing.
+        const nudged = again && delay === pollMs;
+        again = false;
+        if (nudged) {
+          poke();
+        } else {
+          schedule(delay);
+        }
+        checkIdle();
+      }
+    }
+
+    async function heartbeat(): Promise<void> {
+      if (active.size === 0) return;
+      const ids = [...active.keys()];
+      try {
+        const held = new Set(
+          await storage.runs.extendLeases!(owner, ids, new Date(clock.now().getTime() + leaseMs)),
+        );
+        for (const id of ids) {
+          const state = active.get(id);
+          if (!state || state.lost || held.has(id)) continue;
+          state.lost = true;
+          state.log.warn({ owner }, "run lease lost: another process may be running it");
+        }
+      } catch (error) {
+        logger.warn(
+          { error: toKiloError(error, "STORAGE_FAILED", "Cannot extend run leases") },
+          "heartbeat failed",
+        );
+      }
+    }
+
+    async function executeClaimed(claim: RunClaim): Promise<void> {
+      // Started now, once the claim has returned (the claim stored the time it was asked for):
+      // so a run's stored start is never before the stored finish of the run before it.
+      const startedAt = clock.now();
+      const run: Run = { ...claim.run, startedAt };
+      const log = logger.child(logFields(run));
+      active.set(run.id, { lost: false, log });
+      heartbeatTimer ??= setInterval(() => void heartbeat(), heartbeatMs);
+      let stored: Run | null = null;
+      try {
+        announceStart(run, log, claim.reclaimed);
+        const outcome = await perform(run, log);
+        stored = await storage.runs.finish!(outcome, owner);
+        if (stored) completed(stored, startedAt, log);
+        else log.warn({ owner, status: outcome.status }, "run outcome discarded: its lease was lost");
+      } catch (error) {
+        // The run stays `running` under a lease nobody extends: another process (or this one)
+        // reclaims it once the lease expires.
+        unrecorded(run, log, error);
+      } finally {
+        active.delete(run.id);
+        if (active.size === 0 && heartbeatTimer) {
+          clearInterval(heartbeatTimer);
+          heartbeatTimer = null;
+        }
+        notify(run.id, stored ?? undefined);
+        // The run's conversation may have a next run: claim it (or another) at once.
+        poke();
+        checkIdle();
+      }
+    }
+
+    return {
+      poke,
+      /** Starts claiming (once). */
+      start() {
+        if (running || closed) return;
+        running = true;
+        if (concurrency === 0)
+          logger.info({ owner }, "shared queue: ingesting only, other processes execute");
+        else
+          logger.info(
+            { owner, concurrency, leaseMs, heartbeatMs, pollMs },
+            "claiming runs from the shared queue",
+          );
+        poke();
+      },
+      isIdle: () =>
+        active.size === 0 && !claiming && (closed || lastClaimEmpty || !running || concurrency === 0),
+      /** Claims nothing more; the runs under way finish (close waits through `idle`). */
+      stop() {
+        if (pollTimer) clearTimeout(pollTimer);
+        pollTimer = null;
+      },
+    };
   }
 
   async function loadUnfinished(): Promise<Run[]> {
@@ -308,6 +633,10 @@ export function createRunService(options: RunServiceOptions): RunService {
   }
 
   function resume(): Promise<{ resumed: number }> {
+    if (shared) {
+      claimer.start();
+      return Promise.resolve({ resumed: 0 });
+    }
     resuming ??= (async () => {
       const unfinished = await loadUnfinished();
       const byLane = new Map<string, Run[]>();
@@ -330,9 +659,16 @@ export function createRunService(options: RunServiceOptions): RunService {
     return resuming;
   }
 
+  /** Starts the executor on first use: the claimer on shared storage, recovery otherwise. */
+  const begin = async () => {
+    if (closed) return;
+    if (shared) claimer.start();
+    else if (recover) await resume();
+  };
+
   const started = async () => {
     if (closed) throw new KiloError("CLOSED", "kilo.runs was used after close()");
-    if (recover) await resume();
+    await begin();
   };
 
   async function read(runId: string): Promise<Run> {
@@ -408,54 +744,64 @@ export function createRunService(options: RunServiceOptions): RunService {
         { run_id: run.id, workflow: run.workflow, conversation_key: run.conversationKey, seq: run.seq },
         "run queued",
       );
-      enqueue(run);
+      if (shared) claimer.poke();
+      else enqueue(run);
       return { run_id: run.id, duplicate: false };
     },
 
     async get(runId) {
-      if (recover && !closed) await resume();
+      await begin();
       return read(runId);
     },
 
     async wait(runId, waitOptions = {}) {
       const { timeoutMs } = parseInput(WaitOptionsSchema, waitOptions, "wait options");
-      if (recover && !closed) await resume();
+      await begin();
       const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+      let known: Run | undefined;
       for (;;) {
-        const run = await read(runId);
+        const run = known ?? (await read(runId));
         const left = deadline - Date.now();
         if (isSettled(run) || left <= 0) return run;
-        await new Promise<void>((resolve) => {
+        known = await new Promise<Run | undefined>((resolve) => {
           let set = waiters.get(runId);
           if (!set) {
             set = new Set();
             waiters.set(runId, set);
           }
-          const wake = () => {
+          const wake = (settled?: Run) => {
             clearTimeout(timer);
             waiters.get(runId)?.delete(wake);
-            resolve();
+            resolve(settled);
           };
-          const timer = setTimeout(wake, Math.min(WAIT_POLL_MS, left));
+          // On shared storage another process may finish the run: the watcher re-reads all waited
+          // runs together and wakes this one when it settles. Otherwise only this process can.
+          const delay = shared ? left : Math.min(WAIT_POLL_MS, left);
+          // Timers cap at about 24.8 days; a longer (or no) deadline is re-checked then.
+          const timer = setTimeout(wake, Math.min(delay, MAX_TIMER_MS));
           set.add(wake);
+          if (shared) watcher.watch();
         });
       }
     },
 
     resume,
 
+    start: started,
+
     async idle() {
-      if (recover && !closed) await resume();
-      if (busy.size === 0 && ready.length === 0) return;
+      await begin();
+      if (isIdle()) return;
       await new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
 
     async close() {
       closed = true;
-      if (busy.size === 0) return;
-      // Nothing new starts once closed, so the lanes under way are the last to finish.
+      // Nothing new starts once closed, so the runs under way are the last to finish.
+      if (shared) claimer.stop();
       ready.length = 0;
       readySet.clear();
+      if (isIdle()) return;
       await new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
   };

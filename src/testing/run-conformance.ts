@@ -2,7 +2,14 @@ import { expect } from "vitest";
 import type { Bot } from "../domain/bot.js";
 import type { NewRun, Run } from "../domain/run.js";
 import { KiloError, type KiloErrorCode } from "../errors.js";
-import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
+import type {
+  RunClaim,
+  RunClaimRequest,
+  RunRepository,
+  Storage,
+  StorageCapabilities,
+  StorageRepositories,
+} from "../ports/storage.js";
 
 /**
  * The `runs` group of the storage conformance suite, registered by
@@ -282,5 +289,252 @@ export function registerRunTests(group: RunTestGroup): void {
       },
       { requires: "transactions" },
     );
+  });
+}
+
+const FOREVER = new Date(Date.UTC(9999, 0, 1));
+
+/** A claim request at `now` (a time from {@link at}) with a lease of `leaseSeconds`. */
+function claimAt(owner: string, now: Date, limit = 100, leaseSeconds = 30): RunClaimRequest {
+  return { owner, now, leaseExpiresAt: new Date(now.getTime() + leaseSeconds * 1000), limit };
+}
+
+type QueueRepository = Required<Pick<RunRepository, "claim" | "extendLeases" | "finish">>;
+
+/** The claim methods, which this group requires. */
+function queueOf(s: Storage): QueueRepository {
+  const { claim, extendLeases, finish } = s.runs;
+  if (!claim || !extendLeases || !finish)
+    throw new Error("the adapter lacks runs.claim, extendLeases or finish");
+  return {
+    claim: claim.bind(s.runs),
+    extendLeases: extendLeases.bind(s.runs),
+    finish: finish.bind(s.runs),
+  };
+}
+
+/**
+ * Takes every run that earlier tests left claimable (on a store that is not emptied between
+ * tests) under a lease that never expires, so a test's claims see only its own runs.
+ */
+async function drainOthers(q: QueueRepository): Promise<void> {
+  for (let rounds = 0; rounds < 1_000; rounds++) {
+    const taken = await q.claim({ owner: uid("drain"), now: FOREVER, leaseExpiresAt: FOREVER, limit: 1_000 });
+    if (taken.length === 0) return;
+  }
+  throw new Error("runs.claim kept returning runs");
+}
+
+/** Claims as `owner` and returns only the runs of `bot`. */
+async function claimOwn(q: QueueRepository, bot: Bot, request: RunClaimRequest): Promise<RunClaim[]> {
+  const claims = await q.claim(request);
+  const foreign = claims.filter((claim) => claim.run.botId !== bot.id);
+  expect(foreign, "claim returned runs of another test").toEqual([]);
+  return claims;
+}
+
+const succeededAt = (run: Run, seconds: number): Run => ({
+  ...run,
+  status: "succeeded",
+  output: { reply: "done" },
+  finishedAt: at(seconds),
+});
+
+/**
+ * Registers the `runs queue` group for adapters with `runs.claim`, `runs.extendLeases` and
+ * `runs.finish`: claim order, one running run per key under concurrent claimers, lease expiry
+ * and reclaim, and the lease fence on `finish`.
+ */
+export function registerRunQueueTests(group: RunTestGroup): void {
+  group("runs queue", (test) => {
+    test("claim takes the head of each conversation key, oldest first, and marks it running", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const a1 = await s.runs.create(makeRun(bot, { conversationKey: "a", createdAt: at(20) }));
+      await s.runs.create(makeRun(bot, { conversationKey: "a", createdAt: at(10) }));
+      const b1 = await s.runs.create(makeRun(bot, { conversationKey: "b", createdAt: at(15) }));
+      const c1 = await s.runs.create(makeRun(bot, { conversationKey: "c", createdAt: at(30) }));
+      const claims = await claimOwn(q, bot, claimAt("w1", at(100), 2));
+      // At most one per key, by creation time; "a"'s second run is older but not its key's head.
+      expect(claims.map((claim) => claim.run.id)).toEqual([b1.id, a1.id]);
+      expect(claims.every((claim) => !claim.reclaimed)).toBe(true);
+      const expected: Run = { ...b1, status: "running", startedAt: at(100), finishedAt: null };
+      expect(claims[0]!.run).toEqual(expected);
+      expect(await s.runs.get(b1.id)).toEqual(expected);
+      const rest = await claimOwn(q, bot, claimAt("w2", at(101)));
+      expect(rest.map((claim) => claim.run.id)).toEqual([c1.id]);
+      // Every head is running under a live lease: nothing is left to claim.
+      expect(await claimOwn(q, bot, claimAt("w3", at(102)))).toEqual([]);
+    });
+
+    test("a key's next run is claimable once its head finishes, in seq order", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const made: Run[] = [];
+      for (let n = 0; n < 4; n++) made.push(await s.runs.create(makeRun(bot, { createdAt: at(10 - n) })));
+      const order: string[] = [];
+      const outcomes = ["succeeded", "failed", "awaiting_approval", "succeeded"] as const;
+      for (const [n, status] of outcomes.entries()) {
+        const [claim, ...others] = await claimOwn(q, bot, claimAt("w", at(100 + n)));
+        expect(others).toEqual([]);
+        order.push(claim!.run.id);
+        // Claimed but not finished: the key stays held.
+        expect(await claimOwn(q, bot, claimAt("other", at(100 + n)))).toEqual([]);
+        const finished = await q.finish({ ...claim!.run, status, finishedAt: at(100 + n) }, "w");
+        expect(finished?.status).toBe(status);
+      }
+      expect(order).toEqual(made.map((run) => run.id));
+      expect(await claimOwn(q, bot, claimAt("w", at(200)))).toEqual([]);
+    });
+
+    test("concurrent claimers never share a run nor run two runs of one key", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const keys = ["k1", "k2", "k3", "k4", "k5", "k6"];
+      const perKey = 4;
+      for (let n = 0; n < perKey; n++) {
+        for (const key of keys) await s.runs.create(makeRun(bot, { conversationKey: key, createdAt: at(n) }));
+      }
+      const executed = new Map<string, number[]>();
+      const seen = new Set<string>();
+      for (let round = 0; round < 100 && seen.size < keys.length * perKey; round++) {
+        const now = at(1_000 + round);
+        const claims = (
+          await Promise.all(
+            Array.from({ length: 8 }, (_, worker) => claimOwn(q, bot, claimAt(`w${worker}`, now, 2))),
+          )
+        ).flat();
+        const keysThisRound = claims.map((claim) => claim.run.conversationKey);
+        expect(new Set(keysThisRound).size, "two runs of one key claimed at once").toBe(keysThisRound.length);
+        for (const { run } of claims) {
+          expect(seen.has(run.id), `run ${run.id} claimed twice`).toBe(false);
+          seen.add(run.id);
+          executed.set(run.conversationKey, [...(executed.get(run.conversationKey) ?? []), run.seq]);
+          const running = (
+            await s.runs.listByConversation(bot.id, run.conversationKey, { limit: 50 })
+          ).filter((stored) => stored.status === "running");
+          expect(running.map((stored) => stored.id)).toEqual([run.id]);
+        }
+        // Each worker finishes what it claimed (the owner is in the stored lease, not the run).
+        await Promise.all(
+          claims.map(async ({ run }) => {
+            for (let worker = 0; worker < 8; worker++) {
+              if (await q.finish(succeededAt(run, 1_000 + round), `w${worker}`)) return;
+            }
+            throw new Error(`no claimer could finish run ${run.id}`);
+          }),
+        );
+      }
+      expect(seen.size).toBe(keys.length * perKey);
+      for (const key of keys) expect(executed.get(key)).toEqual([1, 2, 3, 4]);
+    });
+
+    test("an expired lease is reclaimed; the worker that lost it can neither extend nor finish", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const run = await s.runs.create(makeRun(bot));
+      const next = await s.runs.create(makeRun(bot));
+      const [first] = await claimOwn(q, bot, claimAt("dead", at(100), 10, 30));
+      expect(first?.run.id).toBe(run.id);
+      // Before expiry nobody else gets it (nor the run queued behind it).
+      expect(await claimOwn(q, bot, claimAt("live", at(129)))).toEqual([]);
+      const [taken, ...others] = await claimOwn(q, bot, claimAt("live", at(131), 10, 30));
+      expect(others).toEqual([]);
+      expect(taken).toEqual({
+        run: { ...run, status: "running", startedAt: at(131), finishedAt: null },
+        reclaimed: true,
+      });
+      // The first worker comes back: its heartbeat and its outcome are refused.
+      expect(await q.extendLeases("dead", [run.id], at(200))).toEqual([]);
+      expect(await q.finish(succeededAt(first!.run, 140), "dead")).toBeNull();
+      expect((await s.runs.get(run.id))?.status).toBe("running");
+      // The new holder's lease is untouched by the refused extension: it expires at 161.
+      expect(await claimOwn(q, bot, claimAt("third", at(160)))).toEqual([]);
+      const done = await q.finish(succeededAt(taken!.run, 150), "live");
+      expect(done).toEqual(succeededAt(taken!.run, 150));
+      expect(await s.runs.get(run.id)).toEqual(done);
+      // Finished: no lease left to extend or finish again.
+      expect(await q.extendLeases("live", [run.id], at(300))).toEqual([]);
+      expect(await q.finish(succeededAt(taken!.run, 151), "live")).toBeNull();
+      const [after] = await claimOwn(q, bot, claimAt("live", at(151)));
+      expect(after?.run.id).toBe(next.id);
+      expect(after?.reclaimed).toBe(false);
+    });
+
+    test("extendLeases keeps a lease alive past its first expiry and reports only leases held", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const a = await s.runs.create(makeRun(bot, { conversationKey: "a" }));
+      const b = await s.runs.create(makeRun(bot, { conversationKey: "b" }));
+      const queued = await s.runs.create(makeRun(bot, { conversationKey: "c" }));
+      await claimOwn(q, bot, claimAt("w", at(100), 2, 30));
+      const held = await q.extendLeases("w", [a.id, b.id, queued.id, uid("missing")], at(160));
+      expect([...held].sort()).toEqual([a.id, b.id].sort());
+      expect(await q.extendLeases("someone-else", [a.id], at(500))).toEqual([]);
+      expect(await q.extendLeases("w", [], at(500))).toEqual([]);
+      // Past the first expiry (130), the extended leases (160) still hold; "c" is claimable.
+      const later = await claimOwn(q, bot, claimAt("x", at(150)));
+      expect(later.map((claim) => claim.run.id)).toEqual([queued.id]);
+      const reclaimed = await claimOwn(q, bot, claimAt("x", at(161)));
+      expect(reclaimed.map((claim) => claim.reclaimed)).toEqual([true, true]);
+    });
+
+    test("finish refuses a run that was never claimed, another bot's run, and a missing run", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const other = await seedBot(s);
+      const queued = await s.runs.create(makeRun(bot));
+      expect(await q.finish(succeededAt(queued, 5), "w")).toBeNull();
+      expect(await s.runs.get(queued.id)).toEqual(queued);
+      const [claim] = await claimOwn(q, bot, claimAt("w", at(10)));
+      expect(await q.finish({ ...succeededAt(claim!.run, 11), botId: other.id }, "w")).toBeNull();
+      expect(await q.finish({ ...succeededAt(claim!.run, 11), id: uid("missing") }, "w")).toBeNull();
+      expect((await s.runs.get(queued.id))?.status).toBe("running");
+    });
+
+    test("a run left running without a lease is reclaimed", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const created = await s.runs.create(makeRun(bot));
+      // What an executor without leases leaves behind when it dies mid-run.
+      await s.runs.update({ ...created, status: "running", startedAt: at(2) });
+      const [claim] = await claimOwn(q, bot, claimAt("w", at(3)));
+      expect(claim).toEqual({
+        run: { ...created, status: "running", startedAt: at(3) },
+        reclaimed: true,
+      });
+    });
+
+    test("claim with a limit below 1 throws VALIDATION_FAILED", async (s) => {
+      const q = queueOf(s);
+      await expectKiloError(q.claim(claimAt("w", at(1), 0)), "VALIDATION_FAILED");
+    });
+  });
+}
+
+/** Registers the `runs getMany` group, for adapters with the optional `runs.getMany`. */
+export function registerRunBatchReadTests(group: RunTestGroup): void {
+  group("runs getMany", (test) => {
+    test("getMany returns the existing runs among the ids, as get would", async (s) => {
+      const getMany = s.runs.getMany!.bind(s.runs);
+      const bot = await seedBot(s);
+      const a = await s.runs.create(makeRun(bot, { deliveryId: "d1" }));
+      const b = await s.runs.create(makeRun(bot, { conversationKey: "other" }));
+      const done = (await s.runs.update({ ...b, status: "failed", error: { code: "X", message: "no" } }))!;
+      const found = await getMany([b.id, uid("missing"), a.id]);
+      expect([...found].sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(
+        [a, done].sort((x, y) => (x.id < y.id ? -1 : 1)),
+      );
+      expect(await getMany([])).toEqual([]);
+      found[0]!.input.text = "changed";
+      expect(await s.runs.get(found[0]!.id)).toEqual(found[0]!.id === a.id ? a : done);
+    });
   });
 }

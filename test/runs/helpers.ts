@@ -1,5 +1,5 @@
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
-import { createKilo, type Kilo, type KiloOptions } from "../../src/index.js";
+import { conversationIdFor, createKilo, type Kilo, type KiloOptions, type NewRun } from "../../src/index.js";
 import type { LogFields, Logger } from "../../src/ports/logger.js";
 import type { Storage } from "../../src/ports/storage.js";
 import { type MockReply, mockProvider } from "../../src/testing/index.js";
@@ -99,3 +99,24 @@ export async function setupRuns(
 
 /** True when two spans overlap in time. */
 export const overlaps = (a: Span, b: Span) => a.start < b.end && b.start < a.end;
+
+/** A queued message run of `USER` for the bot, as a process would hand it to `storage.runs.create`. */
+export function queuedRun(id: string, botId: string, key: string, text: string): NewRun {
+  return {
+    id,
+    botId,
+    userId: USER,
+    conversationKey: key,
+    conversationId: conversationIdFor(botId, key),
+    eventType: "message",
+    workflow: "message",
+    status: "queued",
+    input: event(key, text),
+    output: null,
+    error: null,
+    deliveryId: null,
+    createdAt: new Date(),
+    startedAt: null,
+    finishedAt: null,
+  };
+}

@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
 import { sqliteStorage } from "../../adapters/storage/sqlite/index.js";
-import { conversationIdFor, KiloError, type Run } from "../../src/index.js";
+import { conversationIdFor, createKilo, KiloError, type Run, type RunSettings } from "../../src/index.js";
 import type { Storage } from "../../src/ports/storage.js";
-import { captureLogger, event, type LogLine, overlaps, setupRuns, USER } from "./helpers.js";
+import { mockProvider } from "../../src/testing/index.js";
+import { captureLogger, event, type LogLine, overlaps, queuedRun, setupRuns, USER } from "./helpers.js";
 
 const directory = mkdtempSync(join(tmpdir(), "kilo-runs-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -313,23 +314,7 @@ describe("kilo.runs: recovery after a restart", () => {
       createdAt: new Date(),
       updatedAt: new Date(),
     });
-    const base = (id: string, key: string, text: string) => ({
-      id,
-      botId: bot.id,
-      userId: USER,
-      conversationKey: key,
-      conversationId: conversationIdFor(bot.id, key),
-      eventType: "message",
-      workflow: "message",
-      status: "queued" as const,
-      input: event(key, text),
-      output: null,
-      error: null,
-      deliveryId: null,
-      createdAt: new Date(),
-      startedAt: null,
-      finishedAt: null,
-    });
+    const base = (id: string, key: string, text: string) => queuedRun(id, bot.id, key, text);
     const crashed = await before.runs.create(base("run_a1", "a", "first"));
     await before.runs.update({ ...crashed, status: "running", startedAt: new Date() });
     await before.runs.create(base("run_a2", "a", "second"));
@@ -352,5 +337,92 @@ describe("kilo.runs: recovery after a restart", () => {
       "third",
     ]);
     await kilo.close();
+  });
+});
+
+/** A memory storage that declares itself shared, so two kilos on it behave like two processes on Postgres. */
+function sharedMemory(): Storage {
+  const storage = memoryStorage();
+  return { ...storage, capabilities: { ...storage.capabilities, crossProcess: true } };
+}
+
+describe("kilo.runs: the shared queue (storage with crossProcess and runs.claim)", () => {
+  it("validates the lease, heartbeat and poll settings, and allows concurrency 0 only on shared storage", () => {
+    const provider = mockProvider({ replies: [] });
+    const make = (storage: Storage, runs: RunSettings) => () =>
+      createKilo({ storage, providers: [provider], runs });
+    const invalid = [
+      { leaseMs: 99 },
+      { leaseMs: 1.5 },
+      { leaseMs: 1_000, heartbeatIntervalMs: 501 },
+      { heartbeatIntervalMs: 9 },
+      { pollIntervalMs: 0 },
+      { pollIntervalMs: 60_001 },
+      { concurrency: -1 },
+    ];
+    for (const runs of invalid) {
+      expect(make(sharedMemory(), runs), JSON.stringify(runs)).toThrow(/runs\.\w+ must be an integer/);
+    }
+    expect(make(memoryStorage(), { concurrency: 0 })).toThrow(/runs\.concurrency must be an integer from 1/);
+    expect(make(sharedMemory(), { concurrency: 0, leaseMs: 1_000, heartbeatIntervalMs: 500 })).not.toThrow();
+    // A lease shorter than the default heartbeat's double gets a heartbeat of half the lease.
+    expect(make(sharedMemory(), { leaseMs: 5_000 })).not.toThrow();
+  });
+
+  it("two kilos on one shared store split the runs, keep each key's order, and wait across them", async () => {
+    const storage = sharedMemory();
+    const ingester = await setupRuns({ storage, kilo: { runs: { concurrency: 0 } } });
+    const workers = [
+      await setupRuns({ storage, latencyMs: 3, kilo: { runs: { concurrency: 2, pollIntervalMs: 5 } } }),
+      await setupRuns({ storage, latencyMs: 3, kilo: { runs: { concurrency: 2, pollIntervalMs: 5 } } }),
+    ];
+    for (const worker of workers) await worker.kilo.runs.start();
+    const botId = ingester.bot.id;
+    const ids = new Map<string, string[]>();
+    for (let n = 0; n < 4; n++) {
+      for (let k = 0; k < 6; k++) {
+        const key = `key-${k}`;
+        const { run_id } = await ingester.kilo.runs.ingest(event(key, `${key} message ${n}`), { botId });
+        ids.set(key, [...(ids.get(key) ?? []), run_id]);
+      }
+    }
+    // The ingesting kilo executes nothing, yet its wait sees the runs the others finish.
+    const finished = await Promise.all([...ids.values()].flat().map((id) => ingester.kilo.runs.wait(id)));
+    expect(finished.map((run) => run.status)).toEqual(Array(24).fill("succeeded"));
+    expect(ingester.spans.size).toBe(0);
+    expect(workers.map((worker) => worker.spans.size).every((count) => count > 0)).toBe(true);
+    expect(workers[0]!.spans.size + workers[1]!.spans.size).toBe(24);
+    for (const [key, runIds] of ids) {
+      const stored = await storage.runs.listByConversation(botId, key, { limit: 10 });
+      expect(stored.map((run) => run.id)).toEqual(runIds);
+      for (let n = 1; n < stored.length; n++) {
+        expect(stored[n]!.startedAt!.getTime()).toBeGreaterThanOrEqual(stored[n - 1]!.finishedAt!.getTime());
+      }
+    }
+    for (const { kilo } of [ingester, ...workers]) await kilo.close();
+  });
+
+  it("a closed kilo claims nothing more; another one picks up what is left", async () => {
+    const storage = sharedMemory();
+    const first = await setupRuns({ storage, latencyMs: 2, kilo: { runs: { pollIntervalMs: 5 } } });
+    const a = await first.kilo.runs.ingest(event("chat:1", "one"), { botId: first.bot.id });
+    await first.kilo.runs.wait(a.run_id);
+    await first.kilo.close();
+    await expect(first.kilo.runs.start()).rejects.toThrow(/close/);
+    // Ingested through the store directly, as another process would.
+    const queued = await storage.runs.create({
+      ...(await storage.runs.get(a.run_id))!,
+      id: "run_left_behind",
+      status: "queued",
+      output: null,
+      startedAt: null,
+      finishedAt: null,
+    });
+    const second = await setupRuns({ storage, latencyMs: 2, kilo: { runs: { pollIntervalMs: 5 } } });
+    await second.kilo.runs.start();
+    const done = await second.kilo.runs.wait(queued.id);
+    expect(done.status).toBe("succeeded");
+    expect(second.spans.has(queued.id)).toBe(true);
+    await second.kilo.close();
   });
 });
