@@ -1,0 +1,235 @@
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import packageJson from "../../package.json" with { type: "json" };
+import { IdSchema } from "../domain/common.js";
+import {
+  type CliFlags,
+  CONFIG_FILE_NAME,
+  DEFAULT_DATABASE_FILE,
+  DEFAULT_PORT,
+  DEFAULT_USER,
+} from "./cli-config.js";
+import { type CommandContext, commandContext } from "./cli-context.js";
+import { type CliIo, EXIT, processIo, reportFailure } from "./cli-io.js";
+
+const ENVIRONMENT_HELP = `
+Configuration (flags > environment > config file > defaults):
+  KILO_DATABASE_URL     postgres://user:pass@host:5432/db, sqlite:<file> or a file path
+                        (default: ${DEFAULT_DATABASE_FILE})
+  KILO_DATABASE_SCHEMA  Postgres schema for kilo's tables (or ?schema= in the URL)
+  KILO_TABLE_PREFIX     prefix of kilo's table names
+  KILO_USER             the user you act as (default: ${DEFAULT_USER})
+  KILO_BOT              bot id or name (default: your first bot, created on first use)
+  KILO_PROVIDER         auto | anthropic | openai | offline (default: auto)
+  KILO_MODEL            the model of the live provider
+  KILO_HOST, KILO_PORT  where \`kilo serve\` listens (default: 127.0.0.1:${DEFAULT_PORT})
+  KILO_API_TOKEN        bearer token \`kilo serve\` requires (needed off loopback)
+  KILO_LOG_LEVEL        debug | info | warn | error | silent (default: warn; info for serve)
+  KILO_LOG_FORMAT       pretty | json (default: pretty); logs go to stderr
+  KILO_CONFIG           config file (default: ./${CONFIG_FILE_NAME} when present)
+  ANTHROPIC_API_KEY, OPENAI_API_KEY (+ OPENAI_BASE_URL): live models; without
+                        them kilo uses a deterministic offline model.
+
+Exit codes: 0 ok, 1 failure (a KiloError code and message on stderr), 2 usage error.
+Docs: docs/cli.md`;
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  ${line}`).join("\n")}`;
+}
+
+function parseUser(value: string): string {
+  if (!IdSchema.safeParse(value).success) {
+    throw new InvalidArgumentError("a user id is 1-128 letters, digits, '_', '-', '.' or ':'");
+  }
+  return value;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535)
+    throw new InvalidArgumentError("a port is a number from 0 to 65535");
+  return port;
+}
+
+/** The `kilo` command line, with every command and its help; `finish` receives each command's exit code. */
+function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number) => void): Command {
+  const program = new Command("kilo");
+  const flags = (): CliFlags => {
+    const global = program.opts<{ config?: string; user?: string; bot?: string }>();
+    return { config: global.config, user: global.user, bot: global.bot, ...servedAt };
+  };
+  let servedAt: Pick<CliFlags, "port" | "host"> = {};
+  const context: CommandContext = commandContext(io, argv, flags);
+  const run = (action: () => Promise<number>) => async () => finish(await action());
+  // Commands are loaded when run, so help and usage errors answer without loading kilo.
+  const commands = {
+    ask: () => import("./ask-command.js"),
+    bots: () => import("./bots-command.js"),
+    chat: () => import("./chat-command.js"),
+    migrate: () => import("./migrate-command.js"),
+    serve: () => import("./serve-command.js"),
+    status: () => import("./status-command.js"),
+  };
+
+  program
+    .description("kilo: personal AI assistants that learn, from the command line.")
+    .version(packageJson.version, "-v, --version", "print kilo's version")
+    .option("-c, --config <file>", `config file (default: ./${CONFIG_FILE_NAME} when present)`)
+    .option("-u, --user <id>", `the user you act as (default: $KILO_USER or '${DEFAULT_USER}')`, parseUser)
+    .option("-b, --bot <bot>", "bot id or name (default: $KILO_BOT, else your first bot)")
+    .helpOption("-h, --help", "show help")
+    .helpCommand("help [command]", "show help for a command")
+    .configureHelp({ showGlobalOptions: true })
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .showHelpAfterError("(kilo --help shows the commands; kilo <command> --help shows one)")
+    .exitOverride()
+    .addHelpText(
+      "after",
+      `${examples(
+        'kilo ask "ping" --json',
+        'kilo ask "What is on my list?" --bot Crumb',
+        "kilo chat",
+        "kilo serve --port 8080",
+      )}\n${ENVIRONMENT_HELP}`,
+    );
+
+  program
+    .command("ask")
+    .summary("send one message and print the reply")
+    .description(
+      "Sends one message to your bot as an InboundEvent (type cli.message) through kilo's durable runs,\n" +
+        "waits for the run and prints the reply. With --json it prints { run_id, status, output, error,\n" +
+        "bot_id, conversation_key }; output.reply is the reply. With --no-wait it prints the run id as soon as\n" +
+        "the run is queued and exits while a background process runs it (see kilo status).\n" +
+        "Each ask starts a new conversation unless --conversation names one. Exits 1 when the run failed.",
+    )
+    .argument("[message...]", "the message; read from stdin when absent or '-'")
+    .option("--json", "print the run as JSON")
+    .option("--wait", "wait for the run to finish (the default)")
+    .option("--no-wait", "print the run id once it is queued, and exit")
+    .option("--conversation <key>", "conversation key to continue (printed by --json)")
+    .addHelpText(
+      "after",
+      examples(
+        'kilo ask "ping" --json',
+        'kilo ask "Remind me what I ordered" --conversation my-session',
+        'kilo ask --no-wait "Summarise my week"      # then: kilo status <run_id>',
+        "echo 'hello' | kilo ask",
+        'kilo ask "ping" --json | jq -r .output.reply',
+      ),
+    )
+    .action((message: string[], options: { json?: boolean; wait?: boolean; conversation?: string }) =>
+      run(async () =>
+        (await commands.ask()).askCommand(
+          message,
+          { json: options.json, wait: options.wait ?? true, conversation: options.conversation },
+          context,
+        ),
+      )(),
+    );
+
+  program
+    .command("status")
+    .summary("show a run's status and output")
+    .description(
+      "Prints a run's status (queued, running, awaiting_approval, succeeded, failed) and its reply or error.\n" +
+        "Exits 0 whatever the run's status, 1 when you have no such run.",
+    )
+    .argument("<run_id>", "the run, as `kilo ask` printed it")
+    .option("--json", "print the run as JSON, like kilo ask --json")
+    .option("--wait", "wait until the run has finished first")
+    .addHelpText("after", examples("kilo status run_0123abcd", "kilo status run_0123abcd --wait --json"))
+    .action((runId: string, options: { json?: boolean; wait?: boolean }) =>
+      run(async () => (await commands.status()).statusCommand(runId, options, context))(),
+    );
+
+  program
+    .command("chat")
+    .summary("chat with your bots interactively")
+    .description(
+      "An interactive chat: replies stream in as the model writes them. Slash commands:\n" +
+        "  /bots, /new (guided soul setup), /switch [bot], /delete [bot], /skills, /tools, /cost, /help, /quit",
+    )
+    .addHelpText("after", examples("kilo chat", "kilo chat --bot Crumb", "KILO_USER=maria kilo chat"))
+    .action(run(async () => (await commands.chat()).chatCommand(context)));
+
+  program
+    .command("serve")
+    .summary("serve kilo's HTTP API")
+    .description(
+      "Serves kilo's HTTP API (GET /healthz, POST /v1/events, GET /v1/runs/:run_id, the REST API under /api)\n" +
+        "for the configured user. Without KILO_API_TOKEN it listens on loopback only and takes every request\n" +
+        "as that user; with it, requests need `Authorization: Bearer <token>`. Stops cleanly on SIGINT/SIGTERM.",
+    )
+    .option(
+      "-p, --port <port>",
+      `port (default: $KILO_PORT or ${DEFAULT_PORT}; 0 picks a free one)`,
+      parsePort,
+    )
+    .option("--host <host>", "address to listen on (default: $KILO_HOST or 127.0.0.1)")
+    .addHelpText(
+      "after",
+      examples(
+        "kilo serve",
+        "kilo serve --port 8080",
+        "curl http://127.0.0.1:31415/healthz",
+        "KILO_API_TOKEN=$(openssl rand -hex 24) kilo serve --host 0.0.0.0",
+      ),
+    )
+    .action((options: { port?: number; host?: string }) => {
+      servedAt = { port: options.port, host: options.host };
+      return run(async () => (await commands.serve()).serveCommand(context))();
+    });
+
+  program
+    .command("migrate")
+    .summary("bring the database schema up to date")
+    .description(
+      "Applies pending storage migrations and prints them. Other commands migrate on first use too;\n" +
+        "run this from a deploy step, or to see what changed.",
+    )
+    .option("--json", "print { database, applied } as JSON")
+    .addHelpText(
+      "after",
+      examples("kilo migrate", "KILO_DATABASE_URL=postgres://kilo@127.0.0.1:5432/kilo kilo migrate --json"),
+    )
+    .action((options: { json?: boolean }) =>
+      run(async () => (await commands.migrate()).migrateCommand(options, context))(),
+    );
+
+  program
+    .command("bots")
+    .summary("list your bots")
+    .description("Lists the configured user's bots, oldest first; * marks the one ask and chat use.")
+    .option("--json", "print the bots as JSON")
+    .addHelpText("after", examples("kilo bots", "KILO_USER=maria kilo bots --json"))
+    .action((options: { json?: boolean }) =>
+      run(async () => (await commands.bots()).botsCommand(options, context))(),
+    );
+
+  return program;
+}
+
+/**
+ * Runs the `kilo` command line and resolves with its exit code: 0 ok, 1 a
+ * failure (reported on stderr as `kilo: error CODE: message`, with a stack
+ * trace only under `KILO_LOG_LEVEL=debug`), 2 a usage error.
+ *
+ * @param argv The whole command line, as `process.argv` has it: `[node, script, ...arguments]`.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, argv, (result) => {
+    code = result;
+  });
+  try {
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (error) {
+    // Help and --version end parsing with exit code 0; every other parse error is a usage error.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    return reportFailure(io, error, io.env.KILO_LOG_LEVEL === "debug");
+  }
+}
