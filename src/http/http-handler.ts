@@ -1,6 +1,5 @@
-import { z } from "zod";
+import type { z } from "zod";
 import type { Bot, UpdateBotInput } from "../domain/bot.js";
-import { CreateBotInputSchema } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
 import { InboundEventSchema, type Run } from "../domain/run.js";
 import type { CreateSkillInput, Skill, UpdateSkillInput } from "../domain/skill.js";
@@ -11,6 +10,20 @@ import type { Logger } from "../ports/logger.js";
 import type { TurnInput } from "../ports/orchestrator.js";
 import { parseInput } from "../runtime/validate.js";
 import { empty, errorBody, errorResponse, HttpError, json, readJson } from "./http-response.js";
+import {
+  ChatBodySchema,
+  CreateBotBodySchema,
+  DecisionBodySchema,
+  LookupParamsSchema,
+  type OperationId,
+  PageParamsSchema,
+  ROUTES,
+  type RouteSpec,
+  type RunViewSchema,
+  UsageParamsSchema,
+  WithoutIdSchema,
+} from "./http-routes.js";
+import { type OpenApiDocument, type OpenApiOptions, openApiDocument } from "./openapi-document.js";
 
 /** The user a request acts for, as the host's {@link HttpHandlerOptions.authenticate} hook found it. */
 export interface HttpPrincipal {
@@ -24,7 +37,7 @@ export interface HttpHandlerOptions {
    * API gateway header: auth belongs to the host). Return `null` to answer
    * 401 `UNAUTHENTICATED`. A thrown {@link KiloError} is answered as it is
    * (e.g. `FORBIDDEN` -> 403); anything else thrown counts as not
-   * authenticated. Not called for `GET /healthz`.
+   * authenticated. Not called for `GET /healthz` and `GET /openapi.json`.
    */
   authenticate(request: Request): Promise<HttpPrincipal | null>;
   /** Path prefix the routes live under, e.g. `/kilo`. Default `""` (a host that strips its mount path needs none). */
@@ -33,6 +46,12 @@ export interface HttpHandlerOptions {
   maxBodyBytes?: number;
   /** Where server-side failures (5xx) are logged. Default: silent. */
   logger?: Logger;
+  /**
+   * The OpenAPI document served (without auth) at `GET /openapi.json`: its
+   * options (title, servers, your `securitySchemes`), or `false` to answer 404
+   * there instead. Default: served, with `basePath` as its server.
+   */
+  openApi?: Omit<OpenApiOptions, "basePath"> | false;
 }
 
 /** A Web-standard request handler, with the body limit it enforces (read by `toNodeHandler`). */
@@ -53,24 +72,20 @@ interface RouteContext {
   body(): Promise<unknown>;
 }
 
+type RouteHandler = (context: RouteContext) => Promise<Response>;
+
 interface Route {
-  method: "GET" | "POST" | "PATCH" | "DELETE";
-  path: string;
+  method: RouteSpec["method"];
   /** False for routes that need no authenticated user. */
   auth: boolean;
   pattern: RegExp;
   keys: string[];
-  run(context: RouteContext): Promise<Response>;
+  run: RouteHandler;
 }
 
-function route(
-  method: Route["method"],
-  path: string,
-  run: Route["run"],
-  options: { auth?: boolean } = {},
-): Route {
+function compileRoute(spec: RouteSpec, run: RouteHandler): Route {
   const keys: string[] = [];
-  const source = path
+  const source = spec.path
     .split("/")
     .map((segment) => {
       if (!segment.startsWith(":")) return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -78,57 +93,18 @@ function route(
       return "([^/]+)";
     })
     .join("/");
-  return { method, path, auth: options.auth ?? true, pattern: new RegExp(`^${source}/?$`), keys, run };
+  return { method: spec.method, auth: spec.auth ?? true, pattern: new RegExp(`^${source}/?$`), keys, run };
 }
 
 const notFound = (what: string, id: string) => new KiloError("NOT_FOUND", `No ${what} '${id}'`);
 
-const CreateBotBodySchema = CreateBotInputSchema.omit({ id: true, userId: true })
-  .extend({ userId: IdSchema.optional() })
-  .strict();
-
-/** Bodies whose full validation happens in kilo; here only the server-assigned `id` is refused. */
-const WithoutIdSchema = z
-  .record(z.string(), z.unknown())
-  .refine((body) => !("id" in body), { message: "is assigned by the server", path: ["id"] });
-
-const ChatBodySchema = z
-  .object({
-    botId: IdSchema,
-    message: z.string(),
-    conversationId: IdSchema.optional(),
-  })
-  .strict();
-
-const DecisionBodySchema = z
-  .object({ botId: IdSchema.optional(), reason: z.string().max(1000).optional() })
-  .strict();
-
 const EventBodySchema = InboundEventSchema;
-
-const dateParam = z
-  .string()
-  .refine((value) => !Number.isNaN(Date.parse(value)), "must be an ISO 8601 date or date-time")
-  .transform((value) => new Date(value));
-
-const UsageParamsSchema = z
-  .object({ botId: IdSchema.optional(), from: dateParam.optional(), to: dateParam.optional() })
-  .strict();
-
-const PageParamsSchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(500).optional(),
-    cursor: z.string().min(1).max(1000).optional(),
-  })
-  .strict();
-
-const LookupParamsSchema = z.object({ botId: IdSchema.optional() }).strict();
 
 function query(url: URL): Record<string, string> {
   return Object.fromEntries(url.searchParams);
 }
 
-function runView(run: Run) {
+function runView(run: Run): z.output<typeof RunViewSchema> {
   return {
     run_id: run.id,
     status: run.status,
@@ -165,10 +141,11 @@ function sseFrame(event: string, data: unknown): string {
  * mountable in anything that speaks Fetch (Hono, Next.js route handlers, Deno,
  * Bun) and, through `toNodeHandler`, in `node:http`, Express and Fastify.
  *
- * Routes (JSON in and out; see `docs/http.md`): `GET /healthz`; `POST /v1/events`
+ * Routes (JSON in and out; see `docs/http.md`): `GET /healthz`; `GET /openapi.json`
+ * (the OpenAPI 3.1 document of these routes, see {@link openApiDocument}); `POST /v1/events`
  * and `GET /v1/runs/:run_id`; the REST API over bots, skills, tools, chat
  * (also streamed as Server-Sent Events), approvals and usage under `/api`.
- * Every route but `/healthz` calls `authenticate` and touches only what the
+ * Every route but those two calls `authenticate` and touches only what the
  * authenticated user owns: another user's ids answer 404 (403 for another
  * user's `/api/users/:userId/...`). Errors answer `{ error: { code, message } }`.
  *
@@ -202,6 +179,10 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     throw new KiloError("CONFIGURATION_INVALID", "maxBodyBytes must be a positive integer");
   }
   const logger = options.logger;
+  const openApi = options.openApi;
+  let openApiCache: OpenApiDocument | null = null;
+  const document =
+    openApi === false ? null : () => (openApiCache ??= openApiDocument({ ...openApi, basePath }));
 
   /** The bot, if `userId` owns it; otherwise NOT_FOUND, exactly as for a bot that does not exist. */
   async function ownBot(userId: string, botId: string): Promise<Bot> {
@@ -346,11 +327,15 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
   }
 
   // Bodies cast to kilo's input types below are validated by kilo's own zod schemas (400 on failure).
-  const routes: Route[] = [
-    route("GET", "/healthz", async () => json(200, { status: "ok" }), { auth: false }),
+  const operations: Record<OperationId, RouteHandler> = {
+    getHealth: async () => json(200, { status: "ok" }),
+    getOpenApiDocument: async () => {
+      if (!document) throw new KiloError("NOT_FOUND", "No such route");
+      return json(200, document());
+    },
 
     // my-kaiser HTTP API v1
-    route("POST", "/v1/events", async (context) => {
+    ingestEvent: async (context) => {
       const raw = await context.body();
       const withDelivery =
         raw &&
@@ -378,8 +363,8 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
       const bot = await ownBot(context.userId, botId);
       const { run_id, duplicate } = await kilo.runs.ingest(event, { botId: bot.id });
       return json(202, { run_id, duplicate });
-    }),
-    route("GET", "/v1/runs/:run_id", async (context) => {
+    },
+    getRun: async (context) => {
       const runId = parseInput(IdSchema, context.params.run_id, "run id");
       const run = await kilo.runs.get(runId).catch((error: unknown) => {
         if (KiloError.is(error, "NOT_FOUND")) return null;
@@ -387,111 +372,108 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
       });
       if (!run || run.userId !== context.userId) throw notFound("run", runId);
       return json(200, runView(run));
-    }),
+    },
 
     // Bots
-    route("GET", "/api/users/:userId/bots", async (context) => {
+    listBots: async (context) => {
       const userId = ownUserPath(context);
       const page = parseInput(PageParamsSchema, query(context.url), "page options");
       return json(200, await kilo.bots.listByUser(userId, page));
-    }),
-    route("POST", "/api/bots", async (context) => {
+    },
+    createBot: async (context) => {
       const body = parseInput(CreateBotBodySchema, await context.body(), "bot");
       if (body.userId !== undefined && body.userId !== context.userId) {
         throw new KiloError("FORBIDDEN", "You may create bots only for yourself");
       }
       return json(201, await kilo.bots.create({ ...body, userId: context.userId }));
-    }),
-    route("GET", "/api/bots/:botId", async (context) =>
-      json(200, await ownBot(context.userId, context.params.botId ?? "")),
-    ),
-    route("PATCH", "/api/bots/:botId", async (context) => {
+    },
+    getBot: async (context) => json(200, await ownBot(context.userId, context.params.botId ?? "")),
+    updateBot: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
       return json(200, await kilo.bots.update(bot.id, (await context.body()) as UpdateBotInput));
-    }),
-    route("DELETE", "/api/bots/:botId", async (context) => {
+    },
+    deleteBot: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
       await kilo.bots.delete(bot.id);
       return empty(204);
-    }),
+    },
 
     // Skills
-    route("GET", "/api/bots/:botId/skills", async (context) => {
+    listSkills: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
       return json(200, { items: await kilo.skills.list(bot.id) });
-    }),
-    route("POST", "/api/bots/:botId/skills", async (context) => {
+    },
+    createSkill: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
       const body = parseInput(WithoutIdSchema, await context.body(), "skill");
       return json(201, await kilo.skills.create(bot.id, body as CreateSkillInput));
-    }),
-    route("PATCH", "/api/skills/:skillId", async (context) => {
+    },
+    updateSkill: async (context) => {
       const { bot, item } = await locate(context, "skill", context.params.skillId ?? "", (id) =>
         kilo.skills.list(id),
       );
       return json(200, await kilo.skills.update(bot.id, item.id, (await context.body()) as UpdateSkillInput));
-    }),
-    route("DELETE", "/api/skills/:skillId", async (context) => {
+    },
+    deleteSkill: async (context) => {
       const { bot, item } = await locate(context, "skill", context.params.skillId ?? "", (id) =>
         kilo.skills.list(id),
       );
       await kilo.skills.delete(bot.id, item.id);
       return empty(204);
-    }),
+    },
 
     // Tools (always redacted)
-    route("GET", "/api/bots/:botId/tools", async (context) => {
+    listTools: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
       return json(200, { items: await kilo.tools.list(bot.id) });
-    }),
-    route("POST", "/api/bots/:botId/tools", async (context) => {
+    },
+    createTool: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
       const body = parseInput(WithoutIdSchema, await context.body(), "tool");
       return json(201, await kilo.tools.create(bot.id, body as CreateToolInput));
-    }),
-    route("GET", "/api/tools/:toolId", async (context) => {
+    },
+    getTool: async (context) => {
       const { item } = await locate(context, "tool", context.params.toolId ?? "", (id) =>
         kilo.tools.list(id),
       );
       return json(200, item);
-    }),
-    route("PATCH", "/api/tools/:toolId", async (context) => {
+    },
+    updateTool: async (context) => {
       const { bot, item } = await locate(context, "tool", context.params.toolId ?? "", (id) =>
         kilo.tools.list(id),
       );
       return json(200, await kilo.tools.update(bot.id, item.id, (await context.body()) as UpdateToolInput));
-    }),
-    route("DELETE", "/api/tools/:toolId", async (context) => {
+    },
+    deleteTool: async (context) => {
       const { bot, item } = await locate(context, "tool", context.params.toolId ?? "", (id) =>
         kilo.tools.list(id),
       );
       await kilo.tools.delete(bot.id, item.id);
       return empty(204);
-    }),
+    },
 
     // Chat
-    route("POST", "/api/chat", async (context) => {
+    chat: async (context) => {
       const input = await turnInput(context);
       try {
         return json(200, await kilo.chat(input));
       } catch (error) {
         throw hideForeignConversation(error, input);
       }
-    }),
-    route("POST", "/api/chat/stream", async (context) => streamTurn(await turnInput(context))),
+    },
+    chatStream: async (context) => streamTurn(await turnInput(context)),
 
     // Approvals
-    route("POST", "/api/approvals/:approvalId/approve", (context) => decide(context, "approve")),
-    route("POST", "/api/approvals/:approvalId/deny", (context) => decide(context, "deny")),
+    approveToolCall: (context) => decide(context, "approve"),
+    denyToolCall: (context) => decide(context, "deny"),
 
     // Usage
-    route("GET", "/api/users/:userId/usage", async (context) =>
-      json(200, await kilo.usage.summary(await usageQuery(context))),
-    ),
-    route("GET", "/api/users/:userId/usage/breakdown", async (context) =>
-      json(200, await kilo.usage.breakdown(await usageQuery(context))),
-    ),
-  ];
+    getUsage: async (context) => json(200, await kilo.usage.summary(await usageQuery(context))),
+    getUsageBreakdown: async (context) => json(200, await kilo.usage.breakdown(await usageQuery(context))),
+  };
+  const routes = (ROUTES as readonly RouteSpec[]).map((spec) =>
+    compileRoute(spec, operations[spec.operationId as OperationId]),
+  );
 
   async function authenticate(request: Request): Promise<string> {
     let principal: HttpPrincipal | null;

@@ -1,6 +1,7 @@
 /**
  * kilo's HTTP API as a Web-standard handler, plus an adapter for `node:http`
- * (and so Express, Connect and Fastify raw routes). See `docs/http.md`.
+ * (and so Express, Connect and Fastify raw routes), and the API's OpenAPI 3.1
+ * document. See `docs/http.md`.
  *
  * @module kilo/http
  */
@@ -10,3 +11,5 @@ export { createHttpHandler, DEFAULT_MAX_BODY_BYTES } from "./http-handler.js";
 export type { HttpErrorBody, HttpErrorCode } from "./http-response.js";
 export type { NodeHandler, NodeHandlerOptions, WebHandler } from "./node.js";
 export { toNodeHandler } from "./node.js";
+export type { JsonSchema, OpenApiDocument, OpenApiOptions } from "./openapi-document.js";
+export { openApiDocument } from "./openapi-document.js";

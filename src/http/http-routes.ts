@@ -1,0 +1,487 @@
+import { z } from "zod";
+import { BotSchema, CreateBotInputSchema, UpdateBotInputSchema } from "../domain/bot.js";
+import { IdSchema } from "../domain/common.js";
+import { MemorySchema } from "../domain/memory.js";
+import { ProposalSchema } from "../domain/proposal.js";
+import { InboundEventSchema, RunErrorSchema, RunStatusSchema } from "../domain/run.js";
+import {
+  CreateSkillInputSchema,
+  SkillSchema,
+  TaskTypeSchema,
+  UpdateSkillInputSchema,
+} from "../domain/skill.js";
+import {
+  CreateToolInputSchema,
+  RedactedToolSchema,
+  ToolApprovalSchema,
+  UpdateToolInputSchema,
+} from "../domain/tool.js";
+import type { UsageBreakdown, UsageSummary } from "../domain/usage.js";
+import { KILO_ERROR_CODES } from "../errors.js";
+import type { ApprovalOutcome } from "../kilo.js";
+import type { TurnResult } from "../ports/orchestrator.js";
+
+// The one route table: the handler serves exactly these routes and the OpenAPI document describes exactly
+// these. Request schemas are the ones the handler validates with; response schemas are typed against the
+// values the routes return, so neither side can drift without a type error.
+
+// --- request schemas ---
+
+/** `POST /api/bots`: the bot is always the authenticated user's; `userId` may only repeat it. */
+export const CreateBotBodySchema = CreateBotInputSchema.omit({ id: true, userId: true })
+  .extend({ userId: IdSchema.optional() })
+  .strict();
+
+/** Bodies whose full validation happens in kilo; here only the server-assigned `id` is refused. */
+export const WithoutIdSchema = z
+  .record(z.string(), z.unknown())
+  .refine((body) => !("id" in body), { message: "is assigned by the server", path: ["id"] });
+
+export const ChatBodySchema = z
+  .object({
+    botId: IdSchema,
+    message: z.string(),
+    conversationId: IdSchema.optional(),
+  })
+  .strict();
+
+export const DecisionBodySchema = z
+  .object({ botId: IdSchema.optional(), reason: z.string().max(1000).optional() })
+  .strict();
+
+const dateParam = z
+  .string()
+  .describe("An ISO 8601 date or date-time")
+  .refine((value) => !Number.isNaN(Date.parse(value)), "must be an ISO 8601 date or date-time")
+  .transform((value) => new Date(value));
+
+export const UsageParamsSchema = z
+  .object({ botId: IdSchema.optional(), from: dateParam.optional(), to: dateParam.optional() })
+  .strict();
+
+export const PageParamsSchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+    cursor: z.string().min(1).max(1000).optional(),
+  })
+  .strict();
+
+export const LookupParamsSchema = z.object({ botId: IdSchema.optional() }).strict();
+
+/**
+ * The create input kilo validates a body with, minus the server-assigned `id`
+ * (the route refuses one). Only for the document: refinements that JSON Schema
+ * cannot express are still checked by kilo.
+ */
+function documentedCreateBody(schema: typeof CreateSkillInputSchema | typeof CreateToolInputSchema) {
+  return z.object(schema.shape).omit({ id: true }).strict();
+}
+
+// --- response schemas ---
+
+const UsageTotalsShape = {
+  calls: z.number().int(),
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  cacheReadTokens: z.number().int(),
+  cacheWriteTokens: z.number().int(),
+  reasoningTokens: z.number().int(),
+  costUsd: z.number(),
+};
+
+const UsageSummarySchema: z.ZodType<UsageSummary> = z.object({
+  ...UsageTotalsShape,
+  userId: IdSchema,
+  botId: IdSchema.nullable(),
+  from: z.date().nullable(),
+  to: z.date().nullable(),
+});
+
+const UsageBreakdownSchema: z.ZodType<UsageBreakdown> = z.object({
+  byModel: z.array(z.object({ ...UsageTotalsShape, model: z.string() })),
+  byBot: z.array(z.object({ ...UsageTotalsShape, botId: IdSchema.nullable() })),
+  byDay: z.array(z.object({ ...UsageTotalsShape, day: z.string().describe("A UTC day, YYYY-MM-DD") })),
+});
+
+const SkillRefSchema = SkillSchema.pick({ id: true, name: true });
+
+const TurnResultSchema: z.ZodType<TurnResult> = z.object({
+  reply: z.string(),
+  conversationId: IdSchema,
+  userMessageId: IdSchema,
+  replyMessageId: IdSchema,
+  skill: SkillRefSchema.nullable(),
+  match: z.object({
+    pass: z.enum(["fast", "llm", "none"]),
+    confidence: z.number(),
+    reason: z.string(),
+    taskType: TaskTypeSchema,
+  }),
+  toolCalls: z.array(
+    z.object({
+      name: z.string(),
+      input: z.record(z.string(), z.unknown()),
+      isError: z.boolean(),
+      result: z.unknown(),
+    }),
+  ),
+  memories: z.array(MemorySchema),
+  proposal: ProposalSchema.nullable(),
+  createdSkill: SkillRefSchema.nullable(),
+  thinking: z.string().nullable(),
+  usage: z.object({
+    calls: z.number().int(),
+    promptTokens: z.number().int(),
+    completionTokens: z.number().int(),
+    cacheReadTokens: z.number().int(),
+    cacheWriteTokens: z.number().int(),
+    costUsd: z.number(),
+  }),
+});
+
+const ApprovalOutcomeSchema: z.ZodType<ApprovalOutcome> = z.object({
+  approval: ToolApprovalSchema,
+  result: z.object({ content: z.string(), isError: z.boolean() }).nullable(),
+  turn: TurnResultSchema,
+});
+
+/** `GET /v1/runs/:run_id`: a run in the my-kaiser v1 shape. */
+export const RunViewSchema = z.object({
+  run_id: IdSchema,
+  status: RunStatusSchema,
+  output: z.record(z.string(), z.unknown()).nullable(),
+  error: RunErrorSchema.nullable(),
+  bot_id: IdSchema,
+  conversation_key: z.string(),
+  conversation_id: IdSchema.nullable(),
+  workflow: z.string(),
+  created_at: z.date(),
+  started_at: z.date().nullable(),
+  finished_at: z.date().nullable(),
+});
+
+/** The error codes an HTTP error body may carry. */
+export const HTTP_ERROR_CODES = [
+  ...KILO_ERROR_CODES,
+  "UNAUTHENTICATED",
+  "METHOD_NOT_ALLOWED",
+  "PAYLOAD_TOO_LARGE",
+] as const;
+
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: z.enum(HTTP_ERROR_CODES), message: z.string() }),
+});
+
+/**
+ * Named schemas: the document lists them under `components.schemas` and refers
+ * to them by name. `io` says whether the schema describes what a client sends
+ * (defaults optional) or what it receives.
+ */
+export const NAMED_SCHEMAS = {
+  Error: { schema: ErrorBodySchema, io: "output" },
+  InboundEvent: { schema: InboundEventSchema, io: "input" },
+  EventAccepted: {
+    schema: z.object({
+      run_id: IdSchema,
+      duplicate: z.boolean().describe("True when the delivery id was already ingested: nothing new started"),
+    }),
+    io: "output",
+  },
+  Run: { schema: RunViewSchema, io: "output" },
+  Bot: { schema: BotSchema, io: "output" },
+  BotPage: {
+    schema: z.object({ items: z.array(BotSchema), nextCursor: z.string().nullable() }),
+    io: "output",
+  },
+  CreateBot: { schema: CreateBotBodySchema, io: "input" },
+  UpdateBot: { schema: UpdateBotInputSchema, io: "input" },
+  Skill: { schema: SkillSchema, io: "output" },
+  SkillList: { schema: z.object({ items: z.array(SkillSchema) }), io: "output" },
+  CreateSkill: { schema: documentedCreateBody(CreateSkillInputSchema), io: "input" },
+  UpdateSkill: { schema: UpdateSkillInputSchema, io: "input" },
+  Tool: { schema: RedactedToolSchema, io: "output" },
+  ToolList: { schema: z.object({ items: z.array(RedactedToolSchema) }), io: "output" },
+  CreateTool: { schema: documentedCreateBody(CreateToolInputSchema), io: "input" },
+  UpdateTool: { schema: UpdateToolInputSchema, io: "input" },
+  ChatRequest: { schema: ChatBodySchema, io: "input" },
+  TurnResult: { schema: TurnResultSchema, io: "output" },
+  ApprovalDecision: { schema: DecisionBodySchema, io: "input" },
+  ApprovalOutcome: { schema: ApprovalOutcomeSchema, io: "output" },
+  UsageSummary: { schema: UsageSummarySchema, io: "output" },
+  UsageBreakdown: { schema: UsageBreakdownSchema, io: "output" },
+} as const satisfies Record<string, { schema: z.ZodType; io: "input" | "output" }>;
+
+/** The name of a schema in {@link NAMED_SCHEMAS}. */
+export type SchemaName = keyof typeof NAMED_SCHEMAS;
+
+// --- routes ---
+
+/** One route of the HTTP API: what the handler serves and the document describes. */
+export interface RouteSpec {
+  /** Unique; names the handler's implementation and the document's `operationId`. */
+  operationId: string;
+  method: "GET" | "POST" | "PATCH" | "DELETE";
+  /** With `:name` path parameters (all ids). */
+  path: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  /** False for routes that need no authenticated user. Default true. */
+  auth?: boolean;
+  query?: z.ZodObject;
+  body?: { schema: SchemaName; required: boolean };
+  response:
+    | { status: 200 | 201 | 202; schema: SchemaName | "any"; description: string }
+    | { status: 204; description: string }
+    | { status: 200; stream: true; description: string };
+  /** Error statuses this route answers beyond those implied by auth, parameters and body. */
+  errors?: readonly number[];
+}
+
+const LOOKUP_NOTE = "`?botId=` reads that bot only; without it the user's bots are searched.";
+
+export const ROUTES = [
+  {
+    operationId: "getHealth",
+    method: "GET",
+    path: "/healthz",
+    tag: "health",
+    summary: "Liveness check",
+    auth: false,
+    response: { status: 200, schema: "any", description: 'The process is up: `{ status: "ok" }`' },
+  },
+  {
+    operationId: "getOpenApiDocument",
+    method: "GET",
+    path: "/openapi.json",
+    tag: "health",
+    summary: "This OpenAPI document",
+    auth: false,
+    response: { status: 200, schema: "any", description: "The OpenAPI 3.1 document of this API" },
+    errors: [404],
+  },
+  {
+    operationId: "ingestEvent",
+    method: "POST",
+    path: "/v1/events",
+    tag: "runs",
+    summary: "Ingest a normalized event (InboundEvent v1) as a queued run",
+    description:
+      "`user_key` must be the authenticated user. Without `bot_id` the user's only bot is used. An `Idempotency-Key` header fills a missing `delivery_id`; a repeated delivery id returns the existing run with `duplicate: true`.",
+    body: { schema: "InboundEvent", required: true },
+    response: { status: 202, schema: "EventAccepted", description: "The run is stored and queued" },
+    errors: [403, 404],
+  },
+  {
+    operationId: "getRun",
+    method: "GET",
+    path: "/v1/runs/:run_id",
+    tag: "runs",
+    summary: "A run's status and, once it succeeded, its output",
+    response: { status: 200, schema: "Run", description: "The run" },
+  },
+  {
+    operationId: "listBots",
+    method: "GET",
+    path: "/api/users/:userId/bots",
+    tag: "bots",
+    summary: "List the user's bots",
+    query: PageParamsSchema,
+    response: { status: 200, schema: "BotPage", description: "A page of bots" },
+    errors: [403],
+  },
+  {
+    operationId: "createBot",
+    method: "POST",
+    path: "/api/bots",
+    tag: "bots",
+    summary: "Create a bot for the authenticated user",
+    body: { schema: "CreateBot", required: true },
+    response: { status: 201, schema: "Bot", description: "The bot" },
+    errors: [403, 409],
+  },
+  {
+    operationId: "getBot",
+    method: "GET",
+    path: "/api/bots/:botId",
+    tag: "bots",
+    summary: "Read a bot",
+    response: { status: 200, schema: "Bot", description: "The bot" },
+  },
+  {
+    operationId: "updateBot",
+    method: "PATCH",
+    path: "/api/bots/:botId",
+    tag: "bots",
+    summary: "Change a bot",
+    body: { schema: "UpdateBot", required: true },
+    response: { status: 200, schema: "Bot", description: "The changed bot" },
+  },
+  {
+    operationId: "deleteBot",
+    method: "DELETE",
+    path: "/api/bots/:botId",
+    tag: "bots",
+    summary: "Delete a bot and all of its data",
+    response: { status: 204, description: "Deleted" },
+  },
+  {
+    operationId: "listSkills",
+    method: "GET",
+    path: "/api/bots/:botId/skills",
+    tag: "skills",
+    summary: "List a bot's skills",
+    response: { status: 200, schema: "SkillList", description: "The skills" },
+  },
+  {
+    operationId: "createSkill",
+    method: "POST",
+    path: "/api/bots/:botId/skills",
+    tag: "skills",
+    summary: "Create a skill",
+    body: { schema: "CreateSkill", required: true },
+    response: { status: 201, schema: "Skill", description: "The skill" },
+    errors: [409],
+  },
+  {
+    operationId: "updateSkill",
+    method: "PATCH",
+    path: "/api/skills/:skillId",
+    tag: "skills",
+    summary: "Change a skill",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    body: { schema: "UpdateSkill", required: true },
+    response: { status: 200, schema: "Skill", description: "The changed skill" },
+    errors: [409],
+  },
+  {
+    operationId: "deleteSkill",
+    method: "DELETE",
+    path: "/api/skills/:skillId",
+    tag: "skills",
+    summary: "Delete a skill",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    response: { status: 204, description: "Deleted" },
+  },
+  {
+    operationId: "listTools",
+    method: "GET",
+    path: "/api/bots/:botId/tools",
+    tag: "tools",
+    summary: "List a bot's tools (credentials redacted)",
+    response: { status: 200, schema: "ToolList", description: "The tools" },
+  },
+  {
+    operationId: "createTool",
+    method: "POST",
+    path: "/api/bots/:botId/tools",
+    tag: "tools",
+    summary: "Register a tool; `secret` is encrypted and never returned",
+    body: { schema: "CreateTool", required: true },
+    response: { status: 201, schema: "Tool", description: "The tool, redacted" },
+    errors: [409],
+  },
+  {
+    operationId: "getTool",
+    method: "GET",
+    path: "/api/tools/:toolId",
+    tag: "tools",
+    summary: "Read a tool (credential redacted)",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    response: { status: 200, schema: "Tool", description: "The tool, redacted" },
+  },
+  {
+    operationId: "updateTool",
+    method: "PATCH",
+    path: "/api/tools/:toolId",
+    tag: "tools",
+    summary: "Change a tool; `secret` replaces the credential, `null` clears it",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    body: { schema: "UpdateTool", required: true },
+    response: { status: 200, schema: "Tool", description: "The changed tool, redacted" },
+    errors: [409],
+  },
+  {
+    operationId: "deleteTool",
+    method: "DELETE",
+    path: "/api/tools/:toolId",
+    tag: "tools",
+    summary: "Delete a tool",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    response: { status: 204, description: "Deleted" },
+  },
+  {
+    operationId: "chat",
+    method: "POST",
+    path: "/api/chat",
+    tag: "chat",
+    summary: "Send a message and wait for the bot's reply",
+    body: { schema: "ChatRequest", required: true },
+    response: { status: 200, schema: "TurnResult", description: "The finished turn" },
+    errors: [404],
+  },
+  {
+    operationId: "chatStream",
+    method: "POST",
+    path: "/api/chat/stream",
+    tag: "chat",
+    summary: "Send a message and stream the turn as Server-Sent Events",
+    description:
+      "Validation and ownership failures answer JSON errors before the stream opens. Each frame is `event: <type>` and `data: <JSON>`; types: `text-delta`, `thinking-delta`, `thinking`, `tool-call`, `tool-result`, finally `result` (data `{ type, result: TurnResult }`), or `error` (data: the error body) when the turn fails after the stream opened.",
+    body: { schema: "ChatRequest", required: true },
+    response: { status: 200, stream: true, description: "A stream of turn events" },
+    errors: [404],
+  },
+  {
+    operationId: "approveToolCall",
+    method: "POST",
+    path: "/api/approvals/:approvalId/approve",
+    tag: "approvals",
+    summary: "Approve a pending tool call: it is sent and the conversation continues",
+    description: "Name the approval's bot with `botId` in the body or the query.",
+    query: LookupParamsSchema,
+    body: { schema: "ApprovalDecision", required: false },
+    response: { status: 200, schema: "ApprovalOutcome", description: "The decision and the turn it led to" },
+    errors: [409],
+  },
+  {
+    operationId: "denyToolCall",
+    method: "POST",
+    path: "/api/approvals/:approvalId/deny",
+    tag: "approvals",
+    summary: "Deny a pending tool call: nothing is sent and the conversation continues",
+    description: "Name the approval's bot with `botId` in the body or the query.",
+    query: LookupParamsSchema,
+    body: { schema: "ApprovalDecision", required: false },
+    response: { status: 200, schema: "ApprovalOutcome", description: "The decision and the turn it led to" },
+    errors: [409],
+  },
+  {
+    operationId: "getUsage",
+    method: "GET",
+    path: "/api/users/:userId/usage",
+    tag: "usage",
+    summary: "The user's usage totals, optionally for one bot and a period",
+    query: UsageParamsSchema,
+    response: { status: 200, schema: "UsageSummary", description: "Usage totals" },
+    errors: [403],
+  },
+  {
+    operationId: "getUsageBreakdown",
+    method: "GET",
+    path: "/api/users/:userId/usage/breakdown",
+    tag: "usage",
+    summary: "The user's usage by model, bot and UTC day",
+    query: UsageParamsSchema,
+    response: { status: 200, schema: "UsageBreakdown", description: "Usage broken down" },
+    errors: [403],
+  },
+] as const satisfies readonly RouteSpec[];
+
+/** The operation id of a route in {@link ROUTES}. */
+export type OperationId = (typeof ROUTES)[number]["operationId"];
