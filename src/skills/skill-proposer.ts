@@ -10,6 +10,7 @@ import type { ProposalOffer, ProposalReply, ProposerInput, SkillProposer } from 
 import type { Storage } from "../ports/storage.js";
 import { isStopword, tokenize } from "./keyword-index.js";
 import type { SkillService } from "./skill-service.js";
+import { assertValidSkill, validateSkill, withoutTakenTriggers } from "./skill-validation.js";
 
 /** Dependencies and settings of {@link createSkillProposer}. */
 export interface SkillProposerOptions {
@@ -29,6 +30,16 @@ const ACCEPT =
   /^(?:yes|yeah|yep|yup|sure|ok(?:ay)?|please do|do it|go ahead|create it|set it up|sounds good|let'?s do it|absolutely|definitely)\b/i;
 const DECLINE =
   /^(?:no|nope|nah|not now|no thanks|no thank you|don'?t|cancel|never ?mind|skip it|not needed)\b/i;
+
+/** Whether the message says yes to a question the bot asked ("yes", "sure", "go ahead", ...). */
+export function answersYes(message: string): boolean {
+  return ACCEPT.test(message.trim());
+}
+
+/** Whether the message says no to a question the bot asked ("no", "not now", "cancel", ...). */
+export function answersNo(message: string): boolean {
+  return !answersYes(message) && DECLINE.test(message.trim());
+}
 
 const GeneratedSkillSchema = z.object({
   name: z.string().trim().min(1).max(100),
@@ -50,15 +61,22 @@ function overlap(a: Set<string>, b: Set<string>): number {
   return shared / Math.min(a.size, b.size);
 }
 
-function toFieldName(name: string): string {
+/**
+ * A model's name for something as snake_case (`"Order Date"` and `"orderDate"`
+ * give `order_date`), at most 64 characters, starting with a letter (else
+ * `prefix` and `_` go first).
+ */
+export function toSnakeName(name: string, prefix: string): string {
   const snake = name
     .trim()
     .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "_")
     .replace(/^_+|_+$/g, "");
-  return /^[a-z]/.test(snake) ? snake.slice(0, 64) : `field_${snake}`.slice(0, 64);
+  return /^[a-z]/.test(snake) ? snake.slice(0, 64) : `${prefix}_${snake}`.slice(0, 64);
 }
+
+const toFieldName = (name: string) => toSnakeName(name, "field");
 
 // Models name fields in many ways; keep every field that can be made valid and drop the rest.
 function cleanFields(raw: unknown[]): SkillDataField[] {
@@ -79,7 +97,8 @@ function cleanFields(raw: unknown[]): SkillDataField[] {
   return fields;
 }
 
-function extractJson(text: string): unknown {
+/** The first `{` to the last `}` of a model's reply, parsed; `null` when there is none or it is not JSON. */
+export function extractJson(text: string): unknown {
   const start = text.indexOf("{");
   const end = text.lastIndexOf("}");
   if (start < 0 || end <= start) return null;
@@ -114,7 +133,13 @@ export interface ProposalDecisionDependencies {
   clock: Clock;
 }
 
-/** Creates the proposed skill and marks the proposal accepted. A name already taken keeps the existing skill. */
+/**
+ * Creates the proposed skill and marks the proposal accepted. A name already
+ * taken keeps the existing skill. The skill passes the validation pipeline
+ * first (see `validateSkill`); a failed check throws `VALIDATION_FAILED` with
+ * its reasons, and nothing is created. An integration proposal (from
+ * auto-learning) is refused with `CONFLICT`: it is decided through `kilo.learning`.
+ */
 export async function acceptProposal(
   deps: ProposalDecisionDependencies,
   botId: string,
@@ -123,15 +148,26 @@ export async function acceptProposal(
   if (proposal.status !== "pending") {
     throw new KiloError("CONFLICT", `Proposal '${proposal.id}' is already ${proposal.status}`);
   }
+  if (proposal.integration) {
+    throw new KiloError(
+      "CONFLICT",
+      `Proposal '${proposal.id}' is an integration proposal; approve it with kilo.learning.approve`,
+    );
+  }
   const now = deps.clock.now();
-  try {
-    const skill = await deps.skills.create(botId, {
+  const input = assertValidSkill(
+    {
       name: proposal.name,
       description: proposal.description,
       instructions: `Help the user with: ${proposal.description || proposal.name}. Store and look up data with your tools.`,
       triggers: proposal.triggers,
       dataFields: proposal.dataFields,
-    });
+    },
+    // A taken name keeps the existing skill (below); triggers were checked when the proposal was made.
+    { skills: [], tools: [], skip: ["name-conflict", "trigger-conflict"] },
+  );
+  try {
+    const skill = await deps.skills.create(botId, input);
     const accepted: Proposal = { ...proposal, status: "accepted", skillId: skill.id, resolvedAt: now };
     await deps.storage.proposals.update(accepted);
     return { reply: `Done! ${skill.name} is set up. Just tell me what to track.`, proposal: accepted, skill };
@@ -178,7 +214,9 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
   async function pendingFor(input: ProposerInput): Promise<Proposal | null> {
     const pending = await storage.proposals.listByBot(input.bot.id, { status: "pending", limit: 20 });
     return (
-      pending.find((p) => p.conversationId === input.conversationId && p.userId === input.userId) ?? null
+      pending.find(
+        (p) => !p.integration && p.conversationId === input.conversationId && p.userId === input.userId,
+      ) ?? null
     );
   }
 
@@ -189,6 +227,7 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
     return (
       dismissed.find(
         (p) =>
+          !p.integration &&
           p.userId === input.userId &&
           (p.resolvedAt?.getTime() ?? 0) >= since &&
           overlap(asked, words(`${p.sourceMessage} ${p.name} ${p.triggers.join(" ")}`)) >= threshold,
@@ -198,16 +237,18 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
 
   return {
     async respond(input: ProposerInput): Promise<ProposalReply | null> {
-      const message = input.message.trim();
-      const accept = ACCEPT.test(message);
-      const decline = !accept && DECLINE.test(message);
+      const accept = answersYes(input.message);
+      const decline = !accept && answersNo(input.message);
       if (!accept && !decline) return null;
       const proposal = await pendingFor(input);
       if (!proposal) return null;
-      const outcome = decline
-        ? await dismissProposal(options, proposal)
-        : await acceptProposal(options, input.bot.id, proposal);
-      return outcome;
+      if (decline) return dismissProposal(options, proposal);
+      try {
+        return await acceptProposal(options, input.bot.id, proposal);
+      } catch (error) {
+        if (!KiloError.is(error, "VALIDATION_FAILED")) throw error;
+        return { reply: `I can't create ${proposal.name}: ${error.message}`, proposal, skill: null };
+      }
     },
 
     async consider(input): Promise<ProposalOffer | null> {
@@ -255,6 +296,26 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
       const declined = await recentlyDeclined(input, `${draft.name} ${draft.triggers.join(" ")}`);
       const pending = await pendingFor(input);
       if (taken || declined || pending?.name.toLowerCase() === draft.name.toLowerCase()) return null;
+      const dataFields = cleanFields(draft.dataFields);
+      // The validation pipeline: triggers another skill uses are dropped, any other failed check drops the draft.
+      const triggers = withoutTakenTriggers(draft.triggers, input.skills);
+      const verdict = validateSkill(
+        {
+          name: draft.name,
+          description: draft.description,
+          instructions: draft.instructions,
+          triggers,
+          dataFields,
+        },
+        { skills: input.skills, tools: [], soul: input.bot.soul },
+      );
+      if (!verdict.ok) {
+        options.logger.warn(
+          { botId: input.bot.id, reasons: verdict.issues.map((issue) => issue.message) },
+          "skill proposal: the model's draft failed validation; no proposal made",
+        );
+        return null;
+      }
       const proposal: Proposal = {
         id: options.ids.next("prop"),
         botId: input.bot.id,
@@ -262,8 +323,8 @@ export function createSkillProposer(options: SkillProposerOptions): SkillPropose
         conversationId: input.conversationId,
         name: draft.name,
         description: draft.description,
-        triggers: draft.triggers,
-        dataFields: cleanFields(draft.dataFields),
+        triggers,
+        dataFields,
         clarifyingQuestions: draft.clarifyingQuestions,
         sourceMessage: input.message,
         status: "pending",
