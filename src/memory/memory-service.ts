@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Page, PageOptions } from "../domain/common.js";
 import { PageOptionsSchema } from "../domain/common.js";
 import type { Memory, MemorySource } from "../domain/memory.js";
@@ -106,6 +107,8 @@ function terms(text: string): Set<string> {
 export interface LexicalMemoryRetrieverOptions {
   /** How many of the most recent memories are scored. Default 500. */
   scanLimit?: number;
+  /** How many memories' tokenized words are kept between turns. Default 20,000. */
+  termCacheSize?: number;
 }
 
 /**
@@ -119,6 +122,20 @@ export function lexicalMemoryRetriever(
   options: LexicalMemoryRetrieverOptions = {},
 ): MemoryRetriever {
   const scanLimit = options.scanLimit ?? 500;
+  // Tokenizing a few hundred memories costs more than the rest of a turn; a memory's words
+  // change only when it is updated, so they are kept per (id, updatedAt).
+  const termCache = new LRUCache<string, { key: Set<string>; content: Set<string> }>({
+    max: options.termCacheSize ?? 20_000,
+  });
+  const termsOfMemory = (memory: Memory) => {
+    const cacheKey = `${memory.id}:${memory.updatedAt.getTime()}`;
+    let found = termCache.get(cacheKey);
+    if (!found) {
+      found = { key: terms(memory.key), content: terms(memory.content) };
+      termCache.set(cacheKey, found);
+    }
+    return found;
+  };
 
   async function candidatesFor(input: RetrieveInput): Promise<Memory[]> {
     const candidates: Memory[] = [];
@@ -142,12 +159,12 @@ export function lexicalMemoryRetriever(
    */
   function rank(candidates: readonly Memory[], queryText: string, limit: number, skip: ReadonlySet<string>) {
     const query = terms(queryText);
-    const termsOf = candidates.map((memory) => ({ key: terms(memory.key), content: terms(memory.content) }));
+    const termsOf = candidates.map(termsOfMemory);
     const frequency = new Map<string, number>();
-    for (const { key, content } of termsOf) {
-      for (const term of new Set([...key, ...content])) {
-        if (query.has(term)) frequency.set(term, (frequency.get(term) ?? 0) + 1);
-      }
+    for (const term of query) {
+      let found = 0;
+      for (const { key, content } of termsOf) if (key.has(term) || content.has(term)) found += 1;
+      if (found > 0) frequency.set(term, found);
     }
     const weight = (term: string) => {
       const found = frequency.get(term) ?? 0;
@@ -158,8 +175,10 @@ export function lexicalMemoryRetriever(
         let score = 0;
         if (!skip.has(memory.id)) {
           const { key, content } = termsOf[recency]!;
-          for (const term of key) if (query.has(term)) score += 2 * weight(term);
-          for (const term of content) if (query.has(term)) score += weight(term);
+          for (const term of query) {
+            if (key.has(term)) score += 2 * weight(term);
+            if (content.has(term)) score += weight(term);
+          }
         }
         return { memory, score, recency };
       })

@@ -1,0 +1,172 @@
+import { readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { KiloError } from "../errors.js";
+import type { Logger } from "../ports/logger.js";
+
+/** The workspace files kilo reads, and what each one does. */
+export const WORKSPACE_FILES = {
+  /** Replaces the soul's rendered text at the top of the system prompt. */
+  system: "SYSTEM.md",
+  /** Appended to the system prompt, after the rules. */
+  appendSystem: "APPEND_SYSTEM.md",
+  /** Context rules: the host's conventions for every prompt. */
+  agents: "AGENTS.md",
+} as const;
+
+/** Largest workspace file kilo reads; a bigger one is reported and ignored. */
+export const MAX_WORKSPACE_FILE_BYTES = 256 * 1024;
+
+/** Options of `createKilo({ workspace })`: a directory, or these. */
+export interface WorkspaceOptions {
+  /** The workspace directory (the my-kaiser workspace contract). */
+  dir: string;
+  /**
+   * How often, at most, the files are checked for changes (one `stat` per
+   * file, on the next turn after this many milliseconds). Default 1,000;
+   * `0` checks on every turn.
+   */
+  checkIntervalMs?: number;
+}
+
+/** The workspace's prompt text as of the last check. */
+export interface WorkspacePrompt {
+  /** SYSTEM.md: replaces the soul's text, or `null` when absent or empty. */
+  system: string | null;
+  /** APPEND_SYSTEM.md, or `null`. */
+  appendSystem: string | null;
+  /** AGENTS.md as one context rule, or none. */
+  contextRules: string[];
+}
+
+/** A workspace file that could not be used, reported once per change of the file. */
+export interface WorkspaceProblem {
+  /** The file's absolute path. */
+  path: string;
+  message: string;
+}
+
+/** What {@link createWorkspace} needs besides its options. */
+export interface WorkspaceHooks {
+  logger: Logger;
+  /** Called once per problem (a file that changes and breaks again is reported again). */
+  onProblem: (error: KiloError, problem: WorkspaceProblem) => void;
+}
+
+/**
+ * A workspace directory whose files shape every prompt. Files are re-read
+ * when they change, without a restart; a file that cannot be used (too
+ * large, not UTF-8, not a file, unreadable) is reported with its path and
+ * the last good version (or nothing) is kept, so the bot keeps working.
+ */
+export interface Workspace {
+  /** The prompt text, re-checking the files when `checkIntervalMs` has passed. */
+  prompt(): Promise<WorkspacePrompt>;
+}
+
+interface FileState {
+  /** `mtimeMs:size` of the version last looked at, or `absent`. */
+  version: string;
+  /** The last good text, trimmed; `null` when absent, empty or never good. */
+  text: string | null;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Creates the workspace reader for `createKilo({ workspace })`. A missing
+ * directory is a configuration error (`CONFIGURATION_INVALID`) on first use,
+ * since a typo would otherwise silently drop the host's prompt.
+ */
+export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks): Workspace {
+  const dir = resolve(options.dir);
+  const interval = options.checkIntervalMs ?? 1_000;
+  if (!Number.isFinite(interval) || interval < 0) {
+    throw new KiloError(
+      "CONFIGURATION_INVALID",
+      `workspace.checkIntervalMs must be 0 or more, got ${String(interval)}`,
+    );
+  }
+  const states = new Map<keyof typeof WORKSPACE_FILES, FileState>();
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  let current: WorkspacePrompt = { system: null, appendSystem: null, contextRules: [] };
+  let checking: Promise<WorkspacePrompt> | null = null;
+
+  const report = (path: string, message: string) => {
+    const problem = { path, message };
+    const error = new KiloError("WORKSPACE_INVALID", `Workspace file ${path}: ${message}`, {
+      details: { path },
+    });
+    hooks.logger.warn({ path, reason: message }, "workspace file ignored");
+    hooks.onProblem(error, problem);
+  };
+
+  async function refresh(name: keyof typeof WORKSPACE_FILES): Promise<void> {
+    const path = join(dir, WORKSPACE_FILES[name]);
+    const previous = states.get(name) ?? { version: "absent", text: null };
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "unknown";
+      if (code === "ENOENT") {
+        states.set(name, { version: "absent", text: null });
+        return;
+      }
+      if (previous.version === `error:${code}`) return;
+      states.set(name, { version: `error:${code}`, text: previous.text });
+      return report(path, `cannot be read (${code})`);
+    }
+    const version = `${info.mtimeMs}:${info.size}`;
+    if (version === previous.version) return;
+    states.set(name, { version, text: previous.text });
+    if (!info.isFile()) return report(path, "is not a regular file");
+    if (info.size > MAX_WORKSPACE_FILE_BYTES) {
+      return report(path, `is ${info.size} bytes; the limit is ${MAX_WORKSPACE_FILE_BYTES}`);
+    }
+    let text: string;
+    try {
+      text = decoder.decode(await readFile(path));
+    } catch (error) {
+      const reason =
+        error instanceof TypeError
+          ? "is not valid UTF-8 text"
+          : `cannot be read (${(error as Error).message})`;
+      return report(path, reason);
+    }
+    const trimmed = text.trim();
+    states.set(name, { version, text: trimmed === "" ? null : trimmed });
+    hooks.logger.info({ path }, "workspace file loaded");
+  }
+
+  async function check(): Promise<WorkspacePrompt> {
+    try {
+      const info = await stat(dir);
+      if (!info.isDirectory()) throw new Error("not a directory");
+    } catch {
+      throw new KiloError(
+        "CONFIGURATION_INVALID",
+        `workspace: '${dir}' is not a directory (createKilo({ workspace }))`,
+      );
+    }
+    await Promise.all((Object.keys(WORKSPACE_FILES) as Array<keyof typeof WORKSPACE_FILES>).map(refresh));
+    const agents = states.get("agents")?.text ?? null;
+    current = {
+      system: states.get("system")?.text ?? null,
+      appendSystem: states.get("appendSystem")?.text ?? null,
+      contextRules: agents === null ? [] : [agents],
+    };
+    checkedAt = Date.now();
+    return current;
+  }
+
+  return {
+    prompt() {
+      if (Date.now() - checkedAt < interval) return Promise.resolve(current);
+      // Turns arriving together share one check.
+      checking ??= check().finally(() => {
+        checking = null;
+      });
+      return checking;
+    },
+  };
+}

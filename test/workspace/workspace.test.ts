@@ -1,0 +1,117 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { memoryStorage } from "../../adapters/storage/memory/index.js";
+import { KiloError } from "../../src/errors.js";
+import { createKilo } from "../../src/index.js";
+import { mockProvider } from "../../src/testing/index.js";
+import { MAX_WORKSPACE_FILE_BYTES } from "../../src/workspace/workspace.js";
+import { USER } from "../kilo/helpers.js";
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "kilo-workspace-"));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A kilo reading `dir` on every turn, with a bot; returns the system prompt of each chat call. */
+async function workspaceKilo(workspaceDir = dir) {
+  const provider = mockProvider({ respond: () => "ok" });
+  const kilo = createKilo({
+    storage: memoryStorage(),
+    providers: [provider],
+    workspace: { dir: workspaceDir, checkIntervalMs: 0 },
+  });
+  const bot = await kilo.bots.create({
+    userId: USER,
+    name: "Crumb",
+    soul: { personalityTraits: { tone: "warm", traits: [] } },
+  });
+  const errors: KiloError[] = [];
+  kilo.events.on("error", ({ error }) => errors.push(error));
+  const turn = async (message = "hello") => {
+    await kilo.chat({ botId: bot.id, userId: USER, message });
+    const request = provider.requests.filter((r) => r.purpose === "chat").at(-1)!;
+    return request.system.map((block) => block.text).join("\n\n");
+  };
+  return { kilo, turn, errors };
+}
+
+describe("createKilo({ workspace })", () => {
+  it("SYSTEM.md replaces the soul, APPEND_SYSTEM.md follows the rules, AGENTS.md adds context rules", async () => {
+    await writeFile(join(dir, "SYSTEM.md"), "You are Kaiser, the household's assistant.\n");
+    await writeFile(join(dir, "APPEND_SYSTEM.md"), "Answer in English.");
+    await writeFile(join(dir, "AGENTS.md"), "# House rules\nNever book anything after 22:00.");
+    const { kilo, turn, errors } = await workspaceKilo();
+    const system = await turn();
+    expect(system.startsWith("You are Kaiser, the household's assistant.\n\n## Rules")).toBe(true);
+    expect(system).not.toContain("You are Crumb");
+    expect(system).toContain("## Context rules\n# House rules\nNever book anything after 22:00.");
+    // Appended after the rules, before the skill catalog.
+    expect(system.indexOf("Answer in English.")).toBeGreaterThan(system.indexOf("## Context rules"));
+    expect(system.indexOf("Answer in English.")).toBeLessThan(system.indexOf("## Skills"));
+    expect(errors).toEqual([]);
+    await kilo.close();
+  });
+
+  it("picks up changed, added and removed files without a restart", async () => {
+    const { kilo, turn } = await workspaceKilo();
+    expect(await turn()).toContain("You are Crumb");
+    await writeFile(join(dir, "AGENTS.md"), "Rule one.");
+    expect(await turn()).toContain("## Context rules\nRule one.");
+    await writeFile(join(dir, "AGENTS.md"), "Rule two, which is longer.");
+    const changed = await turn();
+    expect(changed).toContain("Rule two, which is longer.");
+    expect(changed).not.toContain("Rule one.");
+    await writeFile(join(dir, "SYSTEM.md"), "You are Kaiser.");
+    expect(await turn()).toMatch(/^You are Kaiser\./);
+    await rm(join(dir, "SYSTEM.md"));
+    await rm(join(dir, "AGENTS.md"));
+    const reverted = await turn();
+    expect(reverted).toMatch(/^You are Crumb/);
+    expect(reverted).not.toContain("Context rules");
+    await kilo.close();
+  });
+
+  it("reports a malformed file with its path once, keeps its last good version and keeps answering", async () => {
+    await writeFile(join(dir, "SYSTEM.md"), "You are Kaiser.");
+    const { kilo, turn, errors } = await workspaceKilo();
+    expect(await turn()).toMatch(/^You are Kaiser\./);
+    // Not UTF-8: a half-saved or binary file.
+    await writeFile(join(dir, "SYSTEM.md"), Buffer.from([0x59, 0x6f, 0xff, 0xfe, 0x75]));
+    expect(await turn()).toMatch(/^You are Kaiser\./);
+    expect(await turn()).toMatch(/^You are Kaiser\./);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.code).toBe("WORKSPACE_INVALID");
+    expect(errors[0]?.message).toContain(join(dir, "SYSTEM.md"));
+    expect(errors[0]?.message).toContain("not valid UTF-8");
+
+    await writeFile(join(dir, "APPEND_SYSTEM.md"), "x".repeat(MAX_WORKSPACE_FILE_BYTES + 1));
+    await mkdir(join(dir, "AGENTS.md"));
+    const system = await turn();
+    expect(system).not.toContain("xxxx");
+    expect(system).not.toContain("Context rules");
+    expect(errors.map((error) => error.message)).toEqual([
+      expect.stringContaining("not valid UTF-8"),
+      expect.stringMatching(/APPEND_SYSTEM\.md: is \d+ bytes; the limit is 262144/),
+      expect.stringMatching(/AGENTS\.md: is not a regular file/),
+    ]);
+    // Fixed: the good version is used again.
+    await writeFile(join(dir, "SYSTEM.md"), "You are Kaiser, fixed.");
+    expect(await turn()).toMatch(/^You are Kaiser, fixed\./);
+    await kilo.close();
+  });
+
+  it("fails the turn with CONFIGURATION_INVALID when the directory does not exist", async () => {
+    const { kilo, turn } = await workspaceKilo(join(dir, "missing"));
+    const failure = await turn().catch((error: unknown) => error);
+    expect(KiloError.is(failure, "CONFIGURATION_INVALID")).toBe(true);
+    expect((failure as Error).message).toContain(join(dir, "missing"));
+    await kilo.close();
+  });
+});
