@@ -11,10 +11,13 @@ export const entries = {
   "cache/redis/index": "adapters/cache/redis/index.ts",
   "providers/anthropic/index": "adapters/providers/anthropic/index.ts",
   "providers/openai/index": "adapters/providers/openai/index.ts",
+  "search/brave/index": "adapters/search/brave/index.ts",
+  "channels/telegram/index": "adapters/channels/telegram/index.ts",
 };
 
 export default defineConfig({
-  entry: entries,
+  // The `kilo` bin (package.json "bin"): an executable, not an exports subpath. Its shebang comes from the source.
+  entry: { ...entries, cli: "src/cli/main.ts" },
   format: ["esm", "cjs"],
   // tsup sets baseUrl for its declaration build, which TypeScript 6 flags as deprecated.
   dts: { compilerOptions: { ignoreDeprecations: "6.0" } },
@@ -24,5 +27,5 @@ export default defineConfig({
   splitting: true,
   treeshake: true,
   // Drivers are optional peer dependencies: never bundled, loaded only by their adapter.
-  external: ["vitest", "kysely", "pg", "better-sqlite3", "ioredis", "openai", "@anthropic-ai/sdk"],
+  external: ["vitest", "kysely", "pg", "better-sqlite3", "ioredis", "openai", "@anthropic-ai/sdk", "grammy"],
 });

@@ -6,9 +6,11 @@
  *   npm run bench -- --quick fewer turns (what CI runs)
  */
 import { benchClinc150 } from "./clinc150.js";
+import { benchGrowth } from "./growth.js";
 import { benchMatcher } from "./matcher.js";
 import { benchOverhead } from "./overhead.js";
 import { benchRoundTrips } from "./round-trips.js";
+import { benchRuns } from "./runs.js";
 import { saveResult } from "./support.js";
 import { benchTokens } from "./tokens.js";
 
@@ -24,6 +26,10 @@ const roundTrips = await benchRoundTrips({ quick });
 const tokenUse = await benchTokens();
 await saveResult("tokens", tokenUse);
 await saveResult("round-trips", roundTrips);
+const runs = await benchRuns({ quick, overheadMs: overhead.medianMs });
+await saveResult("runs", runs);
+const growth = await benchGrowth({ quick, matcher });
+await saveResult("growth", growth);
 
 const rows = [
   {
@@ -59,6 +65,14 @@ for (const row of roundTrips) {
     met: row.storage === "postgres" ? row.roundTrips.chat <= 4 : true,
   });
 }
+for (const row of runs.rows) {
+  rows.push({
+    benchmark: `runs: ${row.conversations} conversations x ${runs.messagesPerConversation} messages, ${row.storage}, ${row.processes} process${row.processes > 1 ? "es" : ""}`,
+    figure: `${(row.wallMs / 1000).toFixed(2)} s = ${row.ratio.toFixed(1)}x bound ${row.boundMs.toFixed(0)} ms; ${row.runsPerSecond.toFixed(0)} runs/s; gap median ${row.medianGapMs} ms; ${row.orderingViolations} ordering violations`,
+    target: `0 violations, <= ${row.targetRatio}x bound, gap < 20 ms`,
+    met: row.orderingViolations === 0 && row.ratio <= row.targetRatio && row.medianGapMs < 20,
+  });
+}
 rows.push(
   {
     benchmark: "prompt tokens at turn 50 vs naive prompt (20 skills, 100 memories)",
@@ -89,6 +103,21 @@ rows.push({
   target: "sublinear",
   met: last.match.p99Ms / first.match.p99Ms < last.skills / first.skills,
 });
+
+// "No worse than logarithmic": the median grows by at most log2 of the growth in size.
+for (const [name, points] of [
+  ["chat turn vs messages of history", growth.history],
+  ["memory recall vs memories kept", growth.memories],
+] as const) {
+  const [small, large] = [points[0]!, points.at(-1)!];
+  const bound = Math.log2(large.size / small.size);
+  rows.push({
+    benchmark: `growth: ${name}, ${small.size} -> ${large.size}`,
+    figure: `median ${ms(small.medianMs)} -> ${ms(large.medianMs)} (${(large.medianMs / small.medianMs).toFixed(1)}x); chart ${growth.chart}`,
+    target: `<= ${bound.toFixed(1)}x (log2 of ${large.size / small.size}x)`,
+    met: large.medianMs / small.medianMs <= bound,
+  });
+}
 
 console.log(`\nkilo benchmarks (${quick ? "quick" : "full"}, node ${process.version})`);
 console.table(rows.map((row) => ({ ...row, met: row.met ? "yes" : "NO" })));

@@ -40,8 +40,19 @@ export const KILO_ERROR_CODES = [
   "CONFIGURATION_INVALID",
   /** The operation was aborted through its AbortSignal. */
   "ABORTED",
+  /** A chat channel (Telegram, ...) could not be reached. */
+  "CHANNEL_FAILED",
+  /** A chat channel was reached but refused the request (bad token, blocked by the user, rate limited). */
+  "CHANNEL_REJECTED",
   /** A host-supplied callback (hook, workflow, listener) threw. */
   "HOST_CALLBACK_FAILED",
+  /** A workspace file (SYSTEM.md, APPEND_SYSTEM.md, AGENTS.md) could not be used; the message names the file. */
+  "WORKSPACE_INVALID",
+  /**
+   * Auto-learning could not research an integration: no search results, no
+   * readable documentation, or the model's analysis did not validate. Nothing was created.
+   */
+  "RESEARCH_FAILED",
   /** A replay file has no recorded reply for the request made. */
   "REPLAY_EXHAUSTED",
   /** Something kilo did not expect; a bug report is welcome. */
@@ -82,9 +93,12 @@ const DEFAULT_STATUS: Partial<Record<KiloErrorCode, number>> = {
   CACHE_FAILED: 503,
   TOOL_FAILED: 502,
   TOOL_LOOP_LIMIT: 500,
+  RESEARCH_FAILED: 502,
   CLOSED: 503,
   CONFIGURATION_INVALID: 500,
   ABORTED: 499,
+  CHANNEL_FAILED: 502,
+  CHANNEL_REJECTED: 502,
   HOST_CALLBACK_FAILED: 500,
   REPLAY_EXHAUSTED: 500,
   INTERNAL: 500,

@@ -26,6 +26,35 @@ export interface RunEventBase {
   seq: number;
 }
 
+/** A stage of auto-learning, in order: research, then the user's decision, then creation. */
+export type LearningStage =
+  | "searching"
+  | "reading"
+  | "analysing"
+  | "proposing"
+  | "proposed"
+  | "failed"
+  | "awaiting-credential"
+  | "created"
+  | "declined";
+
+/** Progress of one auto-learning session (`learning-progress`). */
+export interface LearningProgressEvent {
+  /** The session's id (the integration proposal's id, also before it is stored). */
+  sessionId: string;
+  botId: string;
+  userId: string;
+  /** The conversation that asked, or `null` when started through `kilo.learning.start`. */
+  conversationId: string | null;
+  /** What is being learned ("Stripe"). */
+  topic: string;
+  stage: LearningStage;
+  /** One line a UI or CLI can show as is, e.g. "Reading https://docs.stripe.com/api (2 of 3)". Never contains secrets. */
+  message: string;
+  /** The page being read, at stage `reading`. */
+  url?: string | undefined;
+}
+
 /**
  * kilo's typed events. Listen with `kilo.events.on("reply-sent", (event) => ...)`.
  * A listener that throws is reported as an `error` event; it never breaks a turn.
@@ -56,6 +85,8 @@ export interface KiloEvents {
   "run-completed": (
     event: RunEventBase & { status: RunStatus; error: RunError | null; durationMs: number },
   ) => void;
+  /** Auto-learning moved on: searching, reading a page, analysing, proposing, ..., created. */
+  "learning-progress": (event: LearningProgressEvent) => void;
   error: (event: { error: KiloError; context: Record<string, unknown> }) => void;
 }
 

@@ -22,7 +22,15 @@ export { createKilo } from "./kilo.js";
 // Errors and events
 export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
 export { KILO_ERROR_CODES, KiloError, toKiloError } from "./errors.js";
-export type { KiloEventEmitter, KiloEventName, KiloEvents, RunEventBase, TurnEventBase } from "./events.js";
+export type {
+  KiloEventEmitter,
+  KiloEventName,
+  KiloEvents,
+  LearningProgressEvent,
+  LearningStage,
+  RunEventBase,
+  TurnEventBase,
+} from "./events.js";
 
 // Domain schemas and types
 export * from "./domain/index.js";
@@ -41,6 +49,8 @@ export type * from "./ports/orchestrator.js";
 export type * from "./ports/prompt-composer.js";
 export type * from "./ports/response-processor.js";
 export type * from "./ports/skill-matcher.js";
+export type * from "./ports/learner.js";
+export type * from "./ports/search-provider.js";
 export type * from "./ports/skill-proposer.js";
 export type * from "./ports/storage.js";
 export type * from "./ports/tool-provider.js";
@@ -52,7 +62,7 @@ export { createCacheLoader } from "./cache/cache-loader.js";
 export type { MemoryCache, MemoryCacheOptions } from "./cache/memory-cache.js";
 export { memoryCache } from "./cache/memory-cache.js";
 export type { ContextLoaderDependencies } from "./context/context-loader.js";
-export { createContextLoader } from "./context/context-loader.js";
+export { createContextLoader, historyWindowStart } from "./context/context-loader.js";
 export { textOf, thinkingSummary } from "./gateway/content.js";
 export type {
   GatewayRoute,
@@ -81,7 +91,21 @@ export { createOrchestrator } from "./orchestrator/orchestrator.js";
 export type { TurnMeter, TurnTally } from "./orchestrator/turn-meter.js";
 export { createTurnMeter } from "./orchestrator/turn-meter.js";
 export type { PromptComposerOptions } from "./prompt/prompt-composer.js";
-export { createPromptComposer, renderCatalog, renderRules, renderSoul } from "./prompt/prompt-composer.js";
+export {
+  CATALOG_DESCRIPTION_MAX_CHARS,
+  createPromptComposer,
+  renderCatalog,
+  renderRules,
+  renderSoul,
+} from "./prompt/prompt-composer.js";
+export type {
+  Workspace,
+  WorkspaceHooks,
+  WorkspaceOptions,
+  WorkspacePrompt,
+  WorkspaceProblem,
+} from "./workspace/workspace.js";
+export { createWorkspace, MAX_WORKSPACE_FILE_BYTES, WORKSPACE_FILES } from "./workspace/workspace.js";
 export type { ResponseProcessorOptions } from "./response/response-processor.js";
 export { createResponseProcessor, stripMarkdown } from "./response/response-processor.js";
 export type {
@@ -109,6 +133,7 @@ export type {
 export { buildKeywordIndex, DEFAULT_FAST_PATH_THRESHOLDS, tokenize } from "./skills/keyword-index.js";
 export type { SkillDataDependencies } from "./skills/skill-data.js";
 export {
+  describeRecordFields,
   recordSchemaFor,
   SkillDataService,
   skillDataToolDefinitions,
@@ -119,9 +144,53 @@ export { createSkillMatcher, deriveRecordFilter, looksActionable } from "./skill
 export type { ProposalDecisionDependencies, SkillProposerOptions } from "./skills/skill-proposer.js";
 export {
   acceptProposal,
+  answersNo,
+  answersYes,
   createSkillProposer,
   dismissProposal,
+  extractJson,
   renderProposal,
+  toSnakeName,
 } from "./skills/skill-proposer.js";
-export type { SkillServiceDependencies } from "./skills/skill-service.js";
-export { SkillService } from "./skills/skill-service.js";
+export type {
+  SkillValidationCheck,
+  SkillValidationContext,
+  SkillValidationIssue,
+  SkillValidationResult,
+} from "./skills/skill-validation.js";
+export {
+  assertValidSkill,
+  injectionReasons,
+  validateSkill,
+  withoutTakenTriggers,
+} from "./skills/skill-validation.js";
+// Auto-learning: research an API's docs, propose a tool and skills
+export type { ApiAnalysis, DocAnalysisInput, DocAnalyzer } from "./research/doc-analyzer.js";
+export {
+  AnalyzedEndpointSchema,
+  AnalyzedSkillSchema,
+  ApiAnalysisSchema,
+  createDocAnalyzer,
+} from "./research/doc-analyzer.js";
+export type { LearningIntent } from "./research/learning-detector.js";
+export { clarifyingQuestion, detectLearningIntent } from "./research/learning-detector.js";
+export type {
+  LearningOptions,
+  LearningResearchInput,
+  LearningServiceDependencies,
+  LearningSession,
+  LearningSettings,
+  LearningStartResult,
+} from "./research/learning-service.js";
+export { LearningService } from "./research/learning-service.js";
+export type { PageReader, PageReaderOptions, ReadPage } from "./research/page-reader.js";
+export { createPageReader } from "./research/page-reader.js";
+export type { IntegrationPlanInput } from "./research/proposal-builder.js";
+export { buildIntegrationPlan, renderIntegrationPlan } from "./research/proposal-builder.js";
+export type {
+  ImportedSkillMarkdown,
+  SkillMarkdownSource,
+  SkillServiceDependencies,
+} from "./skills/skill-service.js";
+export { SKILL_MARKDOWN_MAX_CHARS, SkillService } from "./skills/skill-service.js";
+export * from "./skills/markdown/index.js";

@@ -43,6 +43,7 @@ import type { Cache } from "./ports/cache.js";
 import type { Clock, IdGenerator } from "./ports/clock.js";
 import type { ContextLoader } from "./ports/context-loader.js";
 import type { CredentialVault } from "./ports/credential-vault.js";
+import type { Learner } from "./ports/learner.js";
 import type { LlmGateway } from "./ports/llm-gateway.js";
 import type { LlmProvider } from "./ports/llm-provider.js";
 import type { Logger } from "./ports/logger.js";
@@ -50,11 +51,20 @@ import type { MemoryExtractor, MemoryRetriever } from "./ports/memory.js";
 import type { Orchestrator, TurnInput, TurnResult, TurnStreamEvent } from "./ports/orchestrator.js";
 import type { PromptComposer } from "./ports/prompt-composer.js";
 import type { ResponseProcessor } from "./ports/response-processor.js";
+import type { SearchProvider } from "./ports/search-provider.js";
 import type { SkillMatcher } from "./ports/skill-matcher.js";
 import type { SkillProposer } from "./ports/skill-proposer.js";
 import type { SkillRecordFilter, Storage } from "./ports/storage.js";
 import type { ToolProvider } from "./ports/tool-provider.js";
 import { createPromptComposer } from "./prompt/prompt-composer.js";
+import { createDocAnalyzer } from "./research/doc-analyzer.js";
+import {
+  type LearningOptions,
+  LearningService,
+  type LearningSession,
+  type LearningStartResult,
+} from "./research/learning-service.js";
+import { createPageReader } from "./research/page-reader.js";
 import { createResponseProcessor } from "./response/response-processor.js";
 import { createRunService, type RunService, type RunSettings } from "./runs/run-service.js";
 import { randomIds, systemClock } from "./runtime/defaults.js";
@@ -62,13 +72,19 @@ import { guardStorage } from "./runtime/guard-storage.js";
 import { contextualLogger } from "./runtime/log-context.js";
 import { silentLogger } from "./runtime/logger.js";
 import { parseInput } from "./runtime/validate.js";
+import { skillReadTools } from "./skills/markdown/skill-read-tool.js";
 import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
 import { createSkillMatcher } from "./skills/skill-matcher.js";
 import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
-import { SkillService } from "./skills/skill-service.js";
+import {
+  type ImportedSkillMarkdown,
+  type SkillMarkdownSource,
+  SkillService,
+} from "./skills/skill-service.js";
 import { ApiCaller, callApiTools, resolveCall } from "./tools/call-api.js";
 import { aesGcmVault } from "./tools/credential-vault.js";
 import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
+import { createWorkspace, type WorkspaceOptions } from "./workspace/workspace.js";
 
 /**
  * What a component factory receives: the parts every component may depend on.
@@ -122,6 +138,15 @@ export interface KiloOptions {
   /** Extra stable rules added to every prompt (e.g. the host's policies). */
   contextRules?: string[];
   /**
+   * A workspace directory (the my-kaiser workspace contract), or its options:
+   * SYSTEM.md replaces the soul's text at the top of the system prompt,
+   * APPEND_SYSTEM.md is appended after the rules, AGENTS.md adds context
+   * rules. Changes are picked up without a restart; a file that cannot be
+   * used is reported (an `error` event with code `WORKSPACE_INVALID`, naming
+   * the file) and the bot keeps working. See docs/workspace.md.
+   */
+  workspace?: string | WorkspaceOptions;
+  /**
    * Where tool credentials are encrypted. Default: AES-256-GCM with the key in
    * KILO_CREDENTIAL_KEY (read when a credential is first stored or used).
    */
@@ -144,6 +169,17 @@ export interface KiloOptions {
   memoryRetriever?: Component<MemoryRetriever>;
   /** Replace the skill proposer. */
   proposer?: Component<SkillProposer>;
+  /**
+   * Web search for auto-learning ("Learn how to use Stripe"), e.g.
+   * `braveSearch()` from 'kilo/search/brave'. Without it, learning requests
+   * in chat are ordinary messages and `kilo.learning.start` fails with
+   * `CONFIGURATION_INVALID`. See docs/learning.md.
+   */
+  search?: SearchProvider;
+  /** Auto-learning limits: results, pages, page size and time caps, the doc analyzer. */
+  learning?: LearningOptions;
+  /** Replace auto-learning's hook in chat (called before the proposer). */
+  learner?: Component<Learner>;
   /** Replace the context loader. */
   contextLoader?: Component<ContextLoader>;
   /** Replace the orchestrator. */
@@ -179,6 +215,7 @@ export interface KiloComponents {
   memoryExtractor: MemoryExtractor;
   memoryRetriever: MemoryRetriever;
   proposer: SkillProposer;
+  learner: Learner;
   contextLoader: ContextLoader;
   toolProviders: ToolProvider[];
 }
@@ -190,9 +227,10 @@ export interface Kilo {
   /**
    * Durable, ordered processing of normalized inbound events (`InboundEvent`
    * v1): `ingest` stores a queued run and returns its `run_id` at once; runs of
-   * one conversation key execute one at a time in ingest order.
+   * one conversation key execute one at a time in ingest order. `start`
+   * begins executing without ingesting (a worker process on shared storage).
    */
-  runs: Pick<RunService, "ingest" | "get" | "wait">;
+  runs: Pick<RunService, "ingest" | "get" | "wait" | "start">;
   /**
    * The same turn as `chat`, streamed: yields reply text as the model writes
    * it (whole words, secrets redacted), thinking deltas and a thinking
@@ -230,6 +268,21 @@ export interface Kilo {
     list(botId: string): Promise<Skill[]>;
     update(botId: string, skillId: string, patch: UpdateSkillInput): Promise<Skill>;
     delete(botId: string, skillId: string): Promise<void>;
+    /**
+     * Creates a Markdown skill from a SKILL.md (text, or `{ file, text }` to
+     * name the file in warnings and check `name` against its folder). Loading
+     * is lenient: a file breaking the Agent Skills standard is imported, with
+     * one `{ file, rule, message }` warning per broken rule. Fails with
+     * `VALIDATION_FAILED` (naming the file) only when the file cannot be read.
+     */
+    importMarkdown(botId: string, source: SkillMarkdownSource): Promise<ImportedSkillMarkdown>;
+    /**
+     * A Markdown skill as a SKILL.md that strict Agent Skills validators
+     * accept (LLMos-Lite's category and keywords under `metadata`). Fails with
+     * `VALIDATION_FAILED` for a structured skill or one that breaks the
+     * standard, listing the rules.
+     */
+    exportMarkdown(botId: string, skillId: string): Promise<string>;
   };
   /** A skill's stored data. */
   records: {
@@ -295,11 +348,49 @@ export interface Kilo {
     /** Declines the proposal; similar skills are not offered again for a while. */
     dismiss(botId: string, proposalId: string): Promise<Proposal>;
   };
+  /**
+   * Auto-learning (needs `search`): research an API's documentation, propose
+   * a tool and skills, create them once approved and given the credential.
+   * Progress goes out as `learning-progress` events. See docs/learning.md.
+   */
+  learning: {
+    /**
+     * Researches `topic` (search, read, analyse) and stores an integration
+     * proposal; a vague topic returns a clarifying question instead. Fails with
+     * `RESEARCH_FAILED` (nothing found or readable, the analysis did not
+     * validate), `CONFLICT` (the tool exists) or the search provider's error.
+     */
+    start(input: {
+      botId: string;
+      userId: string;
+      topic: string;
+      signal?: AbortSignal;
+    }): Promise<LearningStartResult>;
+    /** A session (an integration proposal) by id. */
+    get(botId: string, sessionId: string): Promise<LearningSession>;
+    /** The bot's sessions, newest first. */
+    list(botId: string, options?: { limit?: number }): Promise<LearningSession[]>;
+    /**
+     * Approves a proposed session: a tool without auth is created at once
+     * with its skills; otherwise the session waits for `setCredential`.
+     * Fails with `VALIDATION_FAILED` (a skill no longer passes validation) or
+     * `CONFLICT`, creating nothing.
+     */
+    approve(botId: string, sessionId: string): Promise<LearningSession>;
+    /** Declines a proposed session; nothing is created. */
+    decline(botId: string, sessionId: string): Promise<LearningSession>;
+    /**
+     * Supplies the credential of an approved session: the tool is registered
+     * with it (encrypted by the vault) and the skills are created. Credentials
+     * go through here, never through chat (chat is stored).
+     */
+    setCredential(botId: string, sessionId: string, secret: string): Promise<LearningSession>;
+  };
   usage: {
     summary(query: UsageQuery): Promise<UsageSummary>;
     breakdown(query: UsageQuery): Promise<UsageBreakdown>;
   };
-  /** Typed events: `message-received`, `skill-matched`, `llm-call`, `memory-extracted`, `proposal-created`, `reply-sent`, `run-queued`, `run-started`, `run-completed`, `error`. */
+  /** Typed events: `message-received`, `skill-matched`, `llm-call`, `memory-extracted`, `proposal-created`, `reply-sent`, `learning-progress`, `run-queued`, `run-started`, `run-completed`, `error`. */
   events: KiloEventEmitter;
   /** Registers a handler for errors raised in turns and in event listeners. Returns an unsubscribe function. */
   onError(handler: KiloEvents["error"]): () => void;
@@ -323,6 +414,13 @@ const UsageQuerySchema = z.object({
   botId: IdSchema.optional(),
   from: z.date().optional(),
   to: z.date().optional(),
+});
+
+const LearningStartSchema = z.object({
+  botId: IdSchema,
+  userId: IdSchema,
+  topic: z.string().trim().min(2).max(200),
+  signal: z.instanceof(AbortSignal).optional(),
 });
 
 const UpsertUserSchema = z.object({
@@ -450,8 +548,52 @@ export function createKilo(options: KiloOptions): Kilo {
   };
   const caller = new ApiCaller(apiDeps);
   const apiTools = callApiTools(apiDeps, caller);
-  const toolProviders = [skillDataTools(records), apiTools, ...(options.toolProviders ?? [])];
+  const toolProviders = [
+    skillDataTools(records),
+    skillReadTools(),
+    apiTools,
+    ...(options.toolProviders ?? []),
+  ];
   const contextRules = [...(options.contextRules ?? [])];
+  const learningOptions = options.learning ?? {};
+  // Pages are read with their own caps, under the same SSRF policy (and test allowlist) as call_api.
+  const readerExecutor =
+    learningOptions.executor && "request" in learningOptions.executor
+      ? learningOptions.executor
+      : !learningOptions.executor && options.executor && "request" in options.executor
+        ? options.executor
+        : createHttpExecutor({
+            logger,
+            ...(options.executor as HttpExecutorOptions | undefined),
+            maxBytes: 1024 * 1024,
+            timeoutMs: 10_000,
+            ...(learningOptions.executor as HttpExecutorOptions | undefined),
+          });
+  const learning = new LearningService({
+    ...learningOptions,
+    storage,
+    clock,
+    ids,
+    logger,
+    emit,
+    skills,
+    search: options.search,
+    reader: createPageReader({ executor: readerExecutor, maxChars: learningOptions.maxPageChars }),
+    analyzer: learningOptions.analyzer ?? createDocAnalyzer({ gateway }),
+    createTool: (botId, input) => kilo.tools.create(botId, input),
+    deleteTool: (botId, toolId) => kilo.tools.delete(botId, toolId),
+  });
+  const learner = resolve(options.learner, parts, () => learning);
+  const workspace =
+    options.workspace === undefined
+      ? undefined
+      : createWorkspace(
+          typeof options.workspace === "string" ? { dir: options.workspace } : options.workspace,
+          {
+            logger,
+            onProblem: (error, problem) => emit("error", { error, context: { workspaceFile: problem.path } }),
+          },
+        );
   const orchestrator = resolve(options.orchestrator, parts, () =>
     createOrchestrator({
       storage,
@@ -471,8 +613,10 @@ export function createKilo(options: KiloOptions): Kilo {
       memoryExtractor,
       memory,
       proposer,
+      learner,
       maxToolSteps: options.maxToolSteps ?? 8,
       contextRules: () => contextRules,
+      workspace: workspace && (() => workspace.prompt()),
     }),
   );
 
@@ -562,7 +706,7 @@ export function createKilo(options: KiloOptions): Kilo {
 
   const kilo: Kilo = {
     chat: (input) => orchestrator.handle(input),
-    runs: { ingest: runs.ingest, get: runs.get, wait: runs.wait },
+    runs: { ingest: runs.ingest, get: runs.get, wait: runs.wait, start: runs.start },
     stream: (input) => streamTurn(orchestrator, input),
     users: {
       async upsert(input) {
@@ -632,6 +776,9 @@ export function createKilo(options: KiloOptions): Kilo {
       update: (botId, skillId, patch) =>
         skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch),
       delete: (botId, skillId) => skills.delete(botId, parseInput(IdSchema, skillId, "skill id")),
+      importMarkdown: async (botId, source) => skills.importMarkdown((await getBot(botId)).id, source),
+      exportMarkdown: (botId, skillId) =>
+        skills.exportMarkdown(botId, parseInput(IdSchema, skillId, "skill id")),
     },
     records: {
       create: async (botId, skillId, data) => records.create(await skills.get(botId, skillId), data),
@@ -794,6 +941,43 @@ export function createKilo(options: KiloOptions): Kilo {
           .proposal;
       },
     },
+    learning: {
+      async start(input) {
+        const parsed = parseInput(LearningStartSchema, input, "learning start");
+        const bot = await getBot(parsed.botId);
+        if (bot.userId !== parsed.userId)
+          throw new KiloError("NOT_FOUND", `User '${parsed.userId}' has no bot '${parsed.botId}'`);
+        return learning.start(bot, parsed.userId, parsed.topic, parsed.signal);
+      },
+      get: async (botId, sessionId) =>
+        learning.get((await getBot(botId)).id, parseInput(IdSchema, sessionId, "learning session id")),
+      async list(botId, listOptions = {}) {
+        const { limit } = parseInput(
+          z.object({ limit: z.number().int().min(1).max(100).default(20) }),
+          listOptions,
+          "learning list options",
+        );
+        return learning.list((await getBot(botId)).id, limit);
+      },
+      approve: async (botId, sessionId) =>
+        (await learning.approve(await getBot(botId), parseInput(IdSchema, sessionId, "learning session id")))
+          .session,
+      decline: async (botId, sessionId) =>
+        (
+          await learning.decline(
+            (
+              await getBot(botId)
+            ).id,
+            parseInput(IdSchema, sessionId, "learning session id"),
+          )
+        ).session,
+      setCredential: async (botId, sessionId, secret) =>
+        learning.setCredential(
+          await getBot(botId),
+          parseInput(IdSchema, sessionId, "learning session id"),
+          secret,
+        ),
+    },
     usage: {
       async summary(query) {
         const totals = emptyTotals();
@@ -850,6 +1034,7 @@ export function createKilo(options: KiloOptions): Kilo {
       memoryExtractor,
       memoryRetriever,
       proposer,
+      learner,
       contextLoader,
       toolProviders,
     },

@@ -3,6 +3,7 @@ import { type SoulInput, SoulSchema } from "../src/domain/bot.js";
 import type { Message } from "../src/domain/conversation.js";
 import type { Memory } from "../src/domain/memory.js";
 import { type CreateSkillInput, CreateSkillInputSchema, type Skill } from "../src/domain/skill.js";
+import { KiloError } from "../src/errors.js";
 
 export const NOW = new Date("2026-11-21T10:00:00.000Z");
 
@@ -68,4 +69,31 @@ export const ORDER_TRACKER: CreateSkillInput = {
     { name: "pickup_day", type: "date", required: true, description: "When they pick it up" },
     { name: "status", type: "enum", options: ["open", "done"] },
   ],
+};
+
+/** The KiloError `promise` rejects with; throws when it resolves or rejects with anything else. */
+export async function kiloFailure(promise: Promise<unknown>): Promise<KiloError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (KiloError.is(error)) return error;
+    throw error;
+  }
+  throw new Error("expected the call to fail with a KiloError");
+}
+
+/** A matcher that never calls the model and never matches: keeps a script to chat replies. */
+export const quietMatcher = {
+  async match() {
+    return {
+      skill: null,
+      confidence: 1,
+      pass: "none" as const,
+      reason: "test",
+      actionable: false,
+      taskType: "simple_qa" as const,
+      candidates: [],
+      context: { historyDepth: 10, memoryQuery: null, memoryLimit: 0, skillData: null },
+    };
+  },
 };

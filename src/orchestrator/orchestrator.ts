@@ -13,6 +13,7 @@ import { textOf, thinkingSummary } from "../gateway/content.js";
 import type { MemoryService } from "../memory/memory-service.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { ContextLoader } from "../ports/context-loader.js";
+import type { Learner } from "../ports/learner.js";
 import type { GatewayRequest, GatewayResponse, LlmGateway } from "../ports/llm-gateway.js";
 import type { ContentBlock, LlmMessage, ToolCallBlock, ToolResultBlock } from "../ports/llm-provider.js";
 import type { Logger } from "../ports/logger.js";
@@ -33,6 +34,7 @@ import type { Storage } from "../ports/storage.js";
 import type { ToolContext, ToolProvider, ToolSet } from "../ports/tool-provider.js";
 import { parseInput } from "../runtime/validate.js";
 import type { SkillService } from "../skills/skill-service.js";
+import type { WorkspacePrompt } from "../workspace/workspace.js";
 import { createDeltaBuffer, type DeltaBuffer } from "./delta-buffer.js";
 import type { TurnMeter, TurnTally } from "./turn-meter.js";
 
@@ -67,10 +69,14 @@ export interface OrchestratorDependencies {
   memoryExtractor: MemoryExtractor;
   memory: MemoryService;
   proposer: SkillProposer;
+  /** Auto-learning: answers learning requests and integration proposals before the proposer does. */
+  learner?: Learner | undefined;
   /** Most model calls in one turn's tool loop. */
   maxToolSteps: number;
   /** Extra stable rules for every prompt. */
   contextRules: () => string[];
+  /** The workspace's prompt text (SYSTEM.md, APPEND_SYSTEM.md, AGENTS.md), when the host set one. */
+  workspace?: (() => Promise<WorkspacePrompt>) | undefined;
 }
 
 type Notify = (event: Exclude<TurnStreamEvent, { type: "result" }>) => void;
@@ -216,6 +222,18 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       signal: input.signal,
     };
 
+    const learned = deps.learner ? await deps.learner.respond(proposerInput) : null;
+    if (learned) {
+      return {
+        text: learned.reply,
+        match: null,
+        toolCalls: [],
+        proposal: learned.proposal,
+        createdSkill: null,
+        thinking: null,
+      };
+    }
+
     const decided = await deps.proposer.respond(proposerInput);
     if (decided) {
       return {
@@ -277,6 +295,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
     const owners = new Map<string, ToolSet>();
     for (const set of sets) for (const definition of set.definitions) owners.set(definition.name, set);
+    const workspace = deps.workspace ? await deps.workspace() : null;
     const prompt = deps.composer.compose({
       bot,
       skills: catalog.skills,
@@ -289,7 +308,9 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       userMessage: input.message,
       channel: input.channel,
       now: deps.clock.now(),
-      contextRules: deps.contextRules(),
+      contextRules: workspace ? [...deps.contextRules(), ...workspace.contextRules] : deps.contextRules(),
+      systemPrompt: workspace?.system,
+      appendSystemPrompt: workspace?.appendSystem,
       notes: [...(input.context ?? []), ...sets.flatMap((set) => set.notes ?? [])],
     });
 

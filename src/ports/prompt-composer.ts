@@ -26,6 +26,10 @@ export interface ComposeInput {
   notes?: string[] | undefined;
   /** Extra rules from the host (workspace AGENTS.md, ...), stable across turns. */
   contextRules?: string[] | undefined;
+  /** Replaces the soul's rendered text at the top of the system prompt (workspace SYSTEM.md). */
+  systemPrompt?: string | null | undefined;
+  /** Appended to the system prompt after the rules (workspace APPEND_SYSTEM.md). */
+  appendSystemPrompt?: string | null | undefined;
 }
 
 /** A prompt ready for the gateway. */

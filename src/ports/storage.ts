@@ -295,6 +295,98 @@ export interface RunRepository {
    * resumes after a restart.
    */
   listUnfinished(page: StoragePageOptions): Promise<Page<Run>>;
+  /**
+   * Optional: the runs with these ids that exist, in any order (ids without a
+   * run are left out), in one round trip. `kilo.runs.wait` on shared storage
+   * re-reads every run this process waits for with one call per poll; without
+   * it the core calls `get` once per run.
+   */
+  getMany?(runIds: readonly string[]): Promise<Run[]>;
+
+  /**
+   * Optional, with {@link extendLeases} and {@link finish}: the runs table as a
+   * queue that several processes share. The core uses these three when the
+   * adapter has all of them and declares `capabilities.crossProcess`;
+   * otherwise it runs its in-process keyed queue over `update`. Adapters
+   * that are not shared (memory, SQLite) may implement them too; the
+   * conformance suite checks them wherever they exist.
+   *
+   * Atomically claims up to `limit` runs for `owner` and returns them, oldest
+   * first (ascending `createdAt`, then id). A run can be claimed only when it
+   * is the *head* of its (bot, conversation key): no run of that key with a
+   * smaller `seq` is `queued` or `running`. A head is claimable when it is
+   * `queued`, or `running` under a lease that expired before `now` (or under no
+   * lease: a run left `running` by an executor without leases). So at most one
+   * run per key is claimed by one call, and runs of a key are claimed strictly
+   * in `seq` order; `awaiting_approval`, `succeeded` and `failed` runs do not
+   * hold their key.
+   *
+   * A claimed run is stored as `running` with `startedAt: now`, `finishedAt`,
+   * `output` and `error` null, and the lease (`owner`, `leaseExpiresAt`); the
+   * claim is returned with `reclaimed: true` when the run was taken over from
+   * an expired lease. Concurrent claims, from this process or any other
+   * sharing the store, never return the same run while its lease holds, and
+   * never leave two runs of one key `running` (SQL adapters enforce the
+   * latter with a partial unique index, not only with the claim's own
+   * condition). Returns an empty array when nothing is claimable.
+   *
+   * A claim is short: adapters must not hold a transaction or lock beyond the
+   * call. The worker executes the run outside any transaction, keeps the lease
+   * alive with {@link extendLeases}, and stores the outcome with {@link finish}.
+   *
+   * @example
+   * ```ts
+   * const now = new Date();
+   * const claims = await storage.runs.claim!({
+   *   owner: "worker-7f3a",
+   *   now,
+   *   leaseExpiresAt: new Date(now.getTime() + 30_000),
+   *   limit: 8,
+   * });
+   * for (const { run, reclaimed } of claims) execute(run, reclaimed);
+   * ```
+   */
+  claim?(request: RunClaimRequest): Promise<RunClaim[]>;
+  /**
+   * Optional (see {@link claim}): the heartbeat. Sets the lease expiry of each
+   * of `runIds` that is still `running` under `owner`'s lease to `expiresAt`
+   * (also when the lease has expired but nobody has reclaimed the run yet),
+   * and returns the ids whose lease `owner` still holds. An id missing from
+   * the result was lost: another worker reclaimed the run, or it is no longer
+   * running; its outcome will be refused by {@link finish}.
+   */
+  extendLeases?(owner: string, runIds: readonly string[], expiresAt: Date): Promise<string[]>;
+  /**
+   * Optional (see {@link claim}): stores the outcome of a claimed run, only if
+   * it is still `running` under `owner`'s lease (a conditional update, so a
+   * worker that lost its lease cannot overwrite the run another worker now
+   * executes). Writes the same fields as `update` (`seq` is kept), typically
+   * `status` (`succeeded`, `failed` or `awaiting_approval`), `output`, `error`
+   * and `finishedAt`, and clears the lease. Returns the stored run, or `null`
+   * when the lease was lost (the outcome is then discarded) or the bot has no
+   * such run.
+   */
+  finish?(run: Run, owner: string): Promise<Run | null>;
+}
+
+/** What {@link RunRepository.claim} is asked for. */
+export interface RunClaimRequest {
+  /** Who claims: an id unique to one executor (one per process), stored as the lease owner. */
+  owner: string;
+  /** The claimer's current time: a lease expiring before it has expired, and claimed runs start at it. */
+  now: Date;
+  /** When the leases of the claimed runs expire unless extended. Later than `now`. */
+  leaseExpiresAt: Date;
+  /** Claim at most this many runs (a positive integer). */
+  limit: number;
+}
+
+/** A run handed to a worker by {@link RunRepository.claim}. */
+export interface RunClaim {
+  /** The run as stored by the claim: `running`, started at the claim's `now`. */
+  run: Run;
+  /** True when the run was taken over from an expired lease (its previous worker died or stalled), false when it was `queued`. */
+  reclaimed: boolean;
 }
 
 /** The repositories, as seen inside and outside a transaction. */

@@ -12,7 +12,16 @@ export interface PromptComposerOptions {
   catalogBudgetChars?: number;
   /** Most characters of one stored record shown to the model. Default 500. */
   recordCharLimit?: number;
+  /**
+   * Most characters of a matched Markdown skill's body put in the turn's
+   * context; a longer body is cut with a note that the model can read the
+   * rest with the `skill_read` tool. Default 12,000 (about 3,000 tokens).
+   */
+  skillBodyCharLimit?: number;
 }
+
+/** Most characters of one skill's description in the catalog; the full text is one `skill_read` away. */
+export const CATALOG_DESCRIPTION_MAX_CHARS = 300;
 
 const bullet = (items: readonly string[]) => items.map((item) => `- ${item}`).join("\n");
 
@@ -77,7 +86,11 @@ export function renderCatalog(skills: readonly Skill[], budgetChars: number): st
   const lines: string[] = [];
   let used = 0;
   for (const skill of skills) {
-    const line = `- ${skill.name}${skill.description ? `: ${skill.description}` : ""}`;
+    const description =
+      skill.description.length > CATALOG_DESCRIPTION_MAX_CHARS
+        ? `${skill.description.slice(0, CATALOG_DESCRIPTION_MAX_CHARS - 1)}…`
+        : skill.description;
+    const line = `- ${skill.name}${description ? `: ${description}` : ""}`;
     if (used + line.length > budgetChars) break;
     lines.push(line);
     used += line.length + 1;
@@ -92,9 +105,34 @@ function renderMemories(memories: readonly Memory[], heading: string): string | 
   return `${heading}\n${bullet(memories.map((memory) => memory.content))}`;
 }
 
-function renderSkill(skill: Skill, records: readonly SkillRecord[], recordCharLimit: number): string {
+/** A Markdown skill's body, cut at `limit` with a note, then the files it refers to. */
+function renderMarkdownBody(skill: Skill, limit: number): string[] {
+  const markdown = skill.markdown!;
+  const body = markdown.body.trim();
+  const parts = [
+    body.length > limit
+      ? `${body.slice(0, limit)}\n[… ${body.length - limit} more characters: read them with skill_read]`
+      : body,
+  ];
+  if (markdown.resources.length > 0) {
+    parts.push(
+      `Files this skill refers to (read one with skill_read and its path): ${markdown.resources
+        .map((resource) => resource.path)
+        .join(", ")}`,
+    );
+  }
+  return parts;
+}
+
+function renderSkill(
+  skill: Skill,
+  records: readonly SkillRecord[],
+  limits: { recordCharLimit: number; skillBodyCharLimit: number },
+): string {
+  const { recordCharLimit } = limits;
   const parts = [`Active skill: ${skill.name}`];
-  if (skill.instructions) parts.push(skill.instructions);
+  if (skill.markdown) parts.push(...renderMarkdownBody(skill, limits.skillBodyCharLimit));
+  else if (skill.instructions) parts.push(skill.instructions);
   if (skill.dataFields.length > 0) {
     parts.push(
       `Its records: the record_* tools with skill "${skill.name}". Fields:\n${describeRecordFields(skill)}`,
@@ -138,16 +176,22 @@ function toLlmMessages(history: readonly Message[]): LlmMessage[] {
  */
 export function createPromptComposer(options: PromptComposerOptions = {}): PromptComposer {
   const budget = options.catalogBudgetChars ?? 6_000;
-  const recordCharLimit = options.recordCharLimit ?? 500;
+  const limits = {
+    recordCharLimit: options.recordCharLimit ?? 500,
+    skillBodyCharLimit: options.skillBodyCharLimit ?? 12_000,
+  };
   return {
     compose(input: ComposeInput): ComposedPrompt {
       const system: SystemBlock[] = [
         {
           text: [
-            renderSoul(input.bot),
+            input.systemPrompt ?? renderSoul(input.bot),
             renderRules(input.bot, input.contextRules),
+            input.appendSystemPrompt,
             renderCatalog(input.skills, budget),
-          ].join("\n\n"),
+          ]
+            .filter((part): part is string => Boolean(part))
+            .join("\n\n"),
           cacheable: true,
         },
       ];
@@ -160,7 +204,7 @@ export function createPromptComposer(options: PromptComposerOptions = {}): Promp
       }
       const context = [
         `Current time: ${minuteOf(input.now)} UTC (${weekday(input.now)}). Channel: ${input.channel}.`,
-        input.matchedSkill && renderSkill(input.matchedSkill, input.skillRecords, recordCharLimit),
+        input.matchedSkill && renderSkill(input.matchedSkill, input.skillRecords, limits),
         renderMemories(
           input.memories,
           standing.length > 0 ? "Also relevant to this message:" : "What you remember about the user:",

@@ -10,7 +10,7 @@ import type { UsageRecord } from "../domain/usage.js";
 import type { User } from "../domain/user.js";
 import { KiloError, type KiloErrorCode } from "../errors.js";
 import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
-import { registerRunTests } from "./run-conformance.js";
+import { registerRunBatchReadTests, registerRunQueueTests, registerRunTests } from "./run-conformance.js";
 
 /** Tests of the conformance suite to skip, and why. */
 export interface StorageConformanceSkip {
@@ -74,6 +74,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     const probe = await options.createStorage();
     const capabilities: StorageCapabilities = { ...probe.capabilities };
     const hasCommitTurn = typeof probe.commitTurn === "function";
+    const hasRunsGetMany = typeof probe.runs.getMany === "function";
+    const queueMethods = [probe.runs.claim, probe.runs.extendLeases, probe.runs.finish];
+    const queueMethodCount = queueMethods.filter((method) => typeof method === "function").length;
     await dispose(probe);
 
     let current: Storage | null = null;
@@ -132,6 +135,12 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     registerHostileStringTests(group);
     // commitTurn is optional: the core falls back to single writes, so only adapters that have it are checked.
     if (hasCommitTurn) registerCommitTurnTests(group);
+    // The shared runs queue is optional too, but all or nothing: the core uses it only whole.
+    it("implements runs.claim, runs.extendLeases and runs.finish together or not at all", () => {
+      expect([0, queueMethods.length]).toContain(queueMethodCount);
+    });
+    if (queueMethodCount === queueMethods.length) registerRunQueueTests(group);
+    if (hasRunsGetMany) registerRunBatchReadTests(group);
 
     // Runs after every group has registered its tests, so `unused()` is complete by then.
     it("lists only tests of this suite in `skip`", () => {
@@ -713,6 +722,67 @@ function registerSkillTests(group: Group): void {
       const again = makeSkill(bot.id, { name: "orders" });
       expect(await s.skills.create(again)).toEqual(again);
     });
+
+    test("a Markdown skill round-trips its body and front-matter fields", async (s) => {
+      const bot = await seedBot(s);
+      const skill = makeMarkdownSkill(bot.id);
+      expect(await s.skills.create(skill)).toEqual(skill);
+      expect(await s.skills.get(bot.id, skill.id)).toEqual(skill);
+      expect(await s.skills.listByBot(bot.id)).toEqual([skill]);
+    });
+
+    test("a structured skill reads back without a Markdown body", async (s) => {
+      const bot = await seedBot(s);
+      const skill = makeSkill(bot.id);
+      await s.skills.create(skill);
+      expect((await s.skills.get(bot.id, skill.id))?.markdown).toBeUndefined();
+    });
+
+    test("update replaces a Markdown skill's body and fields", async (s) => {
+      const bot = await seedBot(s);
+      const skill = makeMarkdownSkill(bot.id);
+      await s.skills.create(skill);
+      const changed: Skill = {
+        ...skill,
+        triggers: ["pytest"],
+        markdown: {
+          body: "# Testing\n\nNew body.\n",
+          license: null,
+          compatibility: "Python 3.10+",
+          allowedTools: [],
+          metadata: {},
+          category: null,
+          resources: [],
+        },
+        updatedAt: at(50),
+      };
+      expect(await s.skills.update(changed)).toEqual(changed);
+      expect(await s.skills.get(bot.id, skill.id)).toEqual(changed);
+    });
+  });
+}
+
+function makeMarkdownSkill(botId: string): Skill {
+  return makeSkill(botId, {
+    name: `python-testing-${uid("n").toLowerCase()}`,
+    description: "How to write effective Python tests:\nfixtures, \"parametrize\" and 'marks'.",
+    instructions: "",
+    triggers: ["python", "testing", "pytest"],
+    examples: [],
+    dataFields: [],
+    metadata: {},
+    markdown: {
+      body: "\n# Skill: Python Testing\n\n1. Write `test_` functions — one thing each ✓\n\n```py\nassert 1 == 1\n```\n",
+      license: "Apache-2.0",
+      compatibility: null,
+      allowedTools: ["Bash(pytest:*)", "Read"],
+      metadata: { author: "alice", version: "1.0" },
+      category: "coding",
+      resources: [
+        { path: "references/fixtures.md", content: "# Fixtures\n" },
+        { path: "scripts/run_tests.py" },
+      ],
+    },
   });
 }
 
@@ -1285,6 +1355,39 @@ function registerProposalTests(group: Group): void {
     test("update returns null when the proposal does not exist", async (s) => {
       const bot = await seedBot(s);
       expect(await s.proposals.update(makeProposal(bot.id, bot.userId))).toBeNull();
+    });
+
+    test("an integration proposal's plan round-trips through create and update", async (s) => {
+      const bot = await seedBot(s);
+      const integration: NonNullable<Proposal["integration"]> = {
+        topic: "Acme",
+        stage: "proposed",
+        sources: ["https://docs.acme.example/api"],
+        tool: {
+          name: "acme",
+          description: "Acme orders",
+          baseUrl: "https://api.acme.example",
+          auth: { type: "api_key_header", header: "X-Api-Key" },
+          endpoints: makeEndpoints(),
+        },
+        skills: [
+          { name: "Acme Orders", description: "Orders", instructions: "Use acme.", triggers: ["acme"] },
+        ],
+        rejected: [{ name: "Evil", reasons: ["tries to override the bot's rules"] }],
+        toolId: null,
+        skillIds: [],
+      };
+      const proposal = makeProposal(bot.id, bot.userId, { integration });
+      expect(await s.proposals.create(proposal)).toEqual(proposal);
+      expect(await s.proposals.get(bot.id, proposal.id)).toEqual(proposal);
+      const approved: Proposal = {
+        ...proposal,
+        status: "accepted",
+        resolvedAt: at(5),
+        integration: { ...integration, stage: "awaiting-credential" },
+      };
+      await s.proposals.update(approved);
+      expect(await s.proposals.get(bot.id, proposal.id)).toEqual(approved);
     });
   });
 }

@@ -7,6 +7,7 @@ import {
   type PostgresStorageOptions,
   postgresStorage,
 } from "../../adapters/storage/postgres/index.js";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../adapters/storage/sql/migrations.js";
 import type { Bot } from "../../src/domain/bot.js";
 import type { Conversation, NewMessage } from "../../src/domain/conversation.js";
 import type { Skill } from "../../src/domain/skill.js";
@@ -412,7 +413,7 @@ describe("postgresStorage", () => {
       expect(await old.migrate({ to: 1 })).toEqual({ applied: ["0001_initial_schema"] });
       const notCurrent = await failure(old.init());
       expect(notCurrent.code).toBe("CONFIGURATION_INVALID");
-      expect(notCurrent.message).toMatch(/version 1.*version 4/);
+      expect(notCurrent.message).toMatch(new RegExp(`version 1.*version ${LATEST_SCHEMA_VERSION}`));
 
       // Rows as kilo at schema version 1 wrote them.
       const q = (table: string) => `"${schema}"."${table}"`;
@@ -441,12 +442,7 @@ describe("postgresStorage", () => {
       const upgraded = storage({ pool, schema });
       await upgraded.init();
       const { rows } = await pool.query(`select version, name from ${q("kilo_migrations")} order by version`);
-      expect(rows).toEqual([
-        { version: 1, name: "0001_initial_schema" },
-        { version: 2, name: "0002_seq_counter_and_memory_keys" },
-        { version: 3, name: "0003_tool_registry" },
-        { version: 4, name: "0004_runs" },
-      ]);
+      expect(rows).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
       expect(await upgraded.bots.get("b1")).toMatchObject({ name: "Baker", metadata: { tier: "pro" } });
       const history = await upgraded.messages.listRecent("b1", "c1", { limit: 10 });
       expect(history.map((m) => [m.seq, m.content])).toEqual([
@@ -478,9 +474,9 @@ describe("postgresStorage", () => {
       const second = storage({ pool: newPool(2), schema, migrate: false });
       const results = await Promise.all([first.migrate(), second.migrate()]);
       const counts = results.map((result) => result.applied.length).sort();
-      expect(counts).toEqual([0, 4]);
+      expect(counts).toEqual([0, MIGRATIONS.length]);
       const { rows } = await admin.query(`select count(*)::int as n from "${schema}"."kilo_migrations"`);
-      expect(rows[0]).toEqual({ n: 4 });
+      expect(rows[0]).toEqual({ n: MIGRATIONS.length });
       await first.init();
       await second.init();
       const { owner } = await seed(first);

@@ -9,6 +9,7 @@ import {
   KiloError,
 } from "../../src/index.js";
 import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
+import { quietMatcher } from "../fixtures.js";
 import {
   startHttpsServer,
   TEST_CA,
@@ -90,20 +91,7 @@ function setup(chat: Parameters<typeof scriptByPurpose>[0]["chat"]) {
     }),
     logger: jsonLogger({ level: "debug", write: (line) => lines.push(line) }),
     // A matcher that never calls the model keeps the script to chat replies.
-    matcher: {
-      async match() {
-        return {
-          skill: null,
-          confidence: 1,
-          pass: "none" as const,
-          reason: "test",
-          actionable: false,
-          taskType: "simple_qa" as const,
-          candidates: [],
-          context: { historyDepth: 10, memoryQuery: null, memoryLimit: 0, skillData: null },
-        };
-      },
-    },
+    matcher: quietMatcher,
   });
   const events: unknown[] = [];
   for (const name of [

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { type CompiledQuery, Kysely, SqliteDialect } from "kysely";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../adapters/storage/sql/migrations.js";
 import { sqliteStorage } from "../../adapters/storage/sqlite/index.js";
 import type { Bot } from "../../src/domain/bot.js";
 import type { Conversation, NewMessage } from "../../src/domain/conversation.js";
@@ -442,14 +443,14 @@ describe("sqliteStorage", () => {
         n: 0,
       });
       // migrate() is the way out.
-      expect(await storage.migrate()).toEqual({
-        applied: [
-          "0001_initial_schema",
-          "0002_seq_counter_and_memory_keys",
-          "0003_tool_registry",
-          "0004_runs",
-        ],
-      });
+      expect(await storage.migrate()).toEqual({ applied: MIGRATIONS.map((migration) => migration.name) });
+      expect(MIGRATIONS.slice(0, 5).map((migration) => migration.name)).toEqual([
+        "0001_initial_schema",
+        "0002_seq_counter_and_memory_keys",
+        "0003_tool_registry",
+        "0004_runs",
+        "0005_run_leases",
+      ]);
       await storage.init();
       expect(await storage.bots.get("x")).toBeNull();
       await storage.close();
@@ -490,12 +491,9 @@ describe("sqliteStorage", () => {
 
       const upgraded = sqliteStorage({ database });
       await upgraded.init();
-      expect(database.prepare("select version, name from kilo_migrations order by version").all()).toEqual([
-        { version: 1, name: "0001_initial_schema" },
-        { version: 2, name: "0002_seq_counter_and_memory_keys" },
-        { version: 3, name: "0003_tool_registry" },
-        { version: 4, name: "0004_runs" },
-      ]);
+      expect(database.prepare("select version, name from kilo_migrations order by version").all()).toEqual(
+        MIGRATIONS.map(({ version, name }) => ({ version, name })),
+      );
       expect(await upgraded.bots.get("b1")).toMatchObject({ name: "Baker", metadata: { tier: "pro" } });
       const history = await upgraded.messages.listRecent("b1", "c1", { limit: 10 });
       expect(history.map((m) => [m.seq, m.content])).toEqual([
@@ -556,7 +554,7 @@ describe("sqliteStorage", () => {
     it("refuses a version to migrate to that does not exist", async () => {
       const storage = sqliteStorage({ filename: ":memory:", migrate: false });
       expect(await codeOf(storage.migrate({ to: 0 }))).toBe("CONFIGURATION_INVALID");
-      expect(await codeOf(storage.migrate({ to: 5 }))).toBe("CONFIGURATION_INVALID");
+      expect(await codeOf(storage.migrate({ to: LATEST_SCHEMA_VERSION + 1 }))).toBe("CONFIGURATION_INVALID");
       await storage.close();
     });
   });

@@ -451,8 +451,93 @@ const runs: Migration = {
   },
 };
 
+/**
+ * Version 5: the runs table as a queue shared by processes. A lease per run
+ * (`lease_owner`, `lease_expires_at`) that the executing worker extends while
+ * it runs; a partial unique index allowing at most one `running` run per
+ * (bot, conversation key); and a partial index over the unfinished runs of a
+ * key, which the claim reads to find each key's head. Before the unique
+ * index is built, all but the oldest `running` run of a key (left by
+ * processes that shared the database before leases existed) go back to
+ * `queued`, to be re-run from the start as the recovery policy does.
+ */
+const runLeases: Migration = {
+  version: 5,
+  name: "0005_run_leases",
+  statements(db, { types, index }) {
+    const schema = db.schema;
+    return [
+      schema.alterTable("runs").addColumn("lease_owner", types.text).compile(),
+      schema.alterTable("runs").addColumn("lease_expires_at", types.timestamp).compile(),
+      db
+        .updateTable("runs")
+        .set({ status: "queued", started_at: null })
+        .where("status", "=", "running")
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom("runs as earlier")
+              .select("earlier.id")
+              .whereRef("earlier.bot_id", "=", "runs.bot_id")
+              .whereRef("earlier.conversation_key", "=", "runs.conversation_key")
+              .where("earlier.status", "=", "running")
+              .whereRef("earlier.seq", "<", "runs.seq"),
+          ),
+        )
+        .compile(),
+      schema
+        .createIndex(index("runs_running_key"))
+        .on("runs")
+        .columns(["bot_id", "conversation_key"])
+        .unique()
+        .where(sql.ref("status"), "=", sql.lit("running"))
+        .compile(),
+      schema
+        .createIndex(index("runs_unfinished_idx"))
+        .on("runs")
+        .columns(["bot_id", "conversation_key", "seq"])
+        .where(sql.ref("status"), "in", sql`('queued', 'running')`)
+        .compile(),
+    ];
+  },
+};
+
+/**
+ * Version 6: Markdown skills. `skills.markdown` holds a Markdown skill's body
+ * and front-matter fields as JSON; `null` (every existing row) is a
+ * structured skill.
+ */
+const markdownSkills: Migration = {
+  version: 6,
+  name: "0006_markdown_skills",
+  statements(db, { types }) {
+    return [db.schema.alterTable("skills").addColumn("markdown", types.json).compile()];
+  },
+};
+
+/**
+ * Version 7: integration proposals (auto-learning). `proposals.integration`
+ * holds the proposed tool, skills and their stage as JSON; `null` (every
+ * existing row) is a plain skill proposal.
+ */
+const proposalIntegrations: Migration = {
+  version: 7,
+  name: "0007_proposal_integrations",
+  statements(db, { types }) {
+    return [db.schema.alterTable("proposals").addColumn("integration", types.json).compile()];
+  },
+};
+
 /** Every migration, in order. */
-export const MIGRATIONS: readonly Migration[] = [initialSchema, seqCounterAndMemoryKeys, toolRegistry, runs];
+export const MIGRATIONS: readonly Migration[] = [
+  initialSchema,
+  seqCounterAndMemoryKeys,
+  toolRegistry,
+  runs,
+  runLeases,
+  markdownSkills,
+  proposalIntegrations,
+];
 
 /** The schema version this kilo reads and writes. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

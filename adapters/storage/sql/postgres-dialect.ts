@@ -33,6 +33,7 @@ export const postgresDialect: SqlDialect = {
     real: "double precision",
   },
   begin: "begin",
+  rowLocks: true,
 
   compileOnly(): Dialect {
     return {

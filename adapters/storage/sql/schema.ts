@@ -80,6 +80,8 @@ export interface SkillsTable {
   metadata: Json;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** A Markdown skill's body and front-matter fields (migration 6); `null` for a structured skill. */
+  markdown: NullableJson;
 }
 
 /** Row of `skill_records`. */
@@ -169,6 +171,8 @@ export interface ProposalsTable {
   skill_id: string | null;
   created_at: Timestamp;
   resolved_at: NullableTimestamp;
+  /** Migration 7: an integration proposal's plan; `null` on a plain skill proposal. */
+  integration: NullableJson;
 }
 
 /**
@@ -243,6 +247,10 @@ export interface RunsTable {
   created_at: Timestamp;
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
+  /** The worker holding the run's lease while it is `running` (migration 5); `null` otherwise. */
+  lease_owner: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When that lease expires unless extended (migration 5). */
+  lease_expires_at: ColumnType<unknown, StoredTimestamp | null | undefined, StoredTimestamp | null>;
 }
 
 /** Row of `run_keys` (migration 4): the last seq handed out per (bot_id, conversation_key). */

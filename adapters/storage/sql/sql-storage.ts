@@ -14,9 +14,16 @@ import type { Bot, Soul } from "../../../src/domain/bot.js";
 import type { Page } from "../../../src/domain/common.js";
 import type { Conversation, Message, NewMessage } from "../../../src/domain/conversation.js";
 import type { Memory, MemoryRevision, MemorySource } from "../../../src/domain/memory.js";
-import type { Proposal, ProposalStatus } from "../../../src/domain/proposal.js";
+import type { IntegrationPlan, Proposal, ProposalStatus } from "../../../src/domain/proposal.js";
 import type { NewRun, Run, RunError, RunStatus } from "../../../src/domain/run.js";
-import type { Skill, SkillDataField, SkillRecord, SkillStatus, TaskType } from "../../../src/domain/skill.js";
+import type {
+  MarkdownSkillBody,
+  Skill,
+  SkillDataField,
+  SkillRecord,
+  SkillStatus,
+  TaskType,
+} from "../../../src/domain/skill.js";
 import type {
   Tool,
   ToolApproval,
@@ -126,6 +133,12 @@ export interface SqlDialect {
   readonly types: SqlColumnTypes;
   /** The statement that opens a transaction. */
   readonly begin: string;
+  /**
+   * `SELECT ... FOR UPDATE SKIP LOCKED` is available: run claims lock the rows
+   * they take and skip those other claimers hold (Postgres). Without it a claim
+   * relies on {@link begin} holding the database's write lock (SQLite).
+   */
+  readonly rowLocks: boolean;
   /** A kysely dialect that only compiles (for migration checksums). */
   compileOnly(): Dialect;
   /** Encodes a free-text value for a text column. */
@@ -650,11 +663,12 @@ class RowCodec {
       metadata: this.json(skill.metadata),
       created_at: this.time(skill.createdAt),
       updated_at: this.time(skill.updatedAt),
+      markdown: skill.markdown === undefined ? null : this.json(skill.markdown),
     };
   }
 
   skill(row: Selectable<SkillsTable>): Skill {
-    return {
+    const skill: Skill = {
       id: row.id,
       botId: row.bot_id,
       name: this.readText(row.name),
@@ -670,6 +684,11 @@ class RowCodec {
       createdAt: this.readTime(row.created_at),
       updatedAt: this.readTime(row.updated_at),
     };
+    // Absent, not undefined, on a structured skill, so it reads back exactly as written.
+    if (row.markdown !== null && row.markdown !== undefined) {
+      skill.markdown = this.readJson<MarkdownSkillBody>(row.markdown);
+    }
+    return skill;
   }
 
   recordRow(record: SkillRecord): Insertable<SkillRecordsTable> {
@@ -841,11 +860,12 @@ class RowCodec {
       skill_id: proposal.skillId,
       created_at: this.time(proposal.createdAt),
       resolved_at: proposal.resolvedAt === null ? null : this.time(proposal.resolvedAt),
+      integration: proposal.integration === undefined ? null : this.json(proposal.integration),
     };
   }
 
   proposal(row: Selectable<ProposalsTable>): Proposal {
-    return {
+    const proposal: Proposal = {
       id: row.id,
       botId: row.bot_id,
       userId: row.user_id,
@@ -861,6 +881,11 @@ class RowCodec {
       createdAt: this.readTime(row.created_at),
       resolvedAt: row.resolved_at === null ? null : this.readTime(row.resolved_at),
     };
+    // Absent, not undefined, on a plain skill proposal, so it reads back exactly as written.
+    if (row.integration !== null && row.integration !== undefined) {
+      proposal.integration = this.readJson<IntegrationPlan>(row.integration);
+    }
+    return proposal;
   }
 
   toolRow(tool: Tool): Insertable<ToolsTable> {
@@ -1013,6 +1038,15 @@ function runOf(dialect: SqlDialect, row: Selectable<RunsTable>): Run {
     startedAt: time(row.started_at),
     finishedAt: time(row.finished_at),
   };
+}
+
+/** Statuses that hold a conversation key: a run of the key with a greater seq waits for these. */
+const UNFINISHED = [sql.lit("queued"), sql.lit("running")];
+
+/** Claim order: oldest first, then by id. */
+function order(a: Run, b: Run): number {
+  const byTime = a.createdAt.getTime() - b.createdAt.getTime();
+  return byTime !== 0 ? byTime : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /** Case folding for names and keys, done in JavaScript so both databases fold Unicode alike. */
@@ -1842,6 +1876,106 @@ function buildRepositories(
           .set(columns)
           .where("id", "=", run.id)
           .where("bot_id", "=", run.botId)
+          .returning("seq")
+          .executeTakeFirst();
+        return row ? { ...copy(run), seq: toNumber(row.seq) } : null;
+      }),
+    getMany: (runIds) =>
+      access.run("runs.getMany", async (db) => {
+        if (runIds.length === 0) return [];
+        const rows = await db
+          .selectFrom("runs")
+          .selectAll()
+          .where("id", "in", [...runIds])
+          .execute();
+        return rows.map((row) => runOf(dialect, row));
+      }),
+    claim: ({ owner, now, leaseExpiresAt, limit }) =>
+      // One short transaction: pick the claimable heads (locking them on Postgres, skipping rows
+      // another claimer holds), then mark them running under the new lease. Nothing stays locked
+      // after it returns.
+      access.atomic("runs.claim", async (db) => {
+        checkLimit(limit, adapter);
+        const at = dialect.timestamp(now);
+        let candidates = db
+          .selectFrom("runs as r")
+          .select(["r.id", "r.status"])
+          .where((eb) =>
+            eb.or([
+              eb("r.status", "=", sql.lit("queued")),
+              eb.and([
+                eb("r.status", "=", sql.lit("running")),
+                eb.or([eb("r.lease_expires_at", "is", null), eb("r.lease_expires_at", "<", at)]),
+              ]),
+            ]),
+          )
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("runs as e")
+                  .select("e.id")
+                  .whereRef("e.bot_id", "=", "r.bot_id")
+                  .whereRef("e.conversation_key", "=", "r.conversation_key")
+                  .where("e.status", "in", UNFINISHED)
+                  .whereRef("e.seq", "<", "r.seq"),
+              ),
+            ),
+          )
+          .orderBy("r.created_at")
+          .orderBy("r.id")
+          .limit(limit);
+        // Raw, so the table prefix plugin leaves the alias alone.
+        if (dialect.rowLocks)
+          candidates = candidates.modifyEnd(sql`for update of ${sql.id("r")} skip locked`);
+        const picked = await candidates.execute();
+        if (picked.length === 0) return [];
+        const rows = await db
+          .updateTable("runs")
+          .set({
+            status: sql.lit("running"),
+            started_at: at,
+            finished_at: null,
+            output: null,
+            error: null,
+            lease_owner: owner,
+            lease_expires_at: dialect.timestamp(leaseExpiresAt),
+          })
+          .where(
+            "id",
+            "in",
+            picked.map((row) => row.id),
+          )
+          .returningAll()
+          .execute();
+        const previous = new Map(picked.map((row) => [row.id, dialect.fromText(row.status)]));
+        return rows
+          .map((row) => ({ run: runOf(dialect, row), reclaimed: previous.get(row.id) === "running" }))
+          .sort((a, b) => order(a.run, b.run));
+      }),
+    extendLeases: (owner, runIds, expiresAt) =>
+      access.run("runs.extendLeases", async (db) => {
+        if (runIds.length === 0) return [];
+        const rows = await db
+          .updateTable("runs")
+          .set({ lease_expires_at: dialect.timestamp(expiresAt) })
+          .where("id", "in", [...runIds])
+          .where("lease_owner", "=", owner)
+          .where("status", "=", sql.lit("running"))
+          .returning("id")
+          .execute();
+        return rows.map((row) => row.id);
+      }),
+    finish: (run, owner) =>
+      access.run("runs.finish", async (db) => {
+        const { id: _id, bot_id: _botId, seq: _seq, ...columns } = runRow(codec, dialect, run, run.seq);
+        // The lease condition is the fence: a worker whose run was reclaimed matches no row.
+        const row = await db
+          .updateTable("runs")
+          .set({ ...columns, lease_owner: null, lease_expires_at: null })
+          .where("id", "=", run.id)
+          .where("bot_id", "=", run.botId)
+          .where("lease_owner", "=", owner)
+          .where("status", "=", sql.lit("running"))
           .returning("seq")
           .executeTakeFirst();
         return row ? { ...copy(run), seq: toNumber(row.seq) } : null;

@@ -29,6 +29,7 @@ export const sqliteDialect: SqlDialect = {
     real: "real",
   },
   begin: "begin immediate",
+  rowLocks: false,
 
   compileOnly(): Dialect {
     return {
