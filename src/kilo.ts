@@ -71,6 +71,7 @@ import { randomIds, systemClock } from "./runtime/defaults.js";
 import { guardStorage } from "./runtime/guard-storage.js";
 import { contextualLogger } from "./runtime/log-context.js";
 import { silentLogger } from "./runtime/logger.js";
+import { allPages } from "./runtime/pages.js";
 import { parseInput } from "./runtime/validate.js";
 import { skillReadTools } from "./skills/markdown/skill-read-tool.js";
 import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
@@ -640,14 +641,7 @@ export function createKilo(options: KiloOptions): Kilo {
 
   async function usageRecords(query: UsageQuery): Promise<UsageRecord[]> {
     const filter = parseInput(UsageQuerySchema, query, "usage query");
-    const all: UsageRecord[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: Page<UsageRecord> = await storage.usage.list(filter, { limit: 500, cursor });
-      all.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return all;
+    return allPages((cursor) => storage.usage.list(filter, { limit: 500, cursor }));
   }
 
   async function getTool(botId: string, toolId: string): Promise<Tool> {

@@ -1,5 +1,6 @@
 import type { Bot } from "../domain/bot.js";
 import type { Run } from "../domain/run.js";
+import { type RunView, runView } from "../http/http-routes.js";
 import { type CliFlags, type CliSettings, loadSettings } from "./cli-config.js";
 import type { CliIo } from "./cli-io.js";
 
@@ -25,28 +26,11 @@ export function commandContext(io: CliIo, argv: readonly string[], flags: () => 
   };
 }
 
-/** A run as `--json` prints it: the my-kaiser shape (`run_id`, `status`, `output`) plus what a script needs next. */
-export interface RunJson {
-  run_id: string;
-  status: Run["status"];
-  /** What the run returned (for a message: the turn, with `reply`); `null` until it succeeded. */
-  output: Run["output"];
-  error: Run["error"];
-  bot_id: string;
-  conversation_key: string;
-}
+/** A run as `--json` prints it: the my-kaiser v1 view, the same as `GET /v1/runs/:run_id` returns. */
+export type RunJson = RunView;
 
 /** The `--json` view of a run. */
-export function runJson(run: Run): RunJson {
-  return {
-    run_id: run.id,
-    status: run.status,
-    output: run.output,
-    error: run.error,
-    bot_id: run.botId,
-    conversation_key: run.conversationKey,
-  };
-}
+export const runJson: (run: Run) => RunJson = runView;
 
 /** The reply text of a finished run, if it has one. */
 export function replyOf(run: Pick<Run, "output">): string | null {

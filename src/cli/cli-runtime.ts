@@ -14,6 +14,7 @@ import type { Logger, LogLevel } from "../ports/logger.js";
 import type { Storage } from "../ports/storage.js";
 import type { RunSettings } from "../runs/run-service.js";
 import { jsonLogger } from "../runtime/logger.js";
+import { allPages } from "../runtime/pages.js";
 import type { CliSettings, DatabaseTarget } from "./cli-config.js";
 import { type CliIo, println } from "./cli-io.js";
 import { OFFLINE_MODEL, offlineProvider } from "./offline-provider.js";
@@ -137,18 +138,8 @@ export async function openRuntime(
 }
 
 /** All of the user's bots, oldest first. */
-export async function listBots(kilo: Kilo, userId: string): Promise<Bot[]> {
-  const bots: Bot[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: Awaited<ReturnType<Kilo["bots"]["listByUser"]>> = await kilo.bots.listByUser(userId, {
-      limit: 500,
-      cursor,
-    });
-    bots.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return bots;
+export function listBots(kilo: Kilo, userId: string): Promise<Bot[]> {
+  return allPages((cursor) => kilo.bots.listByUser(userId, { limit: 500, cursor }));
 }
 
 /** Finds one of the user's bots by id, else by name (ignoring case). */

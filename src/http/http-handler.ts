@@ -1,13 +1,13 @@
-import type { z } from "zod";
 import type { Bot, UpdateBotInput } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
-import { InboundEventSchema, type Run } from "../domain/run.js";
+import { InboundEventSchema } from "../domain/run.js";
 import type { CreateSkillInput, Skill, UpdateSkillInput } from "../domain/skill.js";
 import type { CreateToolInput, RedactedTool, UpdateToolInput } from "../domain/tool.js";
 import { KiloError } from "../errors.js";
 import type { Kilo, UsageQuery } from "../kilo.js";
 import type { Logger } from "../ports/logger.js";
 import type { TurnInput } from "../ports/orchestrator.js";
+import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
 import { empty, errorBody, errorResponse, HttpError, json, readJson } from "./http-response.js";
 import {
@@ -19,7 +19,7 @@ import {
   PageParamsSchema,
   ROUTES,
   type RouteSpec,
-  type RunViewSchema,
+  runView,
   UsageParamsSchema,
   WithoutIdSchema,
 } from "./http-routes.js";
@@ -104,22 +104,6 @@ function query(url: URL): Record<string, string> {
   return Object.fromEntries(url.searchParams);
 }
 
-function runView(run: Run): z.output<typeof RunViewSchema> {
-  return {
-    run_id: run.id,
-    status: run.status,
-    output: run.output,
-    error: run.error,
-    bot_id: run.botId,
-    conversation_key: run.conversationKey,
-    conversation_id: run.conversationId,
-    workflow: run.workflow,
-    created_at: run.createdAt,
-    started_at: run.startedAt,
-    finished_at: run.finishedAt,
-  };
-}
-
 /**
  * Conversation ids are unique across bots, so a turn naming another bot's
  * conversation fails with CONFLICT; it is reported as NOT_FOUND, like any
@@ -195,19 +179,8 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     return bot;
   }
 
-  async function allBots(userId: string): Promise<Bot[]> {
-    const bots: Bot[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: Awaited<ReturnType<Kilo["bots"]["listByUser"]>> = await kilo.bots.listByUser(userId, {
-        limit: 500,
-        cursor,
-      });
-      bots.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return bots;
-  }
+  const allBots = (userId: string): Promise<Bot[]> =>
+    allPages((cursor) => kilo.bots.listByUser(userId, { limit: 500, cursor }));
 
   /**
    * Finds the owner's bot holding a skill or tool: the `?botId=` given (one

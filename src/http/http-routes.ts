@@ -3,7 +3,7 @@ import { BotSchema, CreateBotInputSchema, UpdateBotInputSchema } from "../domain
 import { IdSchema } from "../domain/common.js";
 import { MemorySchema } from "../domain/memory.js";
 import { ProposalSchema } from "../domain/proposal.js";
-import { InboundEventSchema, RunErrorSchema, RunStatusSchema } from "../domain/run.js";
+import { InboundEventSchema, type Run, RunErrorSchema, RunStatusSchema } from "../domain/run.js";
 import {
   CreateSkillInputSchema,
   SkillSchema,
@@ -159,6 +159,26 @@ export const RunViewSchema = z.object({
   started_at: z.date().nullable(),
   finished_at: z.date().nullable(),
 });
+
+/** A run in the my-kaiser v1 shape, as `GET /v1/runs/:run_id` and `kilo status --json` show it. */
+export type RunView = z.output<typeof RunViewSchema>;
+
+/** The my-kaiser v1 view of a run: snake_case, with what a client needs next. */
+export function runView(run: Run): RunView {
+  return {
+    run_id: run.id,
+    status: run.status,
+    output: run.output,
+    error: run.error,
+    bot_id: run.botId,
+    conversation_key: run.conversationKey,
+    conversation_id: run.conversationId,
+    workflow: run.workflow,
+    created_at: run.createdAt,
+    started_at: run.startedAt,
+    finished_at: run.finishedAt,
+  };
+}
 
 /** The error codes an HTTP error body may carry. */
 export const HTTP_ERROR_CODES = [

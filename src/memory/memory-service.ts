@@ -12,6 +12,7 @@ import type {
   RetrieveInput,
 } from "../ports/memory.js";
 import type { Storage } from "../ports/storage.js";
+import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
 import { isStopword, tokenize } from "../skills/keyword-index.js";
 
@@ -137,19 +138,12 @@ export function lexicalMemoryRetriever(
     return found;
   };
 
-  async function candidatesFor(input: RetrieveInput): Promise<Memory[]> {
-    const candidates: Memory[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: Page<Memory> = await storage.memories.list(input.botId, input.userId, {
-        limit: Math.min(500, scanLimit - candidates.length),
-        cursor,
-      });
-      candidates.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor && candidates.length < scanLimit);
-    return candidates;
-  }
+  const candidatesFor = (input: RetrieveInput): Promise<Memory[]> =>
+    allPages(
+      (cursor) =>
+        storage.memories.list(input.botId, input.userId, { limit: Math.min(500, scanLimit), cursor }),
+      scanLimit,
+    );
 
   /**
    * Candidates that share words with the query, best first (ties: most recent

@@ -15,6 +15,7 @@ import type { Logger } from "../ports/logger.js";
 import type { Orchestrator } from "../ports/orchestrator.js";
 import type { RunClaim, Storage } from "../ports/storage.js";
 import { withLogFields } from "../runtime/log-context.js";
+import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
 
 /** Most runs executing at once in one process, by default. */
@@ -618,19 +619,8 @@ export function createRunService(options: RunServiceOptions): RunService {
     };
   }
 
-  async function loadUnfinished(): Promise<Run[]> {
-    const found: Run[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: Awaited<ReturnType<Storage["runs"]["listUnfinished"]>> = await storage.runs.listUnfinished({
-        limit: 500,
-        cursor,
-      });
-      found.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return found;
-  }
+  const loadUnfinished = (): Promise<Run[]> =>
+    allPages((cursor) => storage.runs.listUnfinished({ limit: 500, cursor }));
 
   function resume(): Promise<{ resumed: number }> {
     if (shared) {
