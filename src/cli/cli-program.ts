@@ -67,6 +67,7 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     chat: () => import("./chat-command.js"),
     migrate: () => import("./migrate-command.js"),
     serve: () => import("./serve-command.js"),
+    skills: () => import("./skills-command.js"),
     status: () => import("./status-command.js"),
   };
 
@@ -182,6 +183,47 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
       servedAt = { port: options.port, host: options.host };
       return run(async () => (await commands.serve()).serveCommand(context))();
     });
+
+  const skills = program
+    .command("skills")
+    .summary("import, export and list your bot's skills")
+    .description(
+      "Markdown skills (SKILL.md, the Agent Skills standard with LLMos-Lite's fields) in and out of your bot.\n" +
+        "Import is lenient: a file that breaks the standard is imported with warnings naming the rule.\n" +
+        "Export is strict: it writes a SKILL.md that standard validators accept, or fails listing the rules.",
+    )
+    .addHelpText(
+      "after",
+      examples(
+        "kilo skills import ./skills                 # every SKILL.md below ./skills",
+        "kilo skills import skills/pdf/SKILL.md --json",
+        "kilo skills export pdf --out ./exported     # writes ./exported/pdf/SKILL.md",
+        "kilo skills list",
+      ),
+    );
+  skills
+    .command("import")
+    .summary("import SKILL.md files (or folders holding them) into your bot")
+    .argument("<path...>", "SKILL.md files or directories to search for them")
+    .option("--json", "print { bot_id, results: [{ file, skill_id, name, warnings } | { file, error }] }")
+    .action((paths: string[], options: { json?: boolean }) =>
+      run(async () => (await commands.skills()).skillsImportCommand(paths, options, context))(),
+    );
+  skills
+    .command("export")
+    .summary("print a Markdown skill as SKILL.md, or write it to a folder")
+    .argument("<skill>", "the skill's id or name")
+    .option("-o, --out <dir>", "write <dir>/<name>/SKILL.md instead of printing")
+    .action((skill: string, options: { out?: string }) =>
+      run(async () => (await commands.skills()).skillsExportCommand(skill, options, context))(),
+    );
+  skills
+    .command("list")
+    .summary("list your bot's skills")
+    .option("--json", "print the skills as JSON")
+    .action((options: { json?: boolean }) =>
+      run(async () => (await commands.skills()).skillsListCommand(options, context))(),
+    );
 
   program
     .command("migrate")

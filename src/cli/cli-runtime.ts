@@ -4,10 +4,12 @@
  * `src/` that loads adapters, always through `import()`, so the core never
  * depends on them and a driver is loaded only when its database is used.
  */
+
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Bot } from "../domain/bot.js";
 import { KiloError } from "../errors.js";
+import type { LearningProgressEvent, LearningStage } from "../events.js";
 import { createKilo, type Kilo } from "../kilo.js";
 import type { LlmProvider } from "../ports/llm-provider.js";
 import type { Logger, LogLevel } from "../ports/logger.js";
@@ -127,14 +129,51 @@ export async function openRuntime(
   const logger = createCliLogger(settings, io, options.defaultLogLevel);
   const providers = options.role === "reader" ? [offlineProvider()] : await createProviders(settings, io.env);
   const storage = await openStorage(settings.database);
+  // Auto-learning ("Learn how to use Stripe") needs web search: on when a Brave key is set.
+  const search =
+    options.role !== "reader" && io.env.BRAVE_SEARCH_API_KEY
+      ? (await import("../../adapters/search/brave/index.js")).braveSearch({
+          apiKey: io.env.BRAVE_SEARCH_API_KEY,
+        })
+      : undefined;
   const kilo = createKilo({
     storage,
     providers,
     logger,
+    search,
     prices: { [OFFLINE_MODEL]: { input: 0, output: 0, cacheWrite: 0, cacheRead: 0 } },
     runs: runSettings(options.role, storage.capabilities.crossProcess),
   });
+  if (options.role !== "reader") {
+    kilo.events.on("learning-progress", (event) => println(io.stderr, learningProgressLine(event)));
+  }
   return { kilo, settings, logger, providers, close: () => kilo.close() };
+}
+
+const WORKING_STAGES: ReadonlySet<LearningStage> = new Set([
+  "searching",
+  "reading",
+  "analysing",
+  "proposing",
+]);
+const DONE_STAGES: ReadonlySet<LearningStage> = new Set(["proposed", "created"]);
+
+/**
+ * One stderr line per auto-learning stage: `…` while it works, `✓` when a
+ * proposal or the integration is ready, `✗` when it failed or was declined.
+ * Waiting for a credential also says how to give it without putting it in chat.
+ */
+export function learningProgressLine(event: LearningProgressEvent): string {
+  const mark = WORKING_STAGES.has(event.stage)
+    ? "…"
+    : DONE_STAGES.has(event.stage)
+      ? "✓"
+      : event.stage === "awaiting-credential"
+        ? "→"
+        : "✗";
+  const line = `kilo: learning ${event.topic}: ${mark} ${event.message}`;
+  if (event.stage !== "awaiting-credential") return line;
+  return `${line}\n  give the key through the API (kilo.learning.setCredential, session ${event.sessionId}), never in chat: chat is stored`;
 }
 
 /** All of the user's bots, oldest first. */
