@@ -3,13 +3,21 @@ import { IdSchema } from "../domain/common.js";
 import { InboundEventSchema } from "../domain/run.js";
 import type { CreateSkillInput, Skill, UpdateSkillInput } from "../domain/skill.js";
 import type { CreateToolInput, RedactedTool, UpdateToolInput } from "../domain/tool.js";
-import { KiloError } from "../errors.js";
+import { KiloError, toKiloError } from "../errors.js";
 import type { Kilo, UsageQuery } from "../kilo.js";
 import type { Logger } from "../ports/logger.js";
 import type { TurnInput } from "../ports/orchestrator.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
-import { empty, errorBody, errorResponse, HttpError, json, readJson } from "./http-response.js";
+import {
+  empty,
+  errorBody,
+  errorResponse,
+  HttpError,
+  json,
+  readBodyBytes,
+  readJson,
+} from "./http-response.js";
 import {
   ChatBodySchema,
   CreateBotBodySchema,
@@ -52,7 +60,21 @@ export interface HttpHandlerOptions {
    * there instead. Default: served, with `basePath` as its server.
    */
   openApi?: Omit<OpenApiOptions, "basePath"> | false;
+  /**
+   * Webhook receivers mounted at `POST {basePath}/webhooks/<name>`, e.g.
+   * `{ telegram: telegramChannel(...).webhookHandler() }`. They verify their
+   * own secrets, so `authenticate` is not called for them; the body limit
+   * still applies (a larger body is refused before the receiver sees it).
+   * Names are 1–64 of `a-z 0-9 _ -`.
+   */
+  webhooks?: Record<string, WebhookReceiver>;
 }
+
+/** A Web-standard receiver of one webhook, as channels return them (`telegramChannel().webhookHandler()`). */
+export type WebhookReceiver = (request: Request) => Promise<Response>;
+
+const WEBHOOK_NAME = /^[a-z0-9_-]{1,64}$/;
+const WEBHOOK_PATH = /^\/webhooks\/([^/]+)$/;
 
 /** A Web-standard request handler, with the body limit it enforces (read by `toNodeHandler`). */
 export interface HttpHandler {
@@ -465,6 +487,33 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     return userId.data;
   }
 
+  const webhooks = new Map(Object.entries(options.webhooks ?? {}));
+  for (const name of webhooks.keys()) {
+    if (!WEBHOOK_NAME.test(name)) {
+      throw new KiloError(
+        "CONFIGURATION_INVALID",
+        `webhooks: '${name}' is not a valid webhook name (1-64 of a-z, 0-9, '_' and '-')`,
+      );
+    }
+  }
+
+  /** A mounted webhook's answer, or `null` when the path is not a webhook's. */
+  async function webhook(request: Request, path: string): Promise<Response | null> {
+    const name = WEBHOOK_PATH.exec(path)?.[1];
+    const receiver = name === undefined ? undefined : webhooks.get(name);
+    if (!receiver) return null;
+    if (request.method !== "POST") {
+      throw new HttpError(405, "METHOD_NOT_ALLOWED", "Use POST on this route", { allow: "POST" });
+    }
+    // The receiver gets the body already read within the limit, so it cannot be made to buffer more.
+    const body = await readBodyBytes(request, maxBodyBytes);
+    try {
+      return await receiver(new Request(request.url, { method: "POST", headers: request.headers, body }));
+    } catch (error) {
+      throw toKiloError(error, "HOST_CALLBACK_FAILED", `The '${name}' webhook receiver threw`);
+    }
+  }
+
   const handler = async (request: Request): Promise<Response> => {
     let url: URL;
     try {
@@ -478,6 +527,8 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
         throw new KiloError("NOT_FOUND", "No such route");
       }
       const path = url.pathname.slice(basePath.length) || "/";
+      const hooked = webhooks.size > 0 ? await webhook(request, path) : null;
+      if (hooked) return hooked;
       let matched: { route: Route; match: RegExpExecArray } | null = null;
       const allowed = new Set<string>();
       for (const candidate of routes) {

@@ -74,14 +74,19 @@ export function errorResponse(error: unknown, logger: Logger | undefined, contex
  * as soon as its declared length or the bytes read so far pass the limit.
  * An empty body reads as `undefined`.
  */
-export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+/**
+ * The request's body bytes, read up to `maxBytes`: a body declared or found
+ * to be larger is refused with 413 as soon as that is known, without reading
+ * the rest.
+ */
+export async function readBodyBytes(request: Request, maxBytes: number): Promise<Buffer> {
   const tooLarge = () =>
     new HttpError(413, "PAYLOAD_TOO_LARGE", `Request body is larger than the limit of ${maxBytes} bytes`, {
       connection: "close",
     });
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge();
-  if (!request.body) return undefined;
+  if (!request.body) return Buffer.alloc(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -95,8 +100,13 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     }
     chunks.push(value);
   }
-  if (size === 0) return undefined;
-  const text = new TextDecoder().decode(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
+}
+
+export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+  const bytes = await readBodyBytes(request, maxBytes);
+  if (bytes.length === 0) return undefined;
+  const text = new TextDecoder().decode(bytes);
   if (text.trim() === "") return undefined;
   try {
     return JSON.parse(text) as unknown;

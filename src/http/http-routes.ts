@@ -137,6 +137,8 @@ const TurnResultSchema: z.ZodType<TurnResult> = z.object({
     cacheWriteTokens: z.number().int(),
     costUsd: z.number(),
   }),
+  skillsUsed: z.array(z.string()),
+  traceId: z.string().nullable(),
 });
 
 const ApprovalOutcomeSchema: z.ZodType<ApprovalOutcome> = z.object({

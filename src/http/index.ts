@@ -6,7 +6,7 @@
  * @module kilo/http
  */
 
-export type { HttpHandler, HttpHandlerOptions, HttpPrincipal } from "./http-handler.js";
+export type { HttpHandler, HttpHandlerOptions, HttpPrincipal, WebhookReceiver } from "./http-handler.js";
 export { createHttpHandler, DEFAULT_MAX_BODY_BYTES } from "./http-handler.js";
 export type { HttpErrorBody, HttpErrorCode } from "./http-response.js";
 export type { NodeHandler, NodeHandlerOptions, WebHandler } from "./node.js";

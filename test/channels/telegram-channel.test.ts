@@ -6,6 +6,7 @@ import {
   telegramChannel,
 } from "../../adapters/channels/telegram/index.js";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
+import { createHttpHandler } from "../../src/http/index.js";
 import { createKilo, type Kilo, KiloError } from "../../src/index.js";
 import { type MockReply, mockProvider } from "../../src/testing/index.js";
 import { userText } from "../runs/helpers.js";
@@ -412,6 +413,44 @@ describe("telegramChannel webhook", () => {
     const malformed = await handler(post({ hello: "world" }));
     expect(malformed.status).toBe(400);
     expect(runIds).toEqual([]);
+  });
+
+  it("mounts in kilo's HTTP handler at /webhooks/telegram, without the host's authenticate", async () => {
+    const { telegram, kilo, channel } = await setup({ channel: { webhookSecret: SECRET } });
+    const runIds = collectRuns(kilo);
+    let authenticated = 0;
+    const http = createHttpHandler(kilo, {
+      basePath: "/kilo",
+      authenticate: async () => {
+        authenticated += 1;
+        return null;
+      },
+      maxBodyBytes: 2_000,
+      webhooks: { telegram: channel.webhookHandler() },
+    });
+    const at = (request: Request, path: string) => new Request(`https://bot.example${path}`, request);
+    const response = await http(at(post(updateBody(800, "through kilo/http")), "/kilo/webhooks/telegram"));
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ ok: true, outcome: "ingested" });
+    await channel.idle();
+    expect(telegram.sent).toEqual([{ chatId: OWNER, text: "echo: through kilo/http" }]);
+    // The receiver checks its own secret; the host's authenticate is never asked.
+    expect((await http(at(post(updateBody(801, "x"), "wrong"), "/kilo/webhooks/telegram"))).status).toBe(401);
+    expect(authenticated).toBe(0);
+    // Only POST, within the body limit, and only mounted names.
+    const get = await http(new Request("https://bot.example/kilo/webhooks/telegram"));
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    const big = await http(at(post(updateBody(802, "y".repeat(3_000))), "/kilo/webhooks/telegram"));
+    expect(big.status).toBe(413);
+    expect((await http(at(post(updateBody(803, "z")), "/kilo/webhooks/slack"))).status).toBe(404);
+    expect(runIds).toHaveLength(1);
+    expect(() =>
+      createHttpHandler(kilo, {
+        authenticate: async () => null,
+        webhooks: { "Bad Name": channel.webhookHandler() },
+      }),
+    ).toThrow(/'Bad Name' is not a valid webhook name/);
   });
 
   it("needs a webhook secret, naming the option and the environment variable", async () => {
