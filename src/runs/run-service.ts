@@ -17,6 +17,7 @@ import type { RunClaim, Storage } from "../ports/storage.js";
 import { withLogFields } from "../runtime/log-context.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
+import { createWorkflowRegistry, executeWorkflow, type WorkflowHandler } from "./workflow.js";
 
 /** Most runs executing at once in one process, by default. */
 export const DEFAULT_RUN_CONCURRENCY = 8;
@@ -82,7 +83,10 @@ export interface RunServiceOptions extends RunSettings {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  /** Publishes `run-queued`, `run-started`, `run-completed` and a failed run's `error`; must not throw. */
   emit: <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) => void;
+  /** Host workflows by name (`createKilo({ workflows })`); see {@link RunService.register}. */
+  workflows?: Record<string, WorkflowHandler> | undefined;
 }
 
 /** Options of {@link RunService.ingest}. */
@@ -134,13 +138,16 @@ export interface WaitOptions {
  * Recovery policy (both executors): a run found `running` whose executor died
  * (a process that restarted, or on shared storage a lease that expired: the
  * worker was killed, lost its database connection, or stalled longer than the
- * lease) is re-run from the start, by whichever process claims it next, before
- * any later run of its key. Known limitations until steps are recorded: what
- * the interrupted turn already stored stays (the user's message, stored before
- * the model is called, then appears twice); a tool call with side effects that
- * completed before the crash is made again; and a worker that stalls past its
- * lease while its model call still completes has its outcome refused (the
- * reclaiming worker's stands), though the messages its turn stored stay.
+ * lease) is re-executed, by whichever process claims it next, before any
+ * later run of its key. Its workflow's steps (`ctx.turn`, `ctx.ask`,
+ * `ctx.step`) that succeeded before the crash are recorded (`storage.runSteps`)
+ * and not made again: their recorded output is returned. Known limitations: a
+ * step interrupted midway is made again (a turn's user message, stored before
+ * the model is called, then appears twice; host steps get the same
+ * idempotency key `${runId}:${index}` to dedupe); a tool call inside a turn is
+ * not a step of its own; and a worker that stalls past its lease while its
+ * steps still complete has its outcome refused (the reclaiming worker's
+ * stands), though what its steps stored stays.
  *
  * @example
  * ```ts
@@ -157,6 +164,16 @@ export interface RunService {
   ingest(event: InboundEventInput, options?: IngestOptions): Promise<IngestResult>;
   /** The run; `NOT_FOUND` when there is none. */
   get(runId: string): Promise<Run>;
+  /**
+   * Registers a host workflow: events whose `type` is `name` run it. A host
+   * workflow named `message` overrides the built-in one (for `message` and
+   * every `*.message` type without a workflow of its own). `CONFLICT` when a
+   * host workflow of that name is registered already; `VALIDATION_FAILED`
+   * for a name that is not a valid event type. Register before ingesting:
+   * `ingest` refuses an event no workflow handles, and a run whose workflow is
+   * missing in the process executing it fails with `NOT_FOUND`.
+   */
+  register(name: string, handler: WorkflowHandler): void;
   /**
    * Resolves with the run once it is `succeeded`, `failed` or
    * `awaiting_approval`, or, with `timeoutMs`, when that time is up (the run as it stands).
@@ -257,6 +274,13 @@ export function createRunService(options: RunServiceOptions): RunService {
   );
   const storeRaw = options.storeRawEvents ?? false;
   const recover = !shared && (options.recover ?? !storage.capabilities.crossProcess);
+  const workflows = createWorkflowRegistry(options.workflows);
+  if (!storage.runSteps) {
+    logger.warn(
+      { adapter: storage.name },
+      "the storage has no runSteps repository: workflow steps are not recorded, and a run re-executed after a crash makes them all again",
+    );
+  }
   if (storage.capabilities.crossProcess && !canClaim) {
     logger.warn(
       { adapter: storage.name },
@@ -347,26 +371,36 @@ export function createRunService(options: RunServiceOptions): RunService {
 
   /** Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`. Never throws. */
   async function perform(run: Run, log: Logger): Promise<Run> {
-    const text = typeof run.input.text === "string" ? run.input.text : "";
     try {
-      const result = await withLogFields(logFields(run), () =>
-        orchestrator.handle({
-          botId: run.botId,
-          userId: run.userId,
-          conversationId: run.conversationId ?? undefined,
-          message: text,
-          channel: run.eventType,
+      const handler = workflows.resolve(run.workflow);
+      if (!handler) {
+        throw new KiloError(
+          "NOT_FOUND",
+          `No workflow '${run.workflow}' is registered in this process (createKilo({ workflows }) or kilo.runs.register)`,
+        );
+      }
+      const output = await withLogFields(logFields(run), () =>
+        executeWorkflow({
+          run,
+          handler,
+          orchestrator,
+          steps: storage.runSteps,
+          clock,
+          log,
+          conversationIdFor,
         }),
       );
-      return {
-        ...run,
-        status: "succeeded",
-        output: JSON.parse(JSON.stringify(result)) as Record<string, unknown>,
-        finishedAt: clock.now(),
-      };
+      return { ...run, status: "succeeded", output, finishedAt: clock.now() };
     } catch (error) {
       const failure = toKiloError(error, "INTERNAL", "The run's workflow failed");
       log.warn({ code: failure.code }, "run failed");
+      // A throw in host code (a workflow or its step) also goes to the `error` event, with its run.
+      if (failure.code === "HOST_CALLBACK_FAILED") {
+        emit("error", {
+          error: failure,
+          context: { runId: run.id, workflow: run.workflow, conversationKey: run.conversationKey },
+        });
+      }
       return {
         ...run,
         status: "failed",
@@ -689,6 +723,12 @@ export function createRunService(options: RunServiceOptions): RunService {
           `Invalid inbound event: bot_id '${event.bot_id}' differs from the botId option '${botId}'`,
         );
       }
+      if (!workflows.resolve(event.type)) {
+        throw new KiloError(
+          "VALIDATION_FAILED",
+          `Invalid inbound event: no workflow handles type '${event.type}'; register one with createKilo({ workflows }) or kilo.runs.register`,
+        );
+      }
       await started();
       const deliveryId = event.delivery_id ?? null;
       if (deliveryId !== null) {
@@ -776,6 +816,8 @@ export function createRunService(options: RunServiceOptions): RunService {
     },
 
     resume,
+
+    register: (name, handler) => workflows.register(name, handler),
 
     start: started,
 

@@ -23,7 +23,9 @@ function wrapRepositories(
 ): StorageRepositories {
   const wrapped = {} as Record<string, Record<string, AnyMethod>>;
   for (const name of STORAGE_REPOSITORY_NAMES) {
-    const repository = repositories[name] as unknown as Record<string, AnyMethod>;
+    const repository = repositories[name] as unknown as Record<string, AnyMethod> | undefined;
+    // An optional repository the adapter lacks stays missing, so the core sees that it lacks it.
+    if (!repository) continue;
     const methods: Record<string, AnyMethod> = {};
     for (const method of Object.keys(repository)) {
       const fn = repository[method];

@@ -120,3 +120,19 @@ export function queuedRun(id: string, botId: string, key: string, text: string):
     finishedAt: null,
   };
 }
+
+/** Stores `USER` and a bot of theirs with this id straight into storage, as a previous process would have. */
+export async function storedBot(storage: Storage, id: string) {
+  await storage.users.upsert({ id: USER, name: null, metadata: {}, createdAt: new Date() });
+  return storage.bots.create({
+    id,
+    userId: USER,
+    name: "Runner",
+    soul: null,
+    personality: null,
+    context: null,
+    metadata: {},
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  });
+}

@@ -1,0 +1,94 @@
+import type { Insertable, Kysely, Selectable } from "kysely";
+import type { RunError } from "../../../src/domain/run.js";
+import type { RunStep, RunStepKind, RunStepStatus } from "../../../src/domain/run-step.js";
+import { KiloError } from "../../../src/errors.js";
+import type { RunStepRepository } from "../../../src/ports/storage.js";
+import type { RunStepsTable, Tables } from "./schema.js";
+import type { SqlDialect } from "./sql-storage.js";
+
+/** How the run steps repository reaches the database: the SQL storage's statement runners. */
+export interface RunStepAccess {
+  /** Runs statements on the current connection (the ambient transaction's, when there is one). */
+  run<T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
+  /** Runs statements atomically: inside the current transaction, or in a new one. */
+  atomic<T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
+}
+
+/** The `run_steps` repository of the SQL adapters (migration 9), kept beside sql-storage.ts for size. */
+export function sqlRunStepRepository(access: RunStepAccess, dialect: SqlDialect): RunStepRepository {
+  const adapter = dialect.name;
+  const json = (value: unknown): string => {
+    try {
+      return dialect.json(value);
+    } catch (cause) {
+      throw new KiloError(
+        "VALIDATION_FAILED",
+        `${adapter} storage: a run step's output cannot be stored as JSON (cycles, bigints or similar inside it)`,
+        { adapter, cause },
+      );
+    }
+  };
+  const row = (step: RunStep): Insertable<RunStepsTable> => ({
+    run_id: step.runId,
+    bot_id: step.botId,
+    step_index: step.index,
+    name: dialect.text(step.name),
+    kind: step.kind,
+    status: step.status,
+    // Wrapped in an object: pg hands a jsonb string back parsed, indistinguishable from JSON text.
+    output: step.output === null || step.output === undefined ? null : json({ value: step.output }),
+    error: step.error === null ? null : json(step.error),
+    started_at: dialect.timestamp(step.startedAt),
+    finished_at: step.finishedAt === null ? null : dialect.timestamp(step.finishedAt),
+  });
+  const stepOf = (stored: Selectable<RunStepsTable>): RunStep => ({
+    runId: stored.run_id,
+    botId: stored.bot_id,
+    index: Number(stored.step_index),
+    name: dialect.fromText(stored.name),
+    kind: stored.kind as RunStepKind,
+    status: stored.status as RunStepStatus,
+    output: stored.output === null ? null : (dialect.fromJson(stored.output) as { value: unknown }).value,
+    error: stored.error === null ? null : (dialect.fromJson(stored.error) as RunError),
+    startedAt: dialect.fromTimestamp(stored.started_at),
+    finishedAt: stored.finished_at === null ? null : dialect.fromTimestamp(stored.finished_at),
+  });
+
+  return {
+    save: (step) =>
+      access.atomic("runSteps.save", async (db) => {
+        // Tenancy: the run must be the bot's (the foreign key alone would accept another bot's run).
+        const owner = await db
+          .selectFrom("runs")
+          .select("id")
+          .where("id", "=", step.runId)
+          .where("bot_id", "=", step.botId)
+          .executeTakeFirst();
+        if (!owner) {
+          throw new KiloError(
+            "NOT_FOUND",
+            `${adapter} storage: cannot save a run step: bot ${step.botId} has no run ${step.runId}`,
+            { adapter },
+          );
+        }
+        const { run_id: _runId, step_index: _index, ...columns } = row(step);
+        await db
+          .insertInto("run_steps")
+          .values(row(step))
+          .onConflict((oc) => oc.columns(["run_id", "step_index"]).doUpdateSet(columns))
+          .execute();
+        return { ...structuredClone(step), output: step.output ?? null };
+      }),
+    listByRun: (botId, runId) =>
+      access.run("runSteps.listByRun", async (db) => {
+        const rows = await db
+          .selectFrom("run_steps")
+          .selectAll()
+          .where("run_id", "=", runId)
+          .where("bot_id", "=", botId)
+          .orderBy("step_index")
+          .execute();
+        return rows.map(stepOf);
+      }),
+  };
+}

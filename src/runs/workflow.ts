@@ -1,0 +1,299 @@
+import { createHash } from "node:crypto";
+import type { InboundEvent, Run } from "../domain/run.js";
+import type { RunStep, RunStepKind } from "../domain/run-step.js";
+import { KiloError, toKiloError } from "../errors.js";
+import type { Clock } from "../ports/clock.js";
+import type { LogFields, Logger } from "../ports/logger.js";
+import type { Orchestrator, TurnResult } from "../ports/orchestrator.js";
+import type { RunStepRepository } from "../ports/storage.js";
+
+/** The name of the built-in workflow that runs one bot turn; `*.message` event types fall back to it. */
+export const MESSAGE_WORKFLOW = "message";
+
+/** Workflow names: what event types may be (letters, digits, `_`, `-`, `.`, `:`), at most 50 characters. */
+const WORKFLOW_NAME = /^[A-Za-z0-9_.:-]{1,50}$/;
+
+/**
+ * A bot turn as a workflow step returns it: the `TurnResult` as JSON, which
+ * is what is recorded and what a replay returns, so the dates inside
+ * `memories` and `proposal` are ISO strings.
+ */
+export type WorkflowTurnResult = Omit<TurnResult, "memories" | "proposal"> & {
+  memories: Array<Record<string, unknown>>;
+  proposal: Record<string, unknown> | null;
+};
+
+/** What `ctx.step`'s function receives. */
+export interface WorkflowStepInfo {
+  /**
+   * `${runId}:${index}`: the same every time this step of this run is made
+   * (after a crash too), so pass it to external APIs (an `Idempotency-Key`
+   * header, a unique column) to make a retried side effect happen once.
+   */
+  idempotencyKey: string;
+  /** The step's place in the run, from 0. */
+  index: number;
+  runId: string;
+}
+
+/** Options of {@link WorkflowContext.turn}. */
+export interface WorkflowTurnOptions {
+  /** The message the bot answers. Default: the event's `text`. */
+  text?: string;
+  /**
+   * Another bot of the same user to run the turn: it continues its own
+   * conversation for this conversation key. Default: the run's bot.
+   */
+  botId?: string;
+}
+
+/**
+ * What a workflow handler runs its steps through. Every `turn`, `ask` and
+ * `step` is a recorded step, numbered in call order: when a run is re-executed
+ * after a crash, a step that already succeeded is not made again and its
+ * recorded output is returned. A workflow must therefore make the same steps,
+ * with the same names, in the same order, every time it executes for a run
+ * (deterministic); a different step at a recorded index fails the run with
+ * `CONFLICT` ("workflow ... is not deterministic"). Do side effects only
+ * inside steps, and decide on step outputs, not on the clock or randomness.
+ */
+export interface WorkflowContext {
+  readonly runId: string;
+  /** The workflow's name (the event type that selected it). */
+  readonly workflow: string;
+  readonly botId: string;
+  readonly userId: string;
+  readonly conversationKey: string;
+  /** A bot turn in the run's conversation (what the built-in `message` workflow does), as a step named `turn`. */
+  turn(options?: WorkflowTurnOptions): Promise<WorkflowTurnResult>;
+  /**
+   * Asks another bot of the same user, as a sub-agent, in a conversation of
+   * its own keyed by this run (asking it again in this run continues it); a
+   * step named `ask:<botId>`.
+   */
+  ask(botId: string, text: string): Promise<WorkflowTurnResult>;
+  /**
+   * Runs host code with side effects as a named step and returns what `fn`
+   * returns, as JSON (`undefined` becomes `null`). `fn` gets the step's
+   * idempotency key. A throw fails the step (and, unless caught, the run).
+   */
+  step<T>(name: string, fn: (step: WorkflowStepInfo) => T | Promise<T>): Promise<T>;
+  /** Logs an info line carrying `run_id`, `workflow` and `conversation_key` (and `fields`). */
+  log(message: string, fields?: LogFields): void;
+  /** The run's logger, for other levels; its lines carry the same fields. */
+  readonly logger: Logger;
+}
+
+/**
+ * A named workflow: handles the runs of the event types that name it. What it
+ * returns becomes the run's `output` (a plain object as is; any other value
+ * as `{ value }`).
+ *
+ * @example
+ * ```ts
+ * const kilo = createKilo({
+ *   storage, providers,
+ *   workflows: {
+ *     "order.placed": async (event, ctx) => {
+ *       const charge = await ctx.step("charge", ({ idempotencyKey }) =>
+ *         payments.charge({ amount: 5, idempotencyKey }),
+ *       );
+ *       const turn = await ctx.turn({ text: `Tell the user their order ${charge.id} is paid` });
+ *       return { chargeId: charge.id, reply: turn.reply };
+ *     },
+ *   },
+ * });
+ * ```
+ */
+export type WorkflowHandler = (event: InboundEvent, ctx: WorkflowContext) => unknown;
+
+/** Host workflows by name, and how an event type finds its workflow. */
+export interface WorkflowRegistry {
+  /** Registers a host workflow; `CONFLICT` when a host workflow of that name exists, `VALIDATION_FAILED` for a bad name. */
+  register(name: string, handler: WorkflowHandler): void;
+  /**
+   * The workflow for an event type: a host workflow of that name; for
+   * `message` and `*.message`, else the host's `message` workflow, else the
+   * built-in one; otherwise `null`.
+   */
+  resolve(eventType: string): WorkflowHandler | null;
+}
+
+const builtInMessage: WorkflowHandler = (_event, ctx) => ctx.turn();
+
+/** Creates the registry with the host's workflows (`createKilo({ workflows })`). */
+export function createWorkflowRegistry(initial: Record<string, WorkflowHandler> = {}): WorkflowRegistry {
+  const registered = new Map<string, WorkflowHandler>();
+  const registry: WorkflowRegistry = {
+    register(name, handler) {
+      if (typeof name !== "string" || !WORKFLOW_NAME.test(name)) {
+        throw new KiloError(
+          "VALIDATION_FAILED",
+          `Invalid workflow name '${String(name)}': use 1 to 50 letters, digits, '_', '-', '.' or ':' (as event types)`,
+        );
+      }
+      if (typeof handler !== "function") {
+        throw new KiloError("VALIDATION_FAILED", `Workflow '${name}' must be a function (event, ctx) => ...`);
+      }
+      if (registered.has(name))
+        throw new KiloError("CONFLICT", `A workflow named '${name}' is already registered`);
+      registered.set(name, handler);
+    },
+    resolve(eventType) {
+      const own = registered.get(eventType);
+      if (own) return own;
+      if (eventType === MESSAGE_WORKFLOW || eventType.endsWith(`.${MESSAGE_WORKFLOW}`)) {
+        return registered.get(MESSAGE_WORKFLOW) ?? builtInMessage;
+      }
+      return null;
+    },
+  };
+  for (const [name, handler] of Object.entries(initial)) registry.register(name, handler);
+  return registry;
+}
+
+/** The conversation a sub-agent asked with `ctx.ask` uses: one per (bot, run). */
+export function askConversationIdFor(botId: string, runId: string): string {
+  const digest = createHash("sha256")
+    .update(JSON.stringify([botId, "ask", runId]))
+    .digest("hex");
+  return `conv_${digest.slice(0, 32)}`;
+}
+
+/** What {@link executeWorkflow} needs. */
+export interface WorkflowExecution {
+  run: Run;
+  handler: WorkflowHandler;
+  orchestrator: Orchestrator;
+  /** Where steps are recorded; without it steps run unrecorded (and are made again on re-execution). */
+  steps: RunStepRepository | undefined;
+  clock: Clock;
+  /** The run's logger (carrying run_id, workflow, conversation_key). */
+  log: Logger;
+  /** The conversation of a (bot, conversation key). */
+  conversationIdFor(botId: string, conversationKey: string): string;
+}
+
+/** A value as stored: JSON, `undefined` as `null`. */
+function asJson(value: unknown): unknown {
+  if (value === undefined) return null;
+  return JSON.parse(JSON.stringify(value)) as unknown;
+}
+
+/**
+ * Executes a run's workflow: replays the steps recorded by earlier executions
+ * of the run (by index and name), makes and records the rest, and returns
+ * the run's output. Throws what the workflow throws (host errors wrapped as
+ * `HOST_CALLBACK_FAILED` naming the workflow).
+ */
+export async function executeWorkflow(execution: WorkflowExecution): Promise<Record<string, unknown>> {
+  const { run, handler, orchestrator, steps, clock, log } = execution;
+  const recorded = new Map<number, RunStep>();
+  for (const step of steps ? await steps.listByRun(run.botId, run.id) : []) recorded.set(step.index, step);
+  if (recorded.size > 0) log.info({ steps: recorded.size }, "replaying recorded steps");
+  let next = 0;
+
+  async function record<T>(
+    name: string,
+    kind: RunStepKind,
+    make: (info: WorkflowStepInfo) => Promise<T> | T,
+  ) {
+    const index = next++;
+    const previous = recorded.get(index);
+    if (previous && (previous.name !== name || previous.kind !== kind)) {
+      throw new KiloError(
+        "CONFLICT",
+        `Workflow '${run.workflow}' is not deterministic: step ${index} of run ${run.id} was '${previous.name}' ` +
+          `(${previous.kind}) when the run first executed, and is '${name}' (${kind}) now`,
+      );
+    }
+    if (previous?.status === "succeeded") {
+      log.debug({ step: name, index }, "step replayed");
+      return previous.output as T;
+    }
+    const base = { runId: run.id, botId: run.botId, index, name, kind, startedAt: clock.now() };
+    await steps?.save({ ...base, status: "running", output: null, error: null, finishedAt: null });
+    let output: unknown;
+    try {
+      output = asJson(await make({ idempotencyKey: `${run.id}:${index}`, index, runId: run.id }));
+    } catch (error) {
+      const failure = toKiloError(
+        error,
+        "HOST_CALLBACK_FAILED",
+        `Workflow '${run.workflow}' step '${name}' failed`,
+      );
+      try {
+        await steps?.save({
+          ...base,
+          status: "failed",
+          output: null,
+          error: { code: failure.code, message: failure.message },
+          finishedAt: clock.now(),
+        });
+      } catch (storageError) {
+        log.warn({ step: name, index, error: storageError }, "cannot record the step's failure");
+      }
+      throw failure;
+    }
+    await steps?.save({ ...base, status: "succeeded", output, error: null, finishedAt: clock.now() });
+    return output as T;
+  }
+
+  const turnIn = (botId: string, conversationId: string, text: string) => () =>
+    orchestrator.handle({
+      botId,
+      userId: run.userId,
+      conversationId,
+      message: text,
+      channel: run.eventType,
+    });
+  const eventText = typeof run.input.text === "string" ? run.input.text : "";
+
+  const ctx: WorkflowContext = {
+    runId: run.id,
+    workflow: run.workflow,
+    botId: run.botId,
+    userId: run.userId,
+    conversationKey: run.conversationKey,
+    turn(options = {}) {
+      const botId = options.botId ?? run.botId;
+      const conversationId =
+        botId === run.botId && run.conversationId
+          ? run.conversationId
+          : execution.conversationIdFor(botId, run.conversationKey);
+      return record(
+        "turn",
+        "turn",
+        turnIn(botId, conversationId, options.text ?? eventText),
+      ) as Promise<WorkflowTurnResult>;
+    },
+    ask(botId, text) {
+      return record(
+        `ask:${botId}`,
+        "ask",
+        turnIn(botId, askConversationIdFor(botId, run.id), text),
+      ) as Promise<WorkflowTurnResult>;
+    },
+    step(name, fn) {
+      if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+        return Promise.reject(
+          new KiloError("VALIDATION_FAILED", "ctx.step needs a name of 1 to 200 characters"),
+        );
+      }
+      return record(name, "step", fn);
+    },
+    log: (message, fields = {}) => log.info(fields, message),
+    logger: log,
+  };
+
+  let result: unknown;
+  try {
+    result = await handler(run.input as InboundEvent, ctx);
+  } catch (error) {
+    throw toKiloError(error, "HOST_CALLBACK_FAILED", `Workflow '${run.workflow}' failed`);
+  }
+  const output = asJson(result);
+  return output !== null && typeof output === "object" && !Array.isArray(output)
+    ? (output as Record<string, unknown>)
+    : { value: output };
+}

@@ -1,0 +1,38 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const directory = mkdtempSync(join(tmpdir(), "kilo-docs-runs-"));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+/** The package's import specifiers, pointed at the sources. */
+const SOURCES: Record<string, string> = {
+  kilo: resolve("src/index.ts"),
+  "kilo/storage/memory": resolve("adapters/storage/memory/index.ts"),
+  "kilo/testing": resolve("src/testing/index.ts"),
+};
+
+describe("docs/runs.md", () => {
+  it("the workflows example runs as written and prints the run with its recorded steps", () => {
+    const page = readFileSync("docs/runs.md", "utf8");
+    const block = page.split(
+      "<!-- runnable: test/docs/runs-workflows.test.ts runs this block -->\n```ts\n",
+    )[1];
+    expect(block, "the runnable block is missing").toBeDefined();
+    let code = block!.split("\n```")[0]!;
+    for (const [specifier, path] of Object.entries(SOURCES)) {
+      code = code.replaceAll(`from "${specifier}";`, `from ${JSON.stringify(path)};`);
+    }
+    const file = join(directory, "workflows-example.mts");
+    writeFileSync(file, code);
+    const result = spawnSync(process.execPath, ["--import", "tsx", file], { encoding: "utf8" });
+    expect(result.stderr).toBe("");
+    expect(JSON.parse(result.stdout.trim())).toEqual({
+      status: "succeeded",
+      output: { chargeId: "ch_1", reply: "Your order is paid and on its way." },
+      steps: ["0:charge:succeeded", "1:turn:succeeded"],
+    });
+  });
+});
