@@ -53,8 +53,8 @@ export interface MatcherResult {
   sizes: MatcherSizeResult[];
 }
 
-/** Mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
+/** Mulberry32: small, fast, deterministic (also used by `evolution.ts`). */
+export function rng(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
