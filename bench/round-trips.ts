@@ -91,7 +91,8 @@ function countingMemory(): Counted {
     });
   const storage = { ...inner } as Storage;
   for (const key of STORAGE_REPOSITORY_NAMES) {
-    (storage as unknown as Record<string, object>)[key] = wrap(inner[key]);
+    const repository = inner[key];
+    if (repository) (storage as unknown as Record<string, object>)[key] = wrap(repository);
   }
   if (inner.commitTurn) {
     storage.commitTurn = (turn) => {

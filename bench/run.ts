@@ -6,6 +6,7 @@
  *   npm run bench -- --quick fewer turns (what CI runs)
  */
 import { benchClinc150 } from "./clinc150.js";
+import { benchEvolution } from "./evolution.js";
 import { benchGrowth } from "./growth.js";
 import { benchMatcher } from "./matcher.js";
 import { benchOverhead } from "./overhead.js";
@@ -30,6 +31,8 @@ const runs = await benchRuns({ quick, overheadMs: overhead.medianMs });
 await saveResult("runs", runs);
 const growth = await benchGrowth({ quick, matcher });
 await saveResult("growth", growth);
+const evolution = await benchEvolution({ quick });
+await saveResult("evolution", evolution);
 
 const rows = [
   {
@@ -116,6 +119,16 @@ for (const [name, points] of [
     figure: `median ${ms(small.medianMs)} -> ${ms(large.medianMs)} (${(large.medianMs / small.medianMs).toFixed(1)}x); chart ${growth.chart}`,
     target: `<= ${bound.toFixed(1)}x (log2 of ${large.size / small.size}x)`,
     met: large.medianMs / small.medianMs <= bound,
+  });
+}
+
+for (const row of evolution.rows) {
+  rows.push({
+    benchmark: `evolution: pattern detection over ${row.traces.toLocaleString("en-US")} traces, ${row.storage}`,
+    figure: `${(row.totalMs / 1000).toFixed(2)} s (read ${row.readMs.toFixed(0)} ms + detect ${row.detectMs.toFixed(0)} ms); planted found ${row.found}/${row.planted}, false ${row.falsePatterns}`,
+    target: row.traces >= 100_000 ? "<= 5 s, all found, 0 false" : "all found, 0 false",
+    met:
+      row.found === row.planted && row.falsePatterns === 0 && (row.traces < 100_000 || row.totalMs <= 5000),
   });
 }
 

@@ -55,12 +55,34 @@ export interface LearningProgressEvent {
   url?: string | undefined;
 }
 
+/** A stage of an evolution pass (`kilo.evolve`), in order: analysing, detected, then one per pattern, then done. */
+export type EvolveStage = "analysing" | "detected" | "created" | "skipped" | "done";
+
+/** Progress of one evolution pass (`evolve-progress`). */
+export interface EvolveProgressEvent {
+  botId: string;
+  userId: string;
+  stage: EvolveStage;
+  /** One line a UI or CLI can show as is. */
+  message: string;
+  /** The pattern this event is about (`created`, `skipped`). */
+  signature?: string | undefined;
+  /** The skill created for it (`created`). */
+  skillId?: string | null | undefined;
+  /** Totals so far (`detected`, `done`). */
+  tracesAnalyzed?: number | undefined;
+  patternsDetected?: number | undefined;
+  skillsCreated?: number | undefined;
+}
+
 /**
  * kilo's typed events. Listen with `kilo.events.on("reply-sent", (event) => ...)`.
  * A listener that throws is reported as an `error` event; it never breaks a turn.
  */
 export interface KiloEvents {
+  /** A user message was stored, before any model call; `channel` is where it came from. */
   "message-received": (event: TurnEventBase & { messageId: string; channel: string }) => void;
+  /** The matcher decided which skill (if any) handles the message, and how (`pass`) and how sure it is. */
   "skill-matched": (
     event: TurnEventBase & {
       skillId: string | null;
@@ -70,10 +92,18 @@ export interface KiloEvents {
       reason: string;
     },
   ) => void;
+  /**
+   * One provider attempt was recorded in usage (every success, and failures that reported tokens);
+   * `fallback` is true when the attempt went to a route entry other than the first.
+   */
   "llm-call": (event: { usage: UsageRecord; attempt: number; fallback: boolean }) => void;
+  /** A tool the model called has finished; `isError` is what the model was told. */
   "tool-called": (event: TurnEventBase & { name: string; isError: boolean; durationMs: number }) => void;
+  /** A fact was written to memory after the reply; `updated` when it replaced an older value of the same key. */
   "memory-extracted": (event: TurnEventBase & { memory: Memory; updated: boolean }) => void;
+  /** The bot offered to create a skill for a request no skill handled. */
   "proposal-created": (event: TurnEventBase & { proposal: Proposal }) => void;
+  /** The turn finished and its reply was stored; `result` is what `kilo.chat` returns. */
   "reply-sent": (event: TurnEventBase & { messageId: string; result: TurnResult }) => void;
   /** Progress of a streamed turn (`kilo.stream`): the same deltas the stream yields. */
   "turn-progress": (event: TurnEventBase & { event: Exclude<TurnStreamEvent, { type: "result" }> }) => void;
@@ -87,6 +117,12 @@ export interface KiloEvents {
   ) => void;
   /** Auto-learning moved on: searching, reading a page, analysing, proposing, ..., created. */
   "learning-progress": (event: LearningProgressEvent) => void;
+  /** An evolution pass (`kilo.evolve`) moved on: traces read, patterns detected, a skill drafted or a pattern skipped, done. */
+  "evolve-progress": (event: EvolveProgressEvent) => void;
+  /**
+   * A failure kilo caught instead of letting it become an unhandled rejection: a failed turn or
+   * run, a listener that threw, an unreadable workspace file. `context` says where it happened.
+   */
   error: (event: { error: KiloError; context: Record<string, unknown> }) => void;
 }
 

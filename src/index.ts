@@ -23,6 +23,8 @@ export { createKilo } from "./kilo.js";
 export type { KiloErrorCode, KiloErrorOptions } from "./errors.js";
 export { KILO_ERROR_CODES, KiloError, toKiloError } from "./errors.js";
 export type {
+  EvolveProgressEvent,
+  EvolveStage,
   KiloEventEmitter,
   KiloEventName,
   KiloEvents,
@@ -115,8 +117,18 @@ export type {
   RunServiceOptions,
   RunSettings,
   WaitOptions,
+  WorkflowContext,
+  WorkflowHandler,
+  WorkflowStepInfo,
+  WorkflowTurnOptions,
+  WorkflowTurnResult,
 } from "./runs/index.js";
-export { conversationIdFor, createRunService, DEFAULT_RUN_CONCURRENCY } from "./runs/index.js";
+export {
+  conversationIdFor,
+  createRunService,
+  DEFAULT_RUN_CONCURRENCY,
+  MESSAGE_WORKFLOW,
+} from "./runs/index.js";
 export { randomIds, sequentialIds, systemClock } from "./runtime/defaults.js";
 export { contextualLogger, withLogFields } from "./runtime/log-context.js";
 export type { JsonLoggerOptions } from "./runtime/logger.js";
@@ -164,6 +176,18 @@ export {
   validateSkill,
   withoutTakenTriggers,
 } from "./skills/skill-validation.js";
+// Traces and evolution: what turns did, feedback, skills drafted from repeated requests
+export type { KiloTraces, TraceOptions, TraceQuery } from "./traces/trace-service.js";
+export type {
+  EvolutionReplay,
+  EvolvedPattern,
+  EvolvedPatternOutcome,
+  EvolveInput,
+  EvolveResult,
+} from "./skills/skill-evolution.js";
+export { EvolveInputSchema } from "./skills/skill-evolution.js";
+export type { DetectedPattern, PatternInput, PatternOptions } from "./skills/trace-patterns.js";
+export { contentTerms, detectPatterns } from "./skills/trace-patterns.js";
 // Auto-learning: research an API's docs, propose a tool and skills
 export type { ApiAnalysis, DocAnalysisInput, DocAnalyzer } from "./research/doc-analyzer.js";
 export {

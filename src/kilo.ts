@@ -67,6 +67,7 @@ import {
 import { createPageReader } from "./research/page-reader.js";
 import { createResponseProcessor } from "./response/response-processor.js";
 import { createRunService, type RunService, type RunSettings } from "./runs/run-service.js";
+import type { WorkflowHandler } from "./runs/workflow.js";
 import { randomIds, systemClock } from "./runtime/defaults.js";
 import { guardStorage } from "./runtime/guard-storage.js";
 import { contextualLogger } from "./runtime/log-context.js";
@@ -75,6 +76,7 @@ import { allPages } from "./runtime/pages.js";
 import { parseInput } from "./runtime/validate.js";
 import { skillReadTools } from "./skills/markdown/skill-read-tool.js";
 import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
+import { type EvolveInput, type EvolveResult, SkillEvolution } from "./skills/skill-evolution.js";
 import { createSkillMatcher } from "./skills/skill-matcher.js";
 import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
 import {
@@ -85,6 +87,7 @@ import {
 import { ApiCaller, callApiTools, resolveCall } from "./tools/call-api.js";
 import { aesGcmVault } from "./tools/credential-vault.js";
 import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
+import { createTraceApi, type KiloTraces, type TraceOptions } from "./traces/trace-service.js";
 import { createWorkspace, type WorkspaceOptions } from "./workspace/workspace.js";
 
 /**
@@ -187,6 +190,15 @@ export interface KiloOptions {
   orchestrator?: Component<Orchestrator>;
   /** The runs executor behind `kilo.runs`: concurrency, whether raw events are stored, recovery. */
   runs?: RunSettings;
+  /** Trace retention: `{ retentionDays }`, applied by `kilo.traces.prune()`. See docs/traces-and-evolution.md. */
+  traces?: TraceOptions;
+  /**
+   * Named workflows for `kilo.runs`: an event whose `type` is a name runs its
+   * handler (steps recorded, replayed after a crash). One named `message`
+   * replaces the built-in bot turn. More can be added with
+   * `kilo.runs.register`. See docs/runs.md.
+   */
+  workflows?: Record<string, WorkflowHandler>;
 }
 
 /** Options of `kilo.usage.summary` and `kilo.usage.breakdown`. */
@@ -229,9 +241,10 @@ export interface Kilo {
    * Durable, ordered processing of normalized inbound events (`InboundEvent`
    * v1): `ingest` stores a queued run and returns its `run_id` at once; runs of
    * one conversation key execute one at a time in ingest order. `start`
-   * begins executing without ingesting (a worker process on shared storage).
+   * begins executing without ingesting (a worker process on shared storage);
+   * `register` adds a named workflow.
    */
-  runs: Pick<RunService, "ingest" | "get" | "wait" | "start">;
+  runs: Pick<RunService, "ingest" | "get" | "wait" | "start" | "register">;
   /**
    * The same turn as `chat`, streamed: yields reply text as the model writes
    * it (whole words, secrets redacted), thinking deltas and a thinking
@@ -252,22 +265,37 @@ export interface Kilo {
   users: {
     /** Creates the user, or returns the existing one. */
     upsert(input: { id: string; name?: string | null; metadata?: Record<string, unknown> }): Promise<User>;
+    /** The user with this id. Fails with `NOT_FOUND` when kilo has never seen the user. */
     get(userId: string): Promise<User>;
   };
   bots: {
     /** Creates a bot (and its user, if new). */
     create(input: CreateBotInput): Promise<Bot>;
+    /** The bot with this id (read cache-first). Fails with `NOT_FOUND`. */
     get(botId: string): Promise<Bot>;
+    /** One page of the user's bots, oldest first (50 by default); pass `nextCursor` back for the next page. */
     listByUser(userId: string, page?: PageOptions): Promise<Page<Bot>>;
+    /**
+     * Applies the fields given in `patch` (omitted fields stay as they are) and drops the bot
+     * from every process's cache. Fails with `NOT_FOUND` or `VALIDATION_FAILED`.
+     */
     update(botId: string, patch: UpdateBotInput): Promise<Bot>;
     /** Deletes the bot and all of its data. */
     delete(botId: string): Promise<void>;
   };
   skills: {
+    /**
+     * Validates and stores a new skill; the matcher sees it on the next turn. Fails with
+     * `VALIDATION_FAILED`, `CONFLICT` (the bot has a skill of that name) or `NOT_FOUND` (no bot).
+     */
     create(botId: string, input: CreateSkillInput): Promise<Skill>;
+    /** The bot's skill with this id. Fails with `NOT_FOUND` (also for another bot's skill). */
     get(botId: string, skillId: string): Promise<Skill>;
+    /** All the bot's skills, active or not, oldest first (not paged). */
     list(botId: string): Promise<Skill[]>;
+    /** Applies `patch` and re-validates the whole skill. Fails with `NOT_FOUND`, `VALIDATION_FAILED` or `CONFLICT`. */
     update(botId: string, skillId: string, patch: UpdateSkillInput): Promise<Skill>;
+    /** Deletes the skill and all of its stored records. Fails with `NOT_FOUND`. */
     delete(botId: string, skillId: string): Promise<void>;
     /**
      * Creates a Markdown skill from a SKILL.md (text, or `{ file, text }` to
@@ -287,19 +315,26 @@ export interface Kilo {
   };
   /** A skill's stored data. */
   records: {
+    /** Validates `data` against the skill's data fields and stores it. Fails with `VALIDATION_FAILED` or `NOT_FOUND`. */
     create(botId: string, skillId: string, data: Record<string, unknown>): Promise<SkillRecord>;
+    /**
+     * One page of the skill's records matching `filter`, oldest first: `equals` compares a field
+     * (strings case-insensitively), `contains` finds text in a string field.
+     */
     list(
       botId: string,
       skillId: string,
       filter?: SkillRecordFilter,
       page?: PageOptions,
     ): Promise<Page<SkillRecord>>;
+    /** Merges `changes` into the record's data and re-validates the result. Fails with `NOT_FOUND` or `VALIDATION_FAILED`. */
     update(
       botId: string,
       skillId: string,
       recordId: string,
       changes: Record<string, unknown>,
     ): Promise<SkillRecord>;
+    /** Deletes the record. Fails with `NOT_FOUND`. */
     delete(botId: string, skillId: string, recordId: string): Promise<void>;
   };
   conversations: {
@@ -316,10 +351,13 @@ export interface Kilo {
   tools: {
     /** Registers a tool; `secret` is encrypted with the vault and never stored in plaintext. */
     create(botId: string, input: CreateToolInput): Promise<RedactedTool>;
+    /** The bot's tool, redacted (whether a credential is set, never its value). Fails with `NOT_FOUND`. */
     get(botId: string, toolId: string): Promise<RedactedTool>;
+    /** All the bot's tools, redacted, oldest first. */
     list(botId: string): Promise<RedactedTool[]>;
     /** Changes a tool; `secret` replaces the credential, `null` clears it. */
     update(botId: string, toolId: string, patch: UpdateToolInput): Promise<RedactedTool>;
+    /** Removes the tool and its credential; its audit entries and approvals stay. Fails with `NOT_FOUND`. */
     delete(botId: string, toolId: string): Promise<void>;
     /** The bot's tool calls, newest first (never credentials or request headers). */
     audit(botId: string, page?: PageOptions): Promise<Page<ToolCallAudit>>;
@@ -328,6 +366,7 @@ export interface Kilo {
   };
   /** Calls of risky endpoints waiting for the user's decision; nothing is sent before approval. */
   approvals: {
+    /** The bot's approvals, newest first, optionally only those with `status` (at most `limit`, default 50). */
     list(
       botId: string,
       options?: { status?: ToolApproval["status"]; limit?: number },
@@ -339,10 +378,13 @@ export interface Kilo {
   };
   /** What bots remember about their users. */
   memories: {
+    /** One page of what the bot remembers about the user, most recently updated first. */
     list(botId: string, userId: string, page?: PageOptions): Promise<Page<Memory>>;
+    /** Forgets the memory, its earlier values included. Fails with `NOT_FOUND`. */
     delete(botId: string, memoryId: string): Promise<void>;
   };
   proposals: {
+    /** The bot's skill proposals, newest first, optionally only those with `status` (at most `limit`, default 50). */
     list(botId: string, options?: { status?: ProposalStatus; limit?: number }): Promise<Proposal[]>;
     /** Creates the proposed skill. */
     accept(botId: string, proposalId: string): Promise<{ proposal: Proposal; skill: Skill | null }>;
@@ -387,8 +429,21 @@ export interface Kilo {
      */
     setCredential(botId: string, sessionId: string, secret: string): Promise<LearningSession>;
   };
+  /** What chat turns did (one trace per turn), thumbs up/down feedback, and retention. See docs/traces-and-evolution.md. */
+  traces: KiloTraces;
+  /**
+   * Analyses the user's traces, detects repeated requests no skill serves,
+   * drafts a Markdown skill per pattern with the LLM (task type
+   * `skill_generation`), validates it and stores it as a draft (active with
+   * `autoApply`). Progress goes out as `evolve-progress` events. Call it on
+   * demand or on a schedule the host sets.
+   */
+  evolve(input: EvolveInput): Promise<EvolveResult>;
+  /** LLM spend, read from the usage records the gateway writes for every call. */
   usage: {
+    /** Totals (calls, tokens, cost in USD) of the user's calls, optionally for one bot and a `[from, to)` window. */
     summary(query: UsageQuery): Promise<UsageSummary>;
+    /** The same totals split by model, by bot and by UTC day, the most expensive first. */
     breakdown(query: UsageQuery): Promise<UsageBreakdown>;
   };
   /** Typed events: `message-received`, `skill-matched`, `llm-call`, `memory-extracted`, `proposal-created`, `reply-sent`, `learning-progress`, `run-queued`, `run-started`, `run-completed`, `error`. */
@@ -624,7 +679,16 @@ export function createKilo(options: KiloOptions): Kilo {
   // --- runs (issue 6, first slice) ---
   // Seam: `chat` below still calls the orchestrator directly; switching it to ingest + wait
   // (one code path, as DESIGN.md wants) is the next slice.
-  const runs = createRunService({ storage, orchestrator, clock, ids, logger, emit, ...options.runs });
+  const runs = createRunService({
+    storage,
+    orchestrator,
+    clock,
+    ids,
+    logger,
+    emit,
+    workflows: options.workflows,
+    ...options.runs,
+  });
   // --- end runs ---
 
   async function getBot(botId: string): Promise<Bot> {
@@ -698,9 +762,21 @@ export function createKilo(options: KiloOptions): Kilo {
     return { approval, result, turn };
   }
 
+  const traceApi = createTraceApi(storage, clock, options.traces);
+  const evolution = new SkillEvolution({
+    storage,
+    skills,
+    gateway,
+    logger,
+    emit: (event) => emit("evolve-progress", event),
+    loadBot: (botId) => cache.bot(botId),
+  });
+
   const kilo: Kilo = {
+    traces: traceApi,
+    evolve: (input) => evolution.evolve(input),
     chat: (input) => orchestrator.handle(input),
-    runs: { ingest: runs.ingest, get: runs.get, wait: runs.wait, start: runs.start },
+    runs: { ingest: runs.ingest, get: runs.get, wait: runs.wait, start: runs.start, register: runs.register },
     stream: (input) => streamTurn(orchestrator, input),
     users: {
       async upsert(input) {

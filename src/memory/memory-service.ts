@@ -42,6 +42,10 @@ export function normalizeMemoryKey(key: string): string {
 export class MemoryService {
   constructor(private readonly deps: MemoryServiceDependencies) {}
 
+  /**
+   * Writes each fact under its normalised key: a new key is created, a known key with new content
+   * is updated (the old value goes to `history`), a repeat is skipped. Returns only what was written.
+   */
   async remember(
     botId: string,
     userId: string,
@@ -86,6 +90,7 @@ export class MemoryService {
     return written;
   }
 
+  /** One page of the bot's memories about the user, most recently updated first. */
   list(botId: string, userId: string, page: PageOptions = {}): Promise<Page<Memory>> {
     return this.deps.storage.memories.list(
       botId,
@@ -94,6 +99,7 @@ export class MemoryService {
     );
   }
 
+  /** Forgets the memory. Throws `NOT_FOUND` when the bot has no such memory. */
   async delete(botId: string, memoryId: string): Promise<void> {
     const deleted = await this.deps.storage.memories.delete(botId, memoryId);
     if (!deleted) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no memory '${memoryId}'`);

@@ -6,6 +6,7 @@ import type { Conversation, Message, NewMessage } from "../domain/conversation.j
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
 import type { Skill } from "../domain/skill.js";
+import type { Trace } from "../domain/trace.js";
 import type { UsageRecord } from "../domain/usage.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { KiloEvents } from "../events.js";
@@ -55,6 +56,7 @@ export interface OrchestratorDependencies {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  /** Publishes the turn's events (`message-received`, `skill-matched`, `reply-sent`, ...); must not throw. */
   emit: <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) => void;
   meter: TurnMeter;
   /** Loads the bot cache-first. Default: every turn reads `storage.bots.get`. */
@@ -85,6 +87,12 @@ type Notify = (event: Exclude<TurnStreamEvent, { type: "result" }>) => void;
 interface LiveText {
   buffer: DeltaBuffer | null;
   streamed: boolean;
+}
+
+/** What a turn has done so far, kept for its trace (also when it fails midway). */
+interface Trail {
+  match: SkillMatch | null;
+  toolCalls: TurnToolCall[];
 }
 
 interface Answer {
@@ -152,14 +160,65 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     return deps.storage.messages.append(message(conversation.id));
   }
 
-  async function storeReply(reply: NewMessage, usage: UsageRecord[]): Promise<Message> {
+  async function storeReply(reply: NewMessage, usage: UsageRecord[], trace: Trace | null): Promise<Message> {
+    const traced = trace && deps.storage.traces ? trace : undefined;
     if (deps.storage.commitTurn) {
-      return deps.storage.commitTurn({ message: reply, usage, conversationUpdatedAt: reply.createdAt });
+      return deps.storage.commitTurn({
+        message: reply,
+        usage,
+        conversationUpdatedAt: reply.createdAt,
+        ...(traced ? { trace: traced } : {}),
+      });
     }
     const stored = await deps.storage.messages.append(reply);
     for (const record of usage) await deps.storage.usage.record(record);
     await deps.storage.conversations.touch(reply.botId, reply.conversationId, reply.createdAt);
+    if (traced) await deps.storage.traces!.create(traced);
     return stored;
+  }
+
+  /** The trace of a turn; tool calls keep only their name and outcome (never inputs or results). */
+  function traceOf(
+    input: z.output<typeof TurnInputSchema>,
+    userMessage: Message,
+    trail: Trail,
+    started: number,
+    records: readonly UsageRecord[],
+    end: { replyMessageId: string | null; errorCode: string | null },
+  ): Trace {
+    const skill = trail.match?.skill ?? null;
+    let promptTokens = 0;
+    let completionTokens = 0;
+    let costUsd = 0;
+    for (const record of records) {
+      promptTokens += record.promptTokens + record.cacheReadTokens + record.cacheWriteTokens;
+      completionTokens += record.completionTokens;
+      costUsd += record.costUsd;
+    }
+    return {
+      id: deps.ids.next("trace"),
+      botId: userMessage.botId,
+      userId: input.userId,
+      conversationId: userMessage.conversationId,
+      userMessageId: userMessage.id,
+      replyMessageId: end.replyMessageId,
+      message: input.message,
+      skillId: skill?.id ?? null,
+      skillName: skill?.name ?? null,
+      matchPass: trail.match?.pass ?? null,
+      matchConfidence: trail.match?.confidence ?? null,
+      skillsInjected: skill ? [skill.name] : [],
+      toolCalls: trail.toolCalls.map((call) => ({ name: call.name, ok: !call.isError })),
+      outcome: end.errorCode === null ? "ok" : "error",
+      errorCode: end.errorCode,
+      latencyMs: Math.max(0, performance.now() - started),
+      model: records.at(-1)?.model ?? null,
+      promptTokens,
+      completionTokens,
+      costUsd,
+      feedback: null,
+      createdAt: deps.clock.now(),
+    };
   }
 
   async function runTools(
@@ -211,6 +270,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     userMessage: Message,
     live: LiveText | null,
     notify: Notify,
+    trail: Trail,
   ): Promise<Answer> {
     const conversationId = userMessage.conversationId;
     const base = { botId: bot.id, userId: input.userId, conversationId };
@@ -255,6 +315,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       conversationId,
       signal: input.signal,
     });
+    trail.match = match;
     deps.emit("skill-matched", {
       ...base,
       skillId: match.skill?.id ?? null,
@@ -315,7 +376,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     });
 
     const messages: LlmMessage[] = [...prompt.messages];
-    const toolCalls: TurnToolCall[] = [];
+    const toolCalls = trail.toolCalls;
     const thoughts: ContentBlock[] = [];
     let response: GatewayResponse | null = null;
     for (let step = 0; step < deps.maxToolSteps; step += 1) {
@@ -387,6 +448,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
   return {
     async handle(raw: TurnInput, observer?: TurnObserver): Promise<TurnResult> {
       const input = parseInput(TurnInputSchema, raw, "chat input");
+      const started = performance.now();
+      const trail: Trail = { match: null, toolCalls: [] };
       const bot = await loadBot(input.botId, input.userId);
       const userMessage = await storeUserMessage(bot, input);
       const base = { botId: bot.id, userId: input.userId, conversationId: userMessage.conversationId };
@@ -413,7 +476,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
 
       try {
         const { value: result, tally } = await deps.meter.run(async () => {
-          const done = await answer(input, bot, userMessage, live, notify);
+          const done = await answer(input, bot, userMessage, live, notify, trail);
           const processed = deps.responseProcessor.process({ text: done.text, bot, channel: input.channel });
           // Replies that were not streamed (proposals, processors without filterDelta) go out whole.
           if (live && !live.streamed) notify({ type: "text-delta", text: processed.text });
@@ -435,9 +498,16 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
         }, storeHeldUsage);
         const usage = tally.usage;
         const { done, processed, memories } = result;
+        const replyId = deps.ids.next("msg");
+        const trace = deps.storage.traces
+          ? traceOf(input, userMessage, trail, started, tally.records, {
+              replyMessageId: replyId,
+              errorCode: null,
+            })
+          : null;
         const replyMessage = await storeReply(
           {
-            id: deps.ids.next("msg"),
+            id: replyId,
             conversationId: base.conversationId,
             botId: bot.id,
             role: "assistant",
@@ -453,6 +523,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
             createdAt: deps.clock.now(),
           },
           tally.records,
+          trace,
         );
         const turn: TurnResult = {
           reply: processed.text,
@@ -479,6 +550,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
           createdSkill: done.createdSkill ? { id: done.createdSkill.id, name: done.createdSkill.name } : null,
           thinking: done.thinking,
           usage,
+          skillsUsed: trace?.skillsInjected ?? (done.match?.skill ? [done.match.skill.name] : []),
+          traceId: trace?.id ?? null,
         };
         log.info(
           {
@@ -494,6 +567,16 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       } catch (error) {
         const wrapped = toKiloError(error, "INTERNAL", "The turn failed");
         log.error({ code: wrapped.code, error: wrapped }, "turn failed; the user's message is kept");
+        // A failed turn leaves a trace too (its own write: failures are rare, warm turns stay lean).
+        if (deps.storage.traces) {
+          const failed = traceOf(input, userMessage, trail, started, [], {
+            replyMessageId: null,
+            errorCode: wrapped.code,
+          });
+          await deps.storage.traces.create(failed).catch((caught: unknown) => {
+            log.error({ traceId: failed.id, error: caught }, "could not store the trace of a failed turn");
+          });
+        }
         deps.emit("error", { error: wrapped, context: { ...base, messageId: userMessage.id } });
         throw wrapped;
       }

@@ -8,6 +8,7 @@
  * ```
  */
 export interface Clock {
+  /** The current time. Called for every timestamp kilo writes, so it should be cheap and never go backwards in production. */
   now(): Date;
 }
 

@@ -31,5 +31,9 @@ export interface TurnContext {
  * ContextRequirements ask for (history depth, memories, skill data).
  */
 export interface ContextLoader {
+  /**
+   * Loads the history before `input.beforeSeq`, the memories and the skill records that
+   * `input.requirements` ask for; anything not asked for comes back empty.
+   */
   load(input: LoadContextInput): Promise<TurnContext>;
 }

@@ -59,6 +59,10 @@ export type GatewayStreamEvent =
  * attempt and for every failed attempt that reported token usage.
  */
 export interface LlmGateway {
+  /**
+   * Runs one call to completion, trying providers in order until one answers. When all fail it
+   * rejects with `PROVIDER_FAILED` naming each provider; an aborted `signal` rejects with `ABORTED` at once.
+   */
   complete(request: GatewayRequest): Promise<GatewayResponse>;
   /** Streams one call. Falls back to `complete` for providers that cannot stream. */
   stream(request: GatewayRequest): AsyncIterable<GatewayStreamEvent>;

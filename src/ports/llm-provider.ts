@@ -159,6 +159,10 @@ export interface LlmProvider {
   /** The model used when a route names no model. */
   readonly defaultModel: string;
   readonly capabilities: LlmProviderCapabilities;
+  /**
+   * Sends one request to `request.model` and resolves with the whole response and its token usage.
+   * Throws `PROVIDER_FAILED` (with `retryable`) or `PROVIDER_REJECTED`; see the interface notes.
+   */
   complete(request: LlmRequest): Promise<LlmResponse>;
   /** Streams the response. Optional: the gateway falls back to `complete`. */
   stream?(request: LlmRequest): AsyncIterable<LlmStreamEvent>;

@@ -14,9 +14,13 @@ export type LogFields = Record<string, unknown>;
  * ```
  */
 export interface Logger {
+  /** Detail for diagnosing a problem (matcher scores, cache hits); off in production by default. */
   debug(fields: LogFields, message?: string): void;
+  /** Normal operation worth keeping (a turn completed, a migration ran). */
   info(fields: LogFields, message?: string): void;
+  /** Something degraded but handled (a provider fell back, a retry). */
   warn(fields: LogFields, message?: string): void;
+  /** A failure the host should look at; `fields.error` carries the error's message when there is one. */
   error(fields: LogFields, message?: string): void;
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger;

@@ -23,6 +23,7 @@ export interface ExtractInput {
  * and keeping the older value in the memory's history.
  */
 export interface MemoryExtractor {
+  /** The facts the turn states about the user; an empty array when there is nothing worth keeping. */
   extract(input: ExtractInput): Promise<ExtractedFact[]>;
 }
 

@@ -56,6 +56,10 @@ export interface TurnResult {
   /** A short summary of the model's thinking, when it thought. */
   thinking: string | null;
   usage: TurnUsage;
+  /** Names of the skills whose instructions went into the prompt (LLMos-Lite's `skills_used`). */
+  skillsUsed: string[];
+  /** The turn's trace (`kilo.traces.get`, `kilo.traces.feedback`); `null` when the storage keeps no traces. */
+  traceId: string | null;
 }
 
 /** What a streamed turn yields, in order of arrival. */
@@ -74,6 +78,10 @@ export type TurnStreamEvent =
 
 /** Receives a turn's progress while it runs. */
 export interface TurnObserver {
+  /**
+   * Called synchronously for each progress event, in order, while the turn runs; the final
+   * result is not sent here but returned by the turn. It should not throw or block.
+   */
   onEvent(event: Exclude<TurnStreamEvent, { type: "result" }>): void;
 }
 

@@ -47,5 +47,6 @@ export interface ComposedPrompt {
  * user message), so provider prompt caches hit.
  */
 export interface PromptComposer {
+  /** Builds the system blocks, messages and tool list for one call; same input, same prompt. */
   compose(input: ComposeInput): ComposedPrompt;
 }

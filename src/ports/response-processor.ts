@@ -20,6 +20,7 @@ export interface ProcessedResponse {
  * the soul's format and the channel's limits, and filters unsafe content.
  */
 export interface ResponseProcessor {
+  /** Turns the model's final text into the reply the user sees, listing each change it made in `actions`. */
   process(input: ProcessInput): ProcessedResponse;
   /**
    * Optional: filters a piece of reply text while it streams (whole words

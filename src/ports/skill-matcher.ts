@@ -83,5 +83,10 @@ export interface MatchInput {
  * ```
  */
 export interface SkillMatcher {
+  /**
+   * Picks the skill for `input.message` from `input.catalog` (or none), with the task type and
+   * the context the turn should load. A failed classifier call rejects with a `KiloError`
+   * (`PROVIDER_FAILED`, or `ABORTED` when `input.signal` fired).
+   */
   match(input: MatchInput): Promise<SkillMatch>;
 }

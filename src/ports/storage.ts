@@ -4,8 +4,10 @@ import type { Conversation, Message, NewMessage } from "../domain/conversation.j
 import type { Memory } from "../domain/memory.js";
 import type { Proposal, ProposalStatus } from "../domain/proposal.js";
 import type { NewRun, Run } from "../domain/run.js";
+import type { RunStep } from "../domain/run-step.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
 import type { Tool, ToolApproval, ToolApprovalStatus, ToolCallAudit } from "../domain/tool.js";
+import type { Trace, TraceFeedback } from "../domain/trace.js";
 import type { UsageRecord } from "../domain/usage.js";
 import type { User } from "../domain/user.js";
 
@@ -22,6 +24,7 @@ export interface StoragePageOptions {
 export interface UserRepository {
   /** Inserts the user, or returns the existing one with that id unchanged. */
   upsert(user: User): Promise<User>;
+  /** The user with this id, or `null` when none was stored. */
   get(userId: string): Promise<User | null>;
 }
 
@@ -29,6 +32,7 @@ export interface UserRepository {
 export interface BotRepository {
   /** Inserts a bot. Throws `CONFLICT` when the id is taken. */
   create(bot: Bot): Promise<Bot>;
+  /** The bot with this id, whoever owns it, or `null`; the core checks ownership. */
   get(botId: string): Promise<Bot | null>;
   /** The user's bots, oldest first. */
   listByUser(userId: string, page: StoragePageOptions): Promise<Page<Bot>>;
@@ -37,7 +41,7 @@ export interface BotRepository {
   /**
    * Deletes the bot and everything that belongs to it: skills, skill records,
    * conversations, messages, memories, proposals, usage records, tools, tool
-   * call audit entries, tool approvals and runs.
+   * call audit entries, tool approvals, runs and their steps.
    * Returns `false` when there was no such bot.
    */
   delete(botId: string): Promise<boolean>;
@@ -47,6 +51,7 @@ export interface BotRepository {
 export interface SkillRepository {
   /** Inserts a skill. Throws `CONFLICT` when the id is taken or the bot already has a skill of that name (case-insensitive). */
   create(skill: Skill): Promise<Skill>;
+  /** The bot's skill with this id, or `null` (also when the skill belongs to another bot). */
   get(botId: string, skillId: string): Promise<Skill | null>;
   /** All the bot's skills, oldest first. Bots have at most a few thousand skills, so this is not paged. */
   listByBot(botId: string): Promise<Skill[]>;
@@ -72,7 +77,12 @@ export interface SkillRecordQueryOptions extends StoragePageOptions {
 
 /** Stored data of skills. Every method names the bot and the skill. */
 export interface SkillRecordRepository {
+  /**
+   * Inserts a record (already validated against the skill's fields by the core). Throws `CONFLICT`
+   * when the id is taken and `NOT_FOUND` when the bot has no such skill.
+   */
   create(record: SkillRecord): Promise<SkillRecord>;
+  /** The record, or `null` when the bot's skill has no record with this id. */
   get(botId: string, skillId: string, recordId: string): Promise<SkillRecord | null>;
   /** Records matching the filter, oldest first (newest first with `newestFirst`). */
   query(
@@ -83,12 +93,15 @@ export interface SkillRecordRepository {
   ): Promise<Page<SkillRecord>>;
   /** Replaces the stored record (same ids). Returns `null` when missing. */
   update(record: SkillRecord): Promise<SkillRecord | null>;
+  /** Deletes the record. Returns `false` when the bot's skill had no such record. */
   delete(botId: string, skillId: string, recordId: string): Promise<boolean>;
 }
 
 /** Conversations. */
 export interface ConversationRepository {
+  /** Inserts a conversation. Throws `CONFLICT` when the id is taken and `NOT_FOUND` when the bot does not exist. */
   create(conversation: Conversation): Promise<Conversation>;
+  /** The bot's conversation with this id, or `null` (also when it belongs to another bot). */
   get(botId: string, conversationId: string): Promise<Conversation | null>;
   /** The bot's conversations, most recently updated first. */
   listByBot(botId: string, page: StoragePageOptions): Promise<Page<Conversation>>;
@@ -117,7 +130,12 @@ export interface MessageRepository {
 
 /** Facts remembered per bot and user. */
 export interface MemoryRepository {
+  /**
+   * Inserts a memory. Throws `CONFLICT` when the id is taken and `NOT_FOUND` when the bot does
+   * not exist; the core looks up `findByKey` first and updates instead of inserting a second fact.
+   */
   create(memory: Memory): Promise<Memory>;
+  /** The bot's memory with this id, or `null`. */
   get(botId: string, memoryId: string): Promise<Memory | null>;
   /** The memory with this key for this bot and user, if any (keys compare case-insensitively). */
   findByKey(botId: string, userId: string, key: string): Promise<Memory | null>;
@@ -125,6 +143,7 @@ export interface MemoryRepository {
   list(botId: string, userId: string, page: StoragePageOptions): Promise<Page<Memory>>;
   /** Replaces the stored memory (same id). Returns `null` when missing. */
   update(memory: Memory): Promise<Memory | null>;
+  /** Forgets the memory, history included. Returns `false` when the bot had no such memory. */
   delete(botId: string, memoryId: string): Promise<boolean>;
 }
 
@@ -140,6 +159,7 @@ export interface UsageFilter {
 
 /** LLM usage records. */
 export interface UsageRepository {
+  /** Appends one usage record (records are never changed). Throws `CONFLICT` when the id is taken. */
   record(usage: UsageRecord): Promise<UsageRecord>;
   /** Records matching the filter, oldest first. */
   list(filter: UsageFilter, page: StoragePageOptions): Promise<Page<UsageRecord>>;
@@ -147,7 +167,9 @@ export interface UsageRepository {
 
 /** Skill proposals. */
 export interface ProposalRepository {
+  /** Inserts a proposal. Throws `CONFLICT` when the id is taken and `NOT_FOUND` when the bot does not exist. */
   create(proposal: Proposal): Promise<Proposal>;
+  /** The bot's proposal with this id, or `null`. */
   get(botId: string, proposalId: string): Promise<Proposal | null>;
   /** The bot's proposals, newest first, optionally only those with the given status. */
   listByBot(botId: string, options: { status?: ProposalStatus; limit: number }): Promise<Proposal[]>;
@@ -389,6 +411,77 @@ export interface RunClaim {
   reclaimed: boolean;
 }
 
+/**
+ * The recorded steps of runs (`ctx.turn`, `ctx.ask`, `ctx.step` in a
+ * workflow): what lets a run re-executed after a crash skip the steps that
+ * already succeeded. One row per (run, index); steps go with their run (and
+ * so with their bot). Every method names the bot: a step of another bot's run
+ * is invisible and cannot be written.
+ *
+ * Optional on {@link StorageRepositories} so third-party adapters written
+ * before it keep working: without it the core runs workflows unrecorded (a
+ * run re-executed after a crash makes every step again) and logs a warning.
+ * kilo's memory, SQLite and Postgres adapters all have it.
+ *
+ * @example
+ * ```ts
+ * await storage.runSteps?.save({
+ *   runId, botId, index: 0, name: "charge", kind: "step", status: "running",
+ *   output: null, error: null, startedAt: new Date(), finishedAt: null,
+ * });
+ * const steps = await storage.runSteps?.listByRun(botId, runId); // ascending index
+ * ```
+ */
+export interface RunStepRepository {
+  /**
+   * Inserts the step, or replaces the stored step at the same `runId` and
+   * `index` with it (a step re-made after a crash). Returns the stored step.
+   * Throws `NOT_FOUND` when the bot has no run `runId`.
+   */
+  save(step: RunStep): Promise<RunStep>;
+  /** The steps of the bot's run, ascending `index`; empty when there are none (or no such run). */
+  listByRun(botId: string, runId: string): Promise<RunStep[]>;
+}
+
+/** A filter over traces: the bot's, optionally one user's, optionally within a time range. */
+export interface TraceFilter {
+  botId: string;
+  userId?: string | undefined;
+  /** Inclusive lower bound on `createdAt`. */
+  from?: Date | undefined;
+  /** Exclusive upper bound on `createdAt`. */
+  to?: Date | undefined;
+}
+
+/**
+ * Traces of chat turns (see {@link Trace}). Every read names the bot; a trace
+ * of another bot is invisible. Traces go with their bot. The core writes a
+ * turn's trace through {@link Storage.commitTurn} when the adapter has it
+ * (no extra round trip), and through `create` otherwise and for failed turns.
+ *
+ * @example
+ * ```ts
+ * const page = await storage.traces!.list({ botId, userId, from: weekAgo }, { limit: 100 });
+ * await storage.traces!.setFeedback(botId, page.items[0]!.id, { rating: "up", comment: null, at: new Date() });
+ * const removed = await storage.traces!.deleteOlderThan(new Date(Date.now() - 30 * 86_400_000));
+ * ```
+ */
+export interface TraceRepository {
+  /** Inserts a trace. Throws `CONFLICT` when the id is taken, `NOT_FOUND` when the bot does not exist. */
+  create(trace: Trace): Promise<Trace>;
+  /** The bot's trace with this id, or `null`. */
+  get(botId: string, traceId: string): Promise<Trace | null>;
+  /**
+   * Traces matching the filter, oldest first (ascending `createdAt`, then id),
+   * paged with cursors: a walk stays complete while new traces are written.
+   */
+  list(filter: TraceFilter, page: StoragePageOptions): Promise<Page<Trace>>;
+  /** Replaces the trace's feedback. Returns the updated trace, or `null` when the bot has no such trace. */
+  setFeedback(botId: string, traceId: string, feedback: TraceFeedback): Promise<Trace | null>;
+  /** Deletes every trace (of every bot) created before `before`; returns how many. Retention calls it. */
+  deleteOlderThan(before: Date): Promise<number>;
+}
+
 /** The repositories, as seen inside and outside a transaction. */
 export interface StorageRepositories {
   users: UserRepository;
@@ -404,6 +497,10 @@ export interface StorageRepositories {
   toolAudit: ToolAuditRepository;
   approvals: ToolApprovalRepository;
   runs: RunRepository;
+  /** Optional: recorded workflow steps (see {@link RunStepRepository}). */
+  runSteps?: RunStepRepository;
+  /** Optional: traces of chat turns (see {@link TraceRepository}); without it turns leave no trace. */
+  traces?: TraceRepository;
 }
 
 /** The writes that end a turn, made atomically by {@link Storage.commitTurn}. */
@@ -414,9 +511,11 @@ export interface TurnCommit {
   usage: UsageRecord[];
   /** The conversation's new `updatedAt` (what `conversations.touch` would set). */
   conversationUpdatedAt: Date;
+  /** The turn's trace, stored with the rest (adapters with a `traces` repository must store it). */
+  trace?: Trace | undefined;
 }
 
-/** The names of every repository in {@link StorageRepositories}, for code that wraps them all. */
+/** The names of every repository in {@link StorageRepositories} (optional ones included: check they exist), for code that wraps them all. */
 export const STORAGE_REPOSITORY_NAMES = [
   "users",
   "bots",
@@ -431,6 +530,8 @@ export const STORAGE_REPOSITORY_NAMES = [
   "toolAudit",
   "approvals",
   "runs",
+  "runSteps",
+  "traces",
 ] as const satisfies readonly (keyof StorageRepositories)[];
 
 /** What a storage adapter can do; the core and the conformance suite read these. */
@@ -483,8 +584,10 @@ export interface Storage extends StorageRepositories {
    * Optional: stores the end of a turn (the reply, the turn's usage records
    * and the conversation's `updatedAt`) atomically, in as few round trips as
    * the backend allows (one statement on Postgres). Returns the stored reply.
-   * Without it the core calls `messages.append`, `usage.record` and
-   * `conversations.touch` one by one.
+   * With `turn.trace`, the trace is stored in the same step (an adapter
+   * that has a `traces` repository must store it). Without `commitTurn` the
+   * core calls `messages.append`, `usage.record`, `conversations.touch` and
+   * `traces.create` one by one.
    */
   commitTurn?(turn: TurnCommit): Promise<Message>;
   /**

@@ -38,5 +38,6 @@ export interface ToolSet {
  */
 export interface ToolProvider {
   readonly name: string;
+  /** The tools this provider offers for one turn; an empty `definitions` list offers none. */
   tools(context: ToolContext): Promise<ToolSet> | ToolSet;
 }

@@ -59,6 +59,7 @@ export interface LearningServiceDependencies extends LearningSettings {
   clock: Clock;
   ids: IdGenerator;
   logger: Logger;
+  /** Publishes `learning-progress` events as a session moves through its stages; must not throw. */
   emit: <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) => void;
   skills: SkillService;
   /** Web search; without it, chat messages never start research and `start` fails with `CONFIGURATION_INVALID`. */

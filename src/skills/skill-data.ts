@@ -232,6 +232,7 @@ export class SkillDataService {
     });
   }
 
+  /** Up to `limit` of the skill's records matching `filter`, newest first. */
   async query(skill: Skill, filter: SkillRecordFilter, limit: number): Promise<SkillRecord[]> {
     // Newest first: "what orders do I have" is about recent data.
     const page = await this.deps.storage.skillRecords.query(skill.botId, skill.id, filter, {
@@ -241,6 +242,10 @@ export class SkillDataService {
     return page.items;
   }
 
+  /**
+   * Merges `changes` into the record's data and validates the result against the skill's fields.
+   * Throws `NOT_FOUND` or `VALIDATION_FAILED`.
+   */
   async update(skill: Skill, recordId: string, changes: unknown): Promise<SkillRecord> {
     const existing = await this.deps.storage.skillRecords.get(skill.botId, skill.id, recordId);
     if (!existing) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);
@@ -255,6 +260,7 @@ export class SkillDataService {
     return updated;
   }
 
+  /** Deletes one of the skill's records. Throws `NOT_FOUND`. */
   async delete(skill: Skill, recordId: string): Promise<void> {
     const deleted = await this.deps.storage.skillRecords.delete(skill.botId, skill.id, recordId);
     if (!deleted) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);

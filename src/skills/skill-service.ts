@@ -63,6 +63,10 @@ export class SkillService {
     this.cache = deps.cache ?? createCacheLoader({ storage: deps.storage });
   }
 
+  /**
+   * Validates and stores a skill for the bot, then drops the bot's cached catalog.
+   * Throws `VALIDATION_FAILED`, or `CONFLICT` when the bot has a skill of that name.
+   */
   async create(botId: string, input: CreateSkillInput): Promise<Skill> {
     const parsed = parseInput(CreateSkillInputSchema, input, "skill");
     await this.assertNameFree(botId, parsed.name, null);
@@ -78,16 +82,22 @@ export class SkillService {
     return skill;
   }
 
+  /** The bot's skill, read from storage (not the cache). Throws `NOT_FOUND`. */
   async get(botId: string, skillId: string): Promise<Skill> {
     const skill = await this.deps.storage.skills.get(botId, skillId);
     if (!skill) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no skill '${skillId}'`);
     return skill;
   }
 
+  /** All the bot's skills, active or not, oldest first. */
   list(botId: string): Promise<Skill[]> {
     return this.deps.storage.skills.listByBot(botId);
   }
 
+  /**
+   * Applies `patch`, re-validates the merged skill and drops the cached catalog.
+   * Throws `NOT_FOUND`, `VALIDATION_FAILED` or `CONFLICT` (a name clash).
+   */
   async update(botId: string, skillId: string, patch: UpdateSkillInput): Promise<Skill> {
     const parsed = parseInput(UpdateSkillInputSchema, patch, "skill update");
     const existing = await this.get(botId, skillId);
@@ -107,6 +117,7 @@ export class SkillService {
     return updated;
   }
 
+  /** Deletes the skill with its records and drops the cached catalog. Throws `NOT_FOUND`. */
   async delete(botId: string, skillId: string): Promise<void> {
     const deleted = await this.deps.storage.skills.delete(botId, skillId);
     if (!deleted) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no skill '${skillId}'`);

@@ -11,6 +11,8 @@ import type { User } from "../domain/user.js";
 import { KiloError, type KiloErrorCode } from "../errors.js";
 import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
 import { registerRunBatchReadTests, registerRunQueueTests, registerRunTests } from "./run-conformance.js";
+import { registerRunStepTests } from "./run-step-conformance.js";
+import { registerTraceTests } from "./trace-conformance.js";
 
 /** Tests of the conformance suite to skip, and why. */
 export interface StorageConformanceSkip {
@@ -75,6 +77,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     const capabilities: StorageCapabilities = { ...probe.capabilities };
     const hasCommitTurn = typeof probe.commitTurn === "function";
     const hasRunsGetMany = typeof probe.runs.getMany === "function";
+    const hasTraces = probe.traces !== undefined;
+    const hasRunSteps = probe.runSteps !== undefined;
     const queueMethods = [probe.runs.claim, probe.runs.extendLeases, probe.runs.finish];
     const queueMethodCount = queueMethods.filter((method) => typeof method === "function").length;
     await dispose(probe);
@@ -141,6 +145,10 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     });
     if (queueMethodCount === queueMethods.length) registerRunQueueTests(group);
     if (hasRunsGetMany) registerRunBatchReadTests(group);
+    // Traces are optional: without them turns leave none, so only adapters that have them are checked.
+    if (hasTraces) registerTraceTests(group, hasCommitTurn);
+    // runSteps is optional: without it the core runs workflows unrecorded.
+    if (hasRunSteps) registerRunStepTests(group);
 
     // Runs after every group has registered its tests, so `unused()` is complete by then.
     it("lists only tests of this suite in `skip`", () => {

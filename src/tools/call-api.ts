@@ -389,6 +389,7 @@ export function callApiTools(
   deps: CallApiDependencies,
   caller = new ApiCaller(deps),
 ): ToolProvider & {
+  /** Drops the bot's cached tool list (kept `registryTtlMs`, 5 s by default) so the next turn reads storage. */
   invalidate(botId: string): void;
 } {
   const ttl = deps.registryTtlMs ?? 5_000;

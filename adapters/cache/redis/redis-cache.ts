@@ -14,10 +14,15 @@ export interface RedisSubscriberOptions {
 
 /** The subset of an ioredis connection used for the invalidation subscription. */
 export interface RedisSubscriber {
+  /** Subscribes to the invalidation channel (`<keyPrefix>invalidations`). */
   subscribe(channel: string): Promise<unknown>;
+  /** Receives each published invalidation message (JSON listing the keys to drop). */
   on(event: "message", listener: (channel: string, message: string) => void): unknown;
+  /** `close`: the connection dropped, local caches may be stale; `ready`: it is back, and the adapter resubscribes. */
   on(event: "ready" | "close", listener: () => void): unknown;
+  /** Connection errors; the adapter logs them at debug and keeps going. */
   on(event: "error", listener: (error: Error) => void): unknown;
+  /** Closes the subscription connection at once; called from the cache's `close()`. */
   disconnect(): void;
 }
 
@@ -26,16 +31,25 @@ export interface RedisSubscriber {
  * the adapter uses. Any object with these members works.
  */
 export interface RedisClient {
+  /** The connection state as ioredis reports it; `close()` quits gracefully only when it is `"ready"`. */
   readonly status: string;
+  /** The string stored at the (already prefixed) key, or `null` when absent or expired. */
   get(key: string): Promise<string | null>;
+  /** Stores a value without expiry. */
   set(key: string, value: string): Promise<unknown>;
+  /** Stores a value that expires after `milliseconds` (`SET key value PX ms`). */
   set(key: string, value: string, mode: "PX", milliseconds: number): Promise<unknown>;
+  /** Deletes the keys; resolves with how many existed. */
   del(...keys: string[]): Promise<number>;
+  /** Broadcasts an invalidation message to every process subscribed to `channel`. */
   publish(channel: string, message: string): Promise<number>;
   /** A new connection with the same settings; the adapter subscribes on it and closes it on `close()`. */
   duplicate(override?: RedisSubscriberOptions): RedisSubscriber;
+  /** Closes the connection after pending replies; used only on a client kilo created from `url`. */
   quit(): Promise<unknown>;
+  /** Closes the connection at once; the fallback when `quit` fails or the client is not ready. */
   disconnect(): void;
+  /** Connection errors of a client kilo created; logged at debug so they never crash the process. */
   on(event: "error", listener: (error: Error) => void): unknown;
 }
 

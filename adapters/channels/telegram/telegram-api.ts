@@ -37,18 +37,23 @@ export interface TelegramUpdate {
  * as grammY's `GrammyError` does.
  */
 export interface TelegramApi {
+  /** The bot's own identity; `start()` calls it first, so a bad token fails before polling begins. */
   getMe(): Promise<{ id: number; username?: string }>;
   /** `signal` is an `AbortSignal`, typed loosely so that clients built on an AbortSignal shim fit too. */
   getUpdates(
     other?: { offset?: number; limit?: number; timeout?: number; allowed_updates?: readonly "message"[] },
     signal?: { readonly aborted: boolean },
   ): Promise<TelegramUpdate[]>;
+  /** Sends one plain-text message, at most {@link TELEGRAM_MESSAGE_LIMIT} long (the channel splits longer replies). */
   sendMessage(chatId: number | string, text: string): Promise<unknown>;
+  /** Shows "typing…" in the chat while a turn runs; a failure is reported, never fatal. */
   sendChatAction(chatId: number | string, action: "typing"): Promise<unknown>;
+  /** Registers the webhook URL with the secret Telegram echoes in `X-Telegram-Bot-Api-Secret-Token`. */
   setWebhook(
     url: string,
     other?: { secret_token?: string; allowed_updates?: readonly "message"[]; drop_pending_updates?: boolean },
   ): Promise<unknown>;
+  /** Removes any webhook, which Telegram requires before `getUpdates` (long polling) works. */
   deleteWebhook(other?: { drop_pending_updates?: boolean }): Promise<unknown>;
 }
 

@@ -111,6 +111,10 @@ export interface AnthropicRequestOptions {
  */
 export interface AnthropicClient {
   messages: {
+    /**
+     * `POST /v1/messages`: resolves with the raw Message, which the provider validates itself;
+     * rejects with the SDK's `APIError` (its `status` decides retryable or rejected).
+     */
     create(body: AnthropicMessageCreateParams, options?: AnthropicRequestOptions): PromiseLike<unknown>;
   };
 }

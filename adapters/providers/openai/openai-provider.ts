@@ -63,6 +63,10 @@ export interface OpenAIRequestOptions {
 export interface OpenAIClient {
   chat: {
     completions: {
+      /**
+       * `POST /chat/completions`: resolves with the raw ChatCompletion (or a chunk stream when
+       * `body.stream` is true), which the provider validates itself; rejects with the SDK's `APIError`.
+       */
       create(body: OpenAIChatRequest, options?: OpenAIRequestOptions): PromiseLike<unknown>;
     };
   };

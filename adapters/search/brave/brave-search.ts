@@ -5,7 +5,12 @@ import type { SearchOptions, SearchProvider, SearchResult } from "../../../src/p
 export type BraveFetch = (
   url: string,
   init: { method: "GET"; headers: Record<string, string>; signal: AbortSignal },
-) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
+) => Promise<{
+  status: number;
+  ok: boolean;
+  /** The response body; the adapter parses the JSON itself so a malformed body becomes a `KiloError`. */
+  text(): Promise<string>;
+}>;
 
 /** Options of {@link braveSearch}. Every option is optional. */
 export interface BraveSearchOptions {

@@ -5,8 +5,10 @@ import type { Conversation, Message, NewMessage } from "../../../src/domain/conv
 import type { Memory } from "../../../src/domain/memory.js";
 import type { Proposal } from "../../../src/domain/proposal.js";
 import type { Run } from "../../../src/domain/run.js";
+import type { RunStep } from "../../../src/domain/run-step.js";
 import type { Skill, SkillRecord } from "../../../src/domain/skill.js";
 import type { Tool, ToolApproval, ToolCallAudit } from "../../../src/domain/tool.js";
+import type { Trace } from "../../../src/domain/trace.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
 import type { User } from "../../../src/domain/user.js";
 import { KiloError, type KiloErrorCode } from "../../../src/errors.js";
@@ -17,6 +19,7 @@ import type {
   MessageRepository,
   ProposalRepository,
   RunRepository,
+  RunStepRepository,
   SkillRecordFilter,
   SkillRecordRepository,
   SkillRepository,
@@ -26,6 +29,7 @@ import type {
   ToolApprovalRepository,
   ToolAuditRepository,
   ToolRepository,
+  TraceRepository,
   TurnCommit,
   UsageRepository,
   UserRepository,
@@ -65,8 +69,8 @@ const ADAPTER = "memory";
  * - The repositories handed to a transaction callback throw `CLOSED` once the
  *   transaction has finished.
  * - Rows must have a parent: skills, conversations, memories, proposals,
- *   tools, tool audit entries, approvals and runs need their bot, a skill record needs its skill (of the same bot) and a
- *   message its conversation (of the same bot); otherwise `NOT_FOUND`.
+ *   tools, tool audit entries, approvals and runs need their bot, a skill record needs its skill (of the same bot), a
+ *   message its conversation (of the same bot) and a run step its run (of the same bot); otherwise `NOT_FOUND`.
  *
  * Capabilities: `{ transactions: true, crossProcess: false, durable: false }`.
  *
@@ -172,6 +176,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
         try {
           const message = appendMessage(db, turn.message, scope);
           for (const record of turn.usage) recordUsage(db, record, scope);
+          if (turn.trace) insertTrace(db, turn.trace, scope);
           touchConversation(
             db,
             turn.message.botId,
@@ -537,6 +542,7 @@ function createDatabase() {
   return {
     /** Leases of claimed runs by run id (kept beside the runs: a lease is not part of the Run record). */
     leases: new Map<string, Lease>(),
+    traces: createTraceTable(ords),
     users: new Table<User, never>(ords, {}),
     bots: new Table<Bot, "byUser">(ords, {
       byUser: by(
@@ -661,10 +667,54 @@ function createDatabase() {
         "asc",
       ),
     }),
+    /** Recorded workflow steps, one row per (run, index). */
+    runSteps: new Table<StoredRunStep, "byRun">(ords, {
+      byRun: by(
+        (row) => row.step.runId,
+        (row) => row.step.index,
+        "asc",
+      ),
+    }),
   };
 }
 
 type Database = ReturnType<typeof createDatabase>;
+
+/** Traces of chat turns: per bot, per (bot, user), and one group over all of them for retention. */
+function createTraceTable(ords: OrdCounter) {
+  return new Table<Trace, "byBot" | "byUser" | "all">(ords, {
+    byBot: by(
+      (t) => t.botId,
+      (t) => t.createdAt.getTime(),
+      "asc",
+    ),
+    byUser: by(
+      (t) => key(t.botId, t.userId),
+      (t) => t.createdAt.getTime(),
+      "asc",
+    ),
+    all: by(
+      () => "all",
+      (t) => t.createdAt.getTime(),
+      "asc",
+    ),
+  });
+}
+
+function insertTrace(db: Database, trace: Trace, journal: Journal): Trace {
+  if (!db.bots.has(trace.botId))
+    throw error("NOT_FOUND", `cannot store a trace: bot ${trace.botId} does not exist`);
+  requireFreeId(db.traces, trace.id, "trace");
+  const stored = copy(trace);
+  db.traces.insert(stored, journal);
+  return stored;
+}
+
+/** A run step as kept in its table: the id is its (run, index) key. */
+interface StoredRunStep {
+  id: string;
+  step: RunStep;
+}
 
 // ---------------------------------------------------------------------------
 // Paging
@@ -911,7 +961,10 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
           db.toolAudit.remove(row.value.id, journal);
         for (const row of [...db.approvals.index.byBot.rows(botId)])
           db.approvals.remove(row.value.id, journal);
+        for (const row of [...db.traces.index.byBot.rows(botId)]) db.traces.remove(row.value.id, journal);
         for (const row of [...db.runs.index.byBot.rows(botId)]) {
+          for (const step of [...db.runSteps.index.byRun.rows(row.value.id)])
+            db.runSteps.remove(step.value.id, journal);
           setLease(row.value.id, null, journal);
           db.runs.remove(row.value.id, journal);
         }
@@ -1276,7 +1329,62 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       access.read(() => readPage({ index: db.runs.index.unfinished, group: "unfinished", page })),
   };
 
+  const runSteps: RunStepRepository = {
+    save: (step) =>
+      access.write((journal) => {
+        if (!ownedBy(db.runs.get(step.runId), step.botId)) {
+          throw error("NOT_FOUND", `cannot save a run step: bot ${step.botId} has no run ${step.runId}`);
+        }
+        const stored: StoredRunStep = { id: key(step.runId, String(step.index)), step: copy(step) };
+        if (db.runSteps.has(stored.id)) db.runSteps.replace(stored, journal);
+        else db.runSteps.insert(stored, journal);
+        return copy(stored.step);
+      }),
+    listByRun: (botId, runId) =>
+      access.read(() =>
+        ownedBy(db.runs.get(runId), botId)
+          ? db.runSteps.index.byRun.rows(runId).map((row) => copy(row.value.step))
+          : [],
+      ),
+  };
+
+  const traces: TraceRepository = {
+    create: (trace) => access.write((journal) => copy(insertTrace(db, trace, journal))),
+    get: (botId, traceId) => access.read(() => copyOrNull(ownedBy(db.traces.get(traceId), botId))),
+    list: ({ botId, userId, from, to }, page) =>
+      access.read(() =>
+        readPage({
+          index: userId === undefined ? db.traces.index.byBot : db.traces.index.byUser,
+          group: userId === undefined ? botId : key(botId, userId),
+          page,
+          ...(from ? { from: { key: from.getTime(), ord: 0 } } : {}),
+          ...(to ? { stop: (trace: Trace) => trace.createdAt.getTime() >= to.getTime() } : {}),
+        }),
+      ),
+    setFeedback: (botId, traceId, feedback) =>
+      access.write((journal) => {
+        const existing = ownedBy(db.traces.get(traceId), botId);
+        if (!existing) return null;
+        const stored: Trace = { ...copy(existing), feedback: copy(feedback) };
+        db.traces.replace(stored, journal);
+        return copy(stored);
+      }),
+    deleteOlderThan: (before) =>
+      access.write((journal) => {
+        const rows = db.traces.index.all.rows("all");
+        const cutoff = before.getTime();
+        const doomed: string[] = [];
+        for (const row of rows) {
+          if (row.value.createdAt.getTime() >= cutoff) break;
+          doomed.push(row.value.id);
+        }
+        for (const id of doomed) db.traces.remove(id, journal);
+        return doomed.length;
+      }),
+  };
+
   return {
+    traces,
     users,
     bots,
     skills,
@@ -1290,5 +1398,6 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     toolAudit,
     approvals,
     runs,
+    runSteps,
   };
 }

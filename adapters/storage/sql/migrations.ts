@@ -528,6 +528,95 @@ const proposalIntegrations: Migration = {
   },
 };
 
+/**
+ * Version 8: `traces`, one row per chat turn (what it matched, injected,
+ * called, how it ended, its latency, model, tokens and the user's feedback),
+ * going with their bot. Indexed for listing by bot and by (bot, user) in time
+ * order, and by time alone for retention.
+ */
+const traces: Migration = {
+  version: 8,
+  name: "0008_traces",
+  statements(db, { types, index }) {
+    const { text, json, timestamp, integer, real } = types;
+    const schema = db.schema;
+    return [
+      schema
+        .createTable("traces")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("conversation_id", text)
+        .addColumn("user_message_id", text)
+        .addColumn("reply_message_id", text)
+        .addColumn("message", text, required)
+        .addColumn("skill_id", text)
+        .addColumn("skill_name", text)
+        .addColumn("match_pass", text)
+        .addColumn("match_confidence", real)
+        .addColumn("skills_injected", json, required)
+        .addColumn("tool_calls", json, required)
+        .addColumn("outcome", text, required)
+        .addColumn("error_code", text)
+        .addColumn("latency_ms", real, required)
+        .addColumn("model", text)
+        .addColumn("prompt_tokens", integer, required)
+        .addColumn("completion_tokens", integer, required)
+        .addColumn("cost_usd", real, required)
+        .addColumn("feedback", json)
+        .addColumn("created_at", timestamp, required)
+        .addForeignKeyConstraint(index("traces_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("traces_bot_idx"))
+        .on("traces")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("traces_user_idx"))
+        .on("traces")
+        .columns(["bot_id", "user_id", "created_at", "id"])
+        .compile(),
+      schema.createIndex(index("traces_created_idx")).on("traces").columns(["created_at"]).compile(),
+    ];
+  },
+};
+
+/**
+ * Version 9: `run_steps`, the recorded steps of runs' workflows (`ctx.turn`,
+ * `ctx.ask`, `ctx.step`), one row per (run, index), going with their run. A
+ * run re-executed after a crash returns a `succeeded` step's output instead
+ * of making the step again. (Version 8 is the traces migration.)
+ */
+const runSteps: Migration = {
+  version: 9,
+  name: "0009_run_steps",
+  statements(db, { types, index }) {
+    const { text, json, timestamp, integer } = types;
+    return [
+      db.schema
+        .createTable("run_steps")
+        .addColumn("run_id", text, required)
+        .addColumn("bot_id", text, required)
+        .addColumn("step_index", integer, required)
+        .addColumn("name", text, required)
+        .addColumn("kind", text, required)
+        .addColumn("status", text, required)
+        .addColumn("output", json)
+        .addColumn("error", json)
+        .addColumn("started_at", timestamp, required)
+        .addColumn("finished_at", timestamp)
+        .addPrimaryKeyConstraint(index("run_steps_pkey"), ["run_id", "step_index"])
+        .addForeignKeyConstraint(index("run_steps_run_fk"), ["run_id"], "runs", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+    ];
+  },
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
@@ -537,6 +626,8 @@ export const MIGRATIONS: readonly Migration[] = [
   runLeases,
   markdownSkills,
   proposalIntegrations,
+  traces,
+  runSteps,
 ];
 
 /** The schema version this kilo reads and writes. */

@@ -8,7 +8,7 @@ import {
   type SqlBool,
   sql,
 } from "kysely";
-import type { UsageRecordsTable } from "./schema.js";
+import type { TracesTable, UsageRecordsTable } from "./schema.js";
 import type { AppendOutcome, SqlDialect, SqlErrorClass } from "./sql-storage.js";
 
 /**
@@ -97,8 +97,19 @@ export const postgresDialect: SqlDialect = {
     return outcome(result.rows[0]);
   },
 
-  async commitTurn(db, names, { message, usage, conversationUpdatedAt }) {
+  async commitTurn(db, names, { message, usage, conversationUpdatedAt, trace }) {
     const usageTable = names.qualified("usage_records");
+    const tracesTable = names.qualified("traces");
+    // The trace rides in the same statement as one more CTE (no extra round trip); its JSON
+    // columns go in as JSON values, not as the JSON text the row holds.
+    const traced = trace
+      ? sql`, traced as (
+        insert into ${tracesTable} (${traceColumns})
+        select ${traceColumns} from jsonb_populate_record(null::${tracesTable}, ${JSON.stringify(traceJson(trace))}::jsonb)
+        where exists (select 1 from appended)
+        returning id
+      )`
+      : sql``;
     // One statement: nothing of the turn is stored unless all of it is. The usage rows
     // travel as one JSON parameter, typed by the table's own row type.
     const result = await sql<{ bumped: unknown; seq: unknown }>`
@@ -116,9 +127,9 @@ export const postgresDialect: SqlDialect = {
         select ${usageColumns} from jsonb_populate_recordset(null::${usageTable}, ${JSON.stringify(usage)}::jsonb)
         where exists (select 1 from appended)
         returning id
-      )
+      )${traced}
       select (select last_seq from bumped) as bumped, (select seq from appended) as seq,
-        (select count(*) from recorded) as recorded
+        (select count(*) from recorded) as recorded${trace ? sql`, (select count(*) from traced) as traced` : sql``}
     `.execute(db);
     return outcome(result.rows[0]);
   },
@@ -222,6 +233,44 @@ const USAGE_COLUMNS: ReadonlyArray<keyof UsageRecordsTable> = [
 ];
 
 const usageColumns = sql.join(USAGE_COLUMNS.map((column) => sql.id(column)));
+
+const TRACE_COLUMNS: ReadonlyArray<keyof TracesTable> = [
+  "id",
+  "bot_id",
+  "user_id",
+  "conversation_id",
+  "user_message_id",
+  "reply_message_id",
+  "message",
+  "skill_id",
+  "skill_name",
+  "match_pass",
+  "match_confidence",
+  "skills_injected",
+  "tool_calls",
+  "outcome",
+  "error_code",
+  "latency_ms",
+  "model",
+  "prompt_tokens",
+  "completion_tokens",
+  "cost_usd",
+  "feedback",
+  "created_at",
+];
+
+const traceColumns = sql.join(TRACE_COLUMNS.map((column) => sql.id(column)));
+
+/** A trace row as one JSON object for `jsonb_populate_record`: JSON columns hold their values. */
+function traceJson(row: Record<string, unknown>): Record<string, unknown> {
+  const parse = (raw: unknown) => (typeof raw === "string" ? (JSON.parse(raw) as unknown) : raw);
+  return {
+    ...row,
+    skills_injected: parse(row.skills_injected),
+    tool_calls: parse(row.tool_calls),
+    feedback: row.feedback === null || row.feedback === undefined ? null : parse(row.feedback),
+  };
+}
 
 interface MessageValues {
   id: string;

@@ -260,6 +260,47 @@ export interface RunKeysTable {
   last_seq: Integer;
 }
 
+/** Row of `run_steps` (migration 9): one recorded workflow step, keyed by (run_id, step_index). */
+export interface RunStepsTable {
+  run_id: string;
+  bot_id: string;
+  step_index: Integer;
+  name: string;
+  kind: string;
+  status: string;
+  /** `{ "value": <the step's output> }`, or `null` until it succeeded. */
+  output: NullableJson;
+  error: NullableJson;
+  started_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
+/** Row of `traces` (migration 8): one chat turn's trace. */
+export interface TracesTable {
+  id: string;
+  bot_id: string;
+  user_id: string;
+  conversation_id: string | null;
+  user_message_id: string | null;
+  reply_message_id: string | null;
+  message: string;
+  skill_id: string | null;
+  skill_name: string | null;
+  match_pass: string | null;
+  match_confidence: ColumnType<unknown, number | null, number | null>;
+  skills_injected: Json;
+  tool_calls: Json;
+  outcome: string;
+  error_code: string | null;
+  latency_ms: Real;
+  model: string | null;
+  prompt_tokens: Integer;
+  completion_tokens: Integer;
+  cost_usd: Real;
+  feedback: NullableJson;
+  created_at: Timestamp;
+}
+
 /** Row of `kilo_migrations`: one per applied schema version. */
 export interface MigrationsTable {
   version: Integer;
@@ -284,6 +325,8 @@ export interface Tables {
   tool_approvals: ToolApprovalsTable;
   runs: RunsTable;
   run_keys: RunKeysTable;
+  traces: TracesTable;
+  run_steps: RunStepsTable;
   kilo_migrations: MigrationsTable;
 }
 
@@ -306,6 +349,8 @@ export const TABLE_NAMES: readonly TableName[] = [
   "tool_approvals",
   "runs",
   "run_keys",
+  "traces",
+  "run_steps",
   "kilo_migrations",
 ];
 

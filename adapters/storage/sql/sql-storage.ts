@@ -34,6 +34,7 @@ import type {
   ToolEndpoint,
   ToolHttpMethod,
 } from "../../../src/domain/tool.js";
+import type { Trace, TraceFeedback, TraceMatchPass, TraceToolCall } from "../../../src/domain/trace.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
 import type { User } from "../../../src/domain/user.js";
 import { KiloError, type KiloErrorCode } from "../../../src/errors.js";
@@ -54,11 +55,13 @@ import type {
   ToolApprovalRepository,
   ToolAuditRepository,
   ToolRepository,
+  TraceRepository,
   TurnCommit,
   UsageRepository,
   UserRepository,
 } from "../../../src/ports/storage.js";
 import { checkSchema, LATEST_SCHEMA_VERSION, runMigrations } from "./migrations.js";
+import { sqlRunStepRepository } from "./run-step-repository.js";
 import type {
   BotsTable,
   ConversationsTable,
@@ -75,6 +78,7 @@ import type {
   ToolApprovalsTable,
   ToolCallAuditTable,
   ToolsTable,
+  TracesTable,
   UsageRecordsTable,
   UsersTable,
 } from "./schema.js";
@@ -119,6 +123,8 @@ export interface TurnRows {
   message: Insertable<MessagesTable>;
   usage: Insertable<UsageRecordsTable>[];
   conversationUpdatedAt: StoredTimestamp;
+  /** The turn's trace, when it has one. */
+  trace?: Insertable<TracesTable> | undefined;
 }
 
 /**
@@ -402,9 +408,10 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
     const message = codec.messageRow(turn.message, 0);
     const usage = turn.usage.map((record) => codec.usageRow(record));
     const updatedAt = dialect.timestamp(turn.conversationUpdatedAt);
+    const trace = turn.trace ? traceRow(codec, dialect, turn.trace) : undefined;
     if (dialect.commitTurn) {
       const outcome = await outerAccess.run("commitTurn", (db) =>
-        dialect.commitTurn!(db, names, { message, usage, conversationUpdatedAt: updatedAt }),
+        dialect.commitTurn!(db, names, { message, usage, conversationUpdatedAt: updatedAt, trace }),
       );
       return appendedMessage(turn.message, outcome, adapter);
     }
@@ -412,6 +419,7 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
       // Throws on a missing conversation or a taken id, which rolls the whole turn back.
       const stored = appendedMessage(turn.message, await dialect.appendMessage(db, names, message), adapter);
       for (const row of usage) await db.insertInto("usage_records").values(row).execute();
+      if (trace) await db.insertInto("traces").values(trace).execute();
       await db
         .updateTable("conversations")
         .set({ updated_at: updatedAt })
@@ -992,6 +1000,77 @@ class RowCodec {
       decidedAt: row.decided_at === null ? null : this.readTime(row.decided_at),
     };
   }
+}
+
+/** Encodes a trace (outside the class above to keep its size in check). */
+function traceRow(codec: RowCodec, dialect: SqlDialect, trace: Trace): Insertable<TracesTable> {
+  const text = (value: string | null) => (value === null ? null : dialect.text(value));
+  return {
+    id: trace.id,
+    bot_id: trace.botId,
+    user_id: trace.userId,
+    conversation_id: trace.conversationId,
+    user_message_id: trace.userMessageId,
+    reply_message_id: trace.replyMessageId,
+    message: dialect.text(trace.message),
+    skill_id: trace.skillId,
+    skill_name: text(trace.skillName),
+    match_pass: trace.matchPass,
+    match_confidence: trace.matchConfidence,
+    skills_injected: codec.json(trace.skillsInjected),
+    tool_calls: codec.json(trace.toolCalls),
+    outcome: trace.outcome,
+    error_code: text(trace.errorCode),
+    latency_ms: trace.latencyMs,
+    model: text(trace.model),
+    prompt_tokens: trace.promptTokens,
+    completion_tokens: trace.completionTokens,
+    cost_usd: trace.costUsd,
+    feedback: trace.feedback === null ? null : codec.json(feedbackJson(trace.feedback)),
+    created_at: dialect.timestamp(trace.createdAt),
+  };
+}
+
+function feedbackJson(feedback: TraceFeedback): unknown {
+  return { rating: feedback.rating, comment: feedback.comment, at: feedback.at.getTime() };
+}
+
+function traceOf(dialect: SqlDialect, row: Selectable<TracesTable>): Trace {
+  const text = (value: string | null) => (value === null ? null : dialect.fromText(value));
+  const feedback =
+    row.feedback === null
+      ? null
+      : (dialect.fromJson(row.feedback) as {
+          rating: "up" | "down";
+          comment: string | null;
+          at: number;
+        } | null);
+  return {
+    id: row.id,
+    botId: row.bot_id,
+    userId: row.user_id,
+    conversationId: row.conversation_id,
+    userMessageId: row.user_message_id,
+    replyMessageId: row.reply_message_id,
+    message: dialect.fromText(row.message),
+    skillId: row.skill_id,
+    skillName: text(row.skill_name),
+    matchPass: row.match_pass as TraceMatchPass | null,
+    matchConfidence: row.match_confidence === null ? null : toNumber(row.match_confidence),
+    skillsInjected: dialect.fromJson(row.skills_injected) as string[],
+    toolCalls: dialect.fromJson(row.tool_calls) as TraceToolCall[],
+    outcome: row.outcome as Trace["outcome"],
+    errorCode: text(row.error_code),
+    latencyMs: toNumber(row.latency_ms),
+    model: text(row.model),
+    promptTokens: toNumber(row.prompt_tokens),
+    completionTokens: toNumber(row.completion_tokens),
+    costUsd: toNumber(row.cost_usd),
+    feedback: feedback
+      ? { rating: feedback.rating, comment: feedback.comment, at: new Date(feedback.at) }
+      : null,
+    createdAt: dialect.fromTimestamp(row.created_at),
+  };
 }
 
 /** Encodes and decodes runs (outside the class above to keep its size in check). */
@@ -2005,7 +2084,72 @@ function buildRepositories(
       }),
   };
 
+  const readTrace = async (db: Kysely<Tables>, botId: string, traceId: string) => {
+    const row = await db
+      .selectFrom("traces")
+      .selectAll()
+      .where("bot_id", "=", botId)
+      .where("id", "=", traceId)
+      .executeTakeFirst();
+    return row ? traceOf(dialect, row) : null;
+  };
+  const traces: TraceRepository = {
+    create: (trace) =>
+      access.run("traces.create", async (db) => {
+        const result = await db
+          .insertInto("traces")
+          .values(traceRow(codec, dialect, trace))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (!inserted(result)) throw conflict(`a trace with id ${trace.id} already exists`);
+        return copy(trace);
+      }),
+    get: (botId, traceId) => access.run("traces.get", (db) => readTrace(db, botId, traceId)),
+    list: ({ botId, userId, from, to }, page) =>
+      access.run("traces.list", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db.selectFrom("traces").selectAll().where("bot_id", "=", botId);
+        if (userId !== undefined) query = query.where("user_id", "=", userId);
+        if (from) query = query.where("created_at", ">=", dialect.timestamp(from));
+        if (to) query = query.where("created_at", "<", dialect.timestamp(to));
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("created_at", "id"), ">", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("created_at")
+          .orderBy("id")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => traceOf(dialect, row)),
+          page.limit,
+          (trace) => trace.createdAt,
+        );
+      }),
+    setFeedback: (botId, traceId, feedback) =>
+      access.atomic("traces.setFeedback", async (db) => {
+        const result = await db
+          .updateTable("traces")
+          .set({ feedback: codec.json(feedbackJson(feedback)) })
+          .where("bot_id", "=", botId)
+          .where("id", "=", traceId)
+          .executeTakeFirst();
+        return changed(result) ? readTrace(db, botId, traceId) : null;
+      }),
+    deleteOlderThan: (before) =>
+      access.run("traces.deleteOlderThan", async (db) => {
+        const result = await db
+          .deleteFrom("traces")
+          .where("created_at", "<", dialect.timestamp(before))
+          .executeTakeFirst();
+        return Number(result.numDeletedRows ?? 0n);
+      }),
+  };
+
   return {
+    traces,
     users,
     bots,
     skills,
@@ -2019,5 +2163,6 @@ function buildRepositories(
     toolAudit,
     approvals,
     runs,
+    runSteps: sqlRunStepRepository(access, dialect),
   };
 }
