@@ -65,6 +65,7 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     ask: () => import("./ask-command.js"),
     bots: () => import("./bots-command.js"),
     chat: () => import("./chat-command.js"),
+    evolve: () => import("./evolve-command.js"),
     migrate: () => import("./migrate-command.js"),
     serve: () => import("./serve-command.js"),
     skills: () => import("./skills-command.js"),
@@ -223,6 +224,21 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     .option("--json", "print the skills as JSON")
     .action((options: { json?: boolean }) =>
       run(async () => (await commands.skills()).skillsListCommand(options, context))(),
+    );
+
+  program
+    .command("evolve")
+    .summary("draft skills from requests you keep making")
+    .description(
+      "Analyses your traces with the current bot, finds requests that come back (at least 3 times,\n" +
+        "mostly successful) and that no skill serves, and drafts a Markdown skill for each. Drafts are\n" +
+        "not used until activated; --auto-apply activates them at once. Progress goes to stderr.",
+    )
+    .option("--json", "print { traces_analyzed, patterns_detected, skills_created, skills, patterns }")
+    .option("--auto-apply", "activate the drafted skills at once")
+    .addHelpText("after", examples("kilo evolve", "kilo evolve --json", "kilo evolve --auto-apply"))
+    .action((options: { json?: boolean; autoApply?: boolean }) =>
+      run(async () => (await commands.evolve()).evolveCommand(options, context))(),
     );
 
   program

@@ -25,10 +25,32 @@ export function offlineReply(text: string): string {
 }
 
 /**
+ * The offline model's draft for `kilo evolve`: a skill named after the
+ * pattern's keywords (the first line of the request, `Keywords: a, b, c`),
+ * so evolution can be tried without a key; a live model writes real ones.
+ */
+export function offlineDraft(request: string): string {
+  const keywords = (/^Keywords: (.*)$/m.exec(request)?.[1] ?? "")
+    .split(",")
+    .map((word) => word.trim().toLowerCase())
+    .filter((word) => /^[a-z0-9]+$/.test(word));
+  if (keywords.length === 0) return "{}";
+  const topic = keywords.slice(0, 3).join(" ");
+  return JSON.stringify({
+    name: keywords.slice(0, 3).join("-"),
+    description: `Handles requests about ${topic}. Drafted offline from repeated requests; review before use.`,
+    triggers: keywords.slice(0, 5),
+    examples: [],
+    body: `# ${topic}\n\nThe user often asks about ${topic}. Answer from what they told you before, and ask for what is missing.\n`,
+    category: "drafted",
+  });
+}
+
+/**
  * The model the CLI talks to when no provider key is set: deterministic,
  * offline, and streaming like a live one. The skill matcher's classifier
  * hears "no skill", the memory extractor "no facts", the skill proposer gets
- * no draft, and chat gets {@link offlineReply}.
+ * no draft, evolution gets {@link offlineDraft}, and chat gets {@link offlineReply}.
  */
 export function offlineProvider(): LlmProvider {
   return mockProvider({
@@ -42,6 +64,8 @@ export function offlineProvider(): LlmProvider {
           return JSON.stringify({ facts: [] });
         case "propose-skill":
           return "{}";
+        case "evolve-skill":
+          return offlineDraft(userText(request));
         default:
           return offlineReply(userText(request));
       }
