@@ -3,7 +3,9 @@
  * keeps. Per-turn overhead (memory adapter, a provider that answers at once)
  * with 10, 100 and 1,000 earlier messages in the conversation; memory recall
  * with 100 to 100,000 memories; the matcher at 100 to 10,000 skills (from
- * `bench/matcher.ts`). Writes `bench/results/growth.json` and a chart,
+ * `bench/matcher.ts`); evolution's pattern detection per 1,000 traces at
+ * 10,000 and 100,000 traces (from `bench/evolution.ts`; 10,000 only in quick
+ * mode). Writes `bench/results/growth.json` and a chart,
  * `docs/performance-growth.svg`.
  *
  *   npx tsx bench/growth.ts [--quick]
@@ -12,6 +14,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { memoryStorage } from "../adapters/storage/memory/index.js";
 import { createKilo, type LlmProvider, lexicalMemoryRetriever } from "../src/index.js";
+import { benchEvolution, type EvolutionResult } from "./evolution.js";
 import { benchMatcher, type MatcherResult } from "./matcher.js";
 import { isMain, percentile, repoRoot, saveResult } from "./support.js";
 
@@ -28,8 +31,10 @@ export interface GrowthResult {
   history: GrowthPoint[];
   memories: GrowthPoint[];
   skills: GrowthPoint[];
+  /** Evolution's pattern detection on the memory adapter: milliseconds per 1,000 traces, by trace count. */
+  evolution: GrowthPoint[];
   /** Median at the largest size over the median at the smallest, per curve. */
-  growth: { history: number; memories: number; skills: number };
+  growth: { history: number; memories: number; skills: number; evolution: number };
   chart: string;
 }
 
@@ -144,6 +149,7 @@ export function growthChart(result: Omit<GrowthResult, "chart" | "growth">): str
     { title: "chat turn vs messages in the conversation", unit: "messages", points: result.history },
     { title: "memory recall vs memories kept", unit: "memories", points: result.memories },
     { title: "matcher vs active skills", unit: "skills", points: result.skills },
+    { title: "evolution per 1,000 traces vs traces", unit: "traces", points: result.evolution },
   ];
   const width = 300;
   const height = 220;
@@ -191,9 +197,9 @@ export function growthChart(result: Omit<GrowthResult, "chart" | "growth">): str
   ].join("\n");
 }
 
-/** Runs the growth bench; pass the matcher bench's result when it already ran in this process. */
+/** Runs the growth bench; pass the matcher and evolution benches' results when they already ran in this process. */
 export async function benchGrowth(
-  options: { quick?: boolean; matcher?: MatcherResult } = {},
+  options: { quick?: boolean; matcher?: MatcherResult; evolution?: EvolutionResult } = {},
 ): Promise<GrowthResult> {
   const turns = options.quick ? 200 : 1_000;
   const history: GrowthPoint[] = [];
@@ -207,13 +213,25 @@ export async function benchGrowth(
     medianMs: entry.match.medianMs,
     p99Ms: entry.match.p99Ms,
   }));
+  const evolutionRows = (options.evolution ?? (await benchEvolution({ quick: options.quick }))).rows;
+  const evolution = evolutionRows
+    .filter((row) => row.storage === "memory")
+    .map((row) => {
+      const perThousand = (row.totalMs / row.traces) * 1000;
+      return { size: row.traces, medianMs: perThousand, p99Ms: perThousand };
+    });
   const ratio = (points: GrowthPoint[]) => points.at(-1)!.medianMs / points[0]!.medianMs;
-  const body = { history, memories, skills };
+  const body = { history, memories, skills, evolution };
   const chart = join(repoRoot, "docs", "performance-growth.svg");
   await writeFile(chart, growthChart(body));
   return {
     ...body,
-    growth: { history: ratio(history), memories: ratio(memories), skills: ratio(skills) },
+    growth: {
+      history: ratio(history),
+      memories: ratio(memories),
+      skills: ratio(skills),
+      evolution: ratio(evolution),
+    },
     chart: "docs/performance-growth.svg",
   };
 }

@@ -29,10 +29,10 @@ await saveResult("tokens", tokenUse);
 await saveResult("round-trips", roundTrips);
 const runs = await benchRuns({ quick, overheadMs: overhead.medianMs });
 await saveResult("runs", runs);
-const growth = await benchGrowth({ quick, matcher });
-await saveResult("growth", growth);
 const evolution = await benchEvolution({ quick });
 await saveResult("evolution", evolution);
+const growth = await benchGrowth({ quick, matcher, evolution });
+await saveResult("growth", growth);
 
 const rows = [
   {
