@@ -261,6 +261,10 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
       userId: context.userId,
       message: body.message,
       conversationId: body.conversationId,
+      skills:
+        body.includeSkills === undefined && body.maxSkills === undefined
+          ? undefined
+          : { include: body.includeSkills, max: body.maxSkills },
       channel: "http",
       signal: context.request.signal,
     };

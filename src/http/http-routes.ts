@@ -42,6 +42,10 @@ export const ChatBodySchema = z
     botId: IdSchema,
     message: z.string(),
     conversationId: IdSchema.optional(),
+    /** `false` leaves skills out of this turn (LLMos-Lite's `include_skills`). */
+    includeSkills: z.boolean().optional(),
+    /** Most skills in this turn's catalog, matched and closest first (LLMos-Lite's `max_skills`). */
+    maxSkills: z.number().int().min(0).max(1000).optional(),
   })
   .strict();
 

@@ -29,7 +29,7 @@ import type {
 } from "../ports/orchestrator.js";
 import type { PromptComposer } from "../ports/prompt-composer.js";
 import type { ResponseProcessor } from "../ports/response-processor.js";
-import type { SkillMatch, SkillMatcher } from "../ports/skill-matcher.js";
+import type { SkillCatalog, SkillMatch, SkillMatcher } from "../ports/skill-matcher.js";
 import type { SkillProposer } from "../ports/skill-proposer.js";
 import type { Storage } from "../ports/storage.js";
 import type { ToolContext, ToolProvider, ToolSet } from "../ports/tool-provider.js";
@@ -39,6 +39,9 @@ import type { WorkspacePrompt } from "../workspace/workspace.js";
 import { createDeltaBuffer, type DeltaBuffer } from "./delta-buffer.js";
 import type { TurnMeter, TurnTally } from "./turn-meter.js";
 
+/** The catalog of a turn that leaves skills out. */
+const NO_SKILLS: SkillCatalog = { key: "none", skills: [] };
+
 /** Validates what `kilo.chat` receives. */
 export const TurnInputSchema = z.object({
   botId: IdSchema,
@@ -47,8 +50,25 @@ export const TurnInputSchema = z.object({
   message: z.string().trim().min(1, "must not be empty").max(100_000),
   channel: z.string().min(1).max(50).default("api"),
   context: z.array(z.string().min(1).max(20_000)).max(20).optional(),
+  skills: z
+    .object({ include: z.boolean().optional(), max: z.number().int().min(0).max(1000).optional() })
+    .strict()
+    .optional(),
   signal: z.instanceof(AbortSignal).optional(),
 });
+
+/** The catalog a turn may use: all active skills, none, or at most `max`, matched and closest first. */
+function injectedSkills(catalog: SkillCatalog, match: SkillMatch, max: number | undefined): Skill[] {
+  if (max === undefined || catalog.skills.length <= max) return catalog.skills;
+  const rank = new Map<string, number>();
+  if (match.skill) rank.set(match.skill.id, -1);
+  match.candidates.forEach((candidate, index) => {
+    if (!rank.has(candidate.skillId)) rank.set(candidate.skillId, index);
+  });
+  const order = (skill: Skill) => rank.get(skill.id) ?? Number.POSITIVE_INFINITY;
+  // A stable sort keeps the catalog's own order among skills the matcher did not rank.
+  return [...catalog.skills].sort((a, b) => order(a) - order(b)).slice(0, max);
+}
 
 /** Everything the default orchestrator coordinates. */
 export interface OrchestratorDependencies {
@@ -306,7 +326,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       };
     }
 
-    const catalog = await deps.skills.catalog(bot.id);
+    const skillsOff = input.skills?.include === false || input.skills?.max === 0;
+    const catalog: SkillCatalog = skillsOff ? NO_SKILLS : await deps.skills.catalog(bot.id);
     const match = await deps.matcher.match({
       message: input.message,
       catalog,
@@ -325,7 +346,9 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       reason: match.reason,
     });
 
-    const offer = await deps.proposer.consider({ ...proposerInput, match, skills: catalog.skills });
+    const offer = skillsOff
+      ? null
+      : await deps.proposer.consider({ ...proposerInput, match, skills: catalog.skills });
     if (offer) {
       deps.emit("proposal-created", { ...base, proposal: offer.proposal });
       return {
@@ -345,12 +368,13 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       beforeSeq: userMessage.seq,
       requirements: match.context,
     });
+    const skills = injectedSkills(catalog, match, input.skills?.max);
     const toolContext: ToolContext = {
       bot,
       userId: input.userId,
       conversationId,
       matchedSkill: match.skill,
-      skills: catalog.skills,
+      skills,
       signal: input.signal,
     };
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
@@ -359,7 +383,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const workspace = deps.workspace ? await deps.workspace() : null;
     const prompt = deps.composer.compose({
       bot,
-      skills: catalog.skills,
+      skills,
       matchedSkill: match.skill,
       tools: sets.flatMap((set) => set.definitions),
       memories: context.memories,

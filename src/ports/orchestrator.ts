@@ -14,6 +14,16 @@ export interface TurnInput {
   context?: string[] | undefined;
   /** Where the message came from (`api`, `cli`, `telegram`, ...). Default `api`. */
   channel?: string | undefined;
+  /**
+   * Skill injection for this turn (LLMos-Lite's `include_skills` and
+   * `max_skills`). `include: false` (or `max: 0`) leaves skills out: no
+   * matching, no catalog, no skill tools, no proposal. `max` caps the catalog
+   * at that many skills: the matched one first, then the matcher's closest
+   * candidates. Either makes the catalog differ from the bot's usual one, so
+   * that turn does not reuse the cached system prompt. Default: every active
+   * skill in the catalog, as usual.
+   */
+  skills?: { include?: boolean | undefined; max?: number | undefined } | undefined;
   signal?: AbortSignal | undefined;
 }
 
