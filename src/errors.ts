@@ -46,7 +46,7 @@ export const KILO_ERROR_CODES = [
   "CHANNEL_REJECTED",
   /** A host-supplied callback (hook, workflow, listener) threw. */
   "HOST_CALLBACK_FAILED",
-  /** A workspace file (SYSTEM.md, APPEND_SYSTEM.md, AGENTS.md) could not be used; the message names the file. */
+  /** A workspace file (SYSTEM.md, APPEND_SYSTEM.md, AGENTS.md, a skill in skills/) could not be used; the message names the file. */
   "WORKSPACE_INVALID",
   /**
    * Auto-learning could not research an integration: no search results, no

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { CacheLoader } from "../cache/cache-loader.js";
 import type { Bot } from "../domain/bot.js";
@@ -5,7 +6,7 @@ import { IdSchema } from "../domain/common.js";
 import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
-import type { Skill } from "../domain/skill.js";
+import { CreateSkillInputSchema, type Skill } from "../domain/skill.js";
 import type { Trace } from "../domain/trace.js";
 import type { UsageRecord } from "../domain/usage.js";
 import { KiloError, toKiloError } from "../errors.js";
@@ -130,6 +131,33 @@ interface Answer {
  * call, so a failing model loses nothing.
  */
 export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator {
+  // The workspace's skills as each bot's Skills, built once per (bot, catalog, workspace version).
+  const workspaceCatalogs = new Map<string, SkillCatalog>();
+
+  /** The bot's catalog plus the workspace's skills, the bot's own skill winning a name clash. */
+  function withWorkspaceSkills(catalog: SkillCatalog, botId: string, workspace: WorkspacePrompt | null) {
+    if (!workspace || workspace.skills.length === 0) return catalog;
+    const key = `${catalog.key}|ws:${workspace.skillsVersion}`;
+    const cached = workspaceCatalogs.get(botId);
+    if (cached?.key === key) return cached;
+    const own = new Set(catalog.skills.map((skill) => skill.name.toLowerCase()));
+    const now = deps.clock.now();
+    const added = workspace.skills
+      .filter(({ skill }) => !own.has(skill.name.toLowerCase()))
+      .map(
+        ({ file, skill }): Skill => ({
+          ...CreateSkillInputSchema.parse(skill),
+          id: `wsk_${createHash("sha256").update(file).digest("hex").slice(0, 24)}`,
+          botId,
+          createdAt: now,
+          updatedAt: now,
+        }),
+      );
+    const merged = { key, skills: [...catalog.skills, ...added] };
+    workspaceCatalogs.set(botId, merged);
+    return merged;
+  }
+
   async function loadBot(botId: string, userId: string): Promise<Bot> {
     const bot = deps.cache ? await deps.cache.bot(botId) : await deps.storage.bots.get(botId);
     // Another user's bot is reported as missing, so ids cannot be probed.
@@ -327,7 +355,10 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     }
 
     const skillsOff = input.skills?.include === false || input.skills?.max === 0;
-    const catalog: SkillCatalog = skillsOff ? NO_SKILLS : await deps.skills.catalog(bot.id);
+    const workspace = deps.workspace ? await deps.workspace() : null;
+    const catalog: SkillCatalog = skillsOff
+      ? NO_SKILLS
+      : withWorkspaceSkills(await deps.skills.catalog(bot.id), bot.id, workspace);
     const match = await deps.matcher.match({
       message: input.message,
       catalog,
@@ -380,7 +411,6 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
     const owners = new Map<string, ToolSet>();
     for (const set of sets) for (const definition of set.definitions) owners.set(definition.name, set);
-    const workspace = deps.workspace ? await deps.workspace() : null;
     const prompt = deps.composer.compose({
       bot,
       skills,

@@ -1,7 +1,9 @@
-import { readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { CreateSkillInputSchema } from "../domain/skill.js";
 import { KiloError } from "../errors.js";
 import type { Logger } from "../ports/logger.js";
+import { type MarkdownSkillInput, parseSkillMarkdown } from "../skills/markdown/skill-markdown-parser.js";
 
 /** The workspace files kilo reads, and what each one does. */
 export const WORKSPACE_FILES = {
@@ -28,6 +30,14 @@ export interface WorkspaceOptions {
   checkIntervalMs?: number;
 }
 
+/** A Markdown skill from the workspace's `skills/` folder, offered to every bot. */
+export interface WorkspaceSkill {
+  /** The file's absolute path. */
+  file: string;
+  /** The skill as its SKILL.md describes it (validated). */
+  skill: MarkdownSkillInput;
+}
+
 /** The workspace's prompt text as of the last check. */
 export interface WorkspacePrompt {
   /** SYSTEM.md: replaces the soul's text, or `null` when absent or empty. */
@@ -36,6 +46,14 @@ export interface WorkspacePrompt {
   appendSystem: string | null;
   /** AGENTS.md as one context rule, or none. */
   contextRules: string[];
+  /**
+   * Markdown skills from `skills/<name>/SKILL.md` and `skills/<name>.md`,
+   * sorted by file, offered to every bot beside its own (a bot's own skill
+   * with the same name wins).
+   */
+  skills: WorkspaceSkill[];
+  /** Changes whenever a workspace skill file is added, changed or removed. */
+  skillsVersion: string;
 }
 
 /** A workspace file that could not be used, reported once per change of the file. */
@@ -70,6 +88,9 @@ interface FileState {
   text: string | null;
 }
 
+/** The folder of Markdown skills in a workspace. */
+const SKILLS_DIR = "skills";
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -86,9 +107,15 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
       `workspace.checkIntervalMs must be 0 or more, got ${String(interval)}`,
     );
   }
-  const states = new Map<keyof typeof WORKSPACE_FILES, FileState>();
+  const states = new Map<string, FileState>();
   let checkedAt = Number.NEGATIVE_INFINITY;
-  let current: WorkspacePrompt = { system: null, appendSystem: null, contextRules: [] };
+  let current: WorkspacePrompt = {
+    system: null,
+    appendSystem: null,
+    contextRules: [],
+    skills: [],
+    skillsVersion: "",
+  };
   let checking: Promise<WorkspacePrompt> | null = null;
 
   const report = (path: string, message: string) => {
@@ -100,25 +127,30 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
     hooks.onProblem(error, problem);
   };
 
-  async function refresh(name: keyof typeof WORKSPACE_FILES): Promise<void> {
-    const path = join(dir, WORKSPACE_FILES[name]);
-    const previous = states.get(name) ?? { version: "absent", text: null };
+  /**
+   * Re-reads the file at `path` when its modification time or size changed.
+   * `accept` may refuse good UTF-8 text (a SKILL.md that does not parse) with
+   * a reason; a refused or unreadable version is reported once and the last
+   * good text is kept.
+   */
+  async function refresh(key: string, path: string, accept?: (text: string) => string | null): Promise<void> {
+    const previous = states.get(key) ?? { version: "absent", text: null };
     let info: Awaited<ReturnType<typeof stat>>;
     try {
       info = await stat(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "unknown";
       if (code === "ENOENT") {
-        states.set(name, { version: "absent", text: null });
+        states.set(key, { version: "absent", text: null });
         return;
       }
       if (previous.version === `error:${code}`) return;
-      states.set(name, { version: `error:${code}`, text: previous.text });
+      states.set(key, { version: `error:${code}`, text: previous.text });
       return report(path, `cannot be read (${code})`);
     }
     const version = `${info.mtimeMs}:${info.size}`;
     if (version === previous.version) return;
-    states.set(name, { version, text: previous.text });
+    states.set(key, { version, text: previous.text });
     if (!info.isFile()) return report(path, "is not a regular file");
     if (info.size > MAX_WORKSPACE_FILE_BYTES) {
       return report(path, `is ${info.size} bytes; the limit is ${MAX_WORKSPACE_FILE_BYTES}`);
@@ -133,9 +165,61 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
           : `cannot be read (${(error as Error).message})`;
       return report(path, reason);
     }
+    const refused = accept?.(text) ?? null;
+    if (refused !== null) return report(path, refused);
     const trimmed = text.trim();
-    states.set(name, { version, text: trimmed === "" ? null : trimmed });
+    states.set(key, { version, text: trimmed === "" ? null : trimmed });
     hooks.logger.info({ path }, "workspace file loaded");
+  }
+
+  /** `skills/<name>/SKILL.md` and `skills/<name>.md`, sorted; none when there is no `skills/` folder. */
+  async function skillFiles(): Promise<string[]> {
+    const root = join(dir, SKILLS_DIR);
+    const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+    const files = entries.flatMap((entry) => {
+      if (entry.isDirectory()) return [join(root, entry.name, "SKILL.md")];
+      return entry.isFile() && entry.name.endsWith(".md") ? [join(root, entry.name)] : [];
+    });
+    return files.sort();
+  }
+
+  const parsedSkills = new Map<string, { text: string; skill: MarkdownSkillInput }>();
+
+  /** Parses and validates a workspace SKILL.md; the reason it cannot be used, or `null`. */
+  function acceptSkill(file: string) {
+    return (text: string): string | null => {
+      try {
+        const { skill } = parseSkillMarkdown(text, { file });
+        const problems = CreateSkillInputSchema.safeParse(skill);
+        if (!problems.success) {
+          return `is not a usable skill: ${problems.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`;
+        }
+        parsedSkills.set(file, { text: text.trim(), skill });
+        return null;
+      } catch (error) {
+        return `is not a readable SKILL.md (${(error as Error).message})`;
+      }
+    };
+  }
+
+  async function refreshSkills(): Promise<{ skills: WorkspaceSkill[]; version: string }> {
+    const files = await skillFiles();
+    await Promise.all(files.map((file) => refresh(`skill:${file}`, file, acceptSkill(file))));
+    // Files that disappeared are forgotten, so a file put back is read (and judged) again.
+    const listed = new Set(files.map((file) => `skill:${file}`));
+    for (const key of [...states.keys()])
+      if (key.startsWith("skill:") && !listed.has(key)) states.delete(key);
+    const skills: WorkspaceSkill[] = [];
+    const versions: string[] = [];
+    for (const file of files) {
+      const state = states.get(`skill:${file}`);
+      const parsed = parsedSkills.get(file);
+      // The last good version of this file, if it ever had one.
+      if (!state || state.text === null || !parsed || parsed.text !== state.text) continue;
+      skills.push({ file, skill: parsed.skill });
+      versions.push(`${file}@${state.version}`);
+    }
+    return { skills, version: versions.join("|") };
   }
 
   async function check(): Promise<WorkspacePrompt> {
@@ -148,12 +232,19 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
         `workspace: '${dir}' is not a directory (createKilo({ workspace }))`,
       );
     }
-    await Promise.all((Object.keys(WORKSPACE_FILES) as Array<keyof typeof WORKSPACE_FILES>).map(refresh));
+    await Promise.all(
+      (Object.entries(WORKSPACE_FILES) as Array<[keyof typeof WORKSPACE_FILES, string]>).map(([name, file]) =>
+        refresh(name, join(dir, file)),
+      ),
+    );
+    const skills = await refreshSkills();
     const agents = states.get("agents")?.text ?? null;
     current = {
       system: states.get("system")?.text ?? null,
       appendSystem: states.get("appendSystem")?.text ?? null,
       contextRules: agents === null ? [] : [agents],
+      skills: skills.skills,
+      skillsVersion: skills.version,
     };
     checkedAt = Date.now();
     return current;

@@ -7,7 +7,7 @@ import { KiloError } from "../../src/errors.js";
 import { createKilo } from "../../src/index.js";
 import { mockProvider } from "../../src/testing/index.js";
 import { MAX_WORKSPACE_FILE_BYTES } from "../../src/workspace/workspace.js";
-import { USER } from "../kilo/helpers.js";
+import { lastUserText, USER } from "../kilo/helpers.js";
 
 let dir: string;
 
@@ -112,6 +112,65 @@ describe("createKilo({ workspace })", () => {
     const failure = await turn().catch((error: unknown) => error);
     expect(KiloError.is(failure, "CONFIGURATION_INVALID")).toBe(true);
     expect((failure as Error).message).toContain(join(dir, "missing"));
+    await kilo.close();
+  });
+
+  it("offers skills/ Markdown skills to every bot, the bot's own skill winning a name clash", async () => {
+    await mkdir(join(dir, "skills", "python-testing"), { recursive: true });
+    await writeFile(
+      join(dir, "skills", "python-testing", "SKILL.md"),
+      "---\nname: python-testing\ndescription: How to write Python tests\nkeywords: [pytest, fixtures]\n---\n# Python testing\nUse pytest fixtures for setup.\n",
+    );
+    await writeFile(
+      join(dir, "skills", "meeting-notes.md"),
+      "---\nname: meeting-notes\ndescription: Workspace notes skill\n---\nWorkspace version.\n",
+    );
+    await mkdir(join(dir, "skills", "broken"));
+    await writeFile(join(dir, "skills", "broken", "SKILL.md"), "no front matter\n");
+    const provider = mockProvider({ respond: () => "ok" });
+    const kilo = createKilo({
+      storage: memoryStorage(),
+      providers: [provider],
+      workspace: { dir, checkIntervalMs: 0 },
+    });
+    const errors: KiloError[] = [];
+    kilo.events.on("error", ({ error }) => errors.push(error));
+    const bot = await kilo.bots.create({ userId: USER, name: "Crumb" });
+    await kilo.skills.importMarkdown(
+      bot.id,
+      "---\nname: meeting-notes\ndescription: The bot's own notes skill\n---\nOwn version.\n",
+    );
+    const lastChat = () => provider.requests.filter((r) => r.purpose === "chat").at(-1)!;
+    const systemText = () =>
+      lastChat()
+        .system.map((block) => block.text)
+        .join("\n");
+
+    const result = await kilo.chat({
+      botId: bot.id,
+      userId: USER,
+      message: "How do I share pytest fixtures?",
+    });
+    expect(result.skill?.name).toBe("python-testing");
+    expect(result.skill?.id).toMatch(/^wsk_/);
+    expect(lastUserText(lastChat())).toContain("Use pytest fixtures for setup.");
+    expect(systemText()).toContain("- meeting-notes: The bot's own notes skill");
+    expect(systemText()).not.toContain("Workspace notes skill");
+    // The broken file is reported once, by path; the other skills still work.
+    await kilo.chat({ botId: bot.id, userId: USER, message: "hello" });
+    expect(errors.map((error) => error.code)).toEqual(["WORKSPACE_INVALID"]);
+    expect(errors[0]?.message).toContain(join(dir, "skills", "broken", "SKILL.md"));
+
+    // Added and removed files are picked up on the next turn.
+    await writeFile(
+      join(dir, "skills", "oven-care.md"),
+      "---\nname: oven-care\ndescription: Looks after the ovens\n---\nClean weekly.\n",
+    );
+    await kilo.chat({ botId: bot.id, userId: USER, message: "hello again" });
+    expect(systemText()).toContain("- oven-care: Looks after the ovens");
+    await rm(join(dir, "skills", "python-testing"), { recursive: true });
+    await kilo.chat({ botId: bot.id, userId: USER, message: "and again" });
+    expect(systemText()).not.toContain("python-testing");
     await kilo.close();
   });
 });
