@@ -15,6 +15,7 @@ import type { Memory } from "./domain/memory.js";
 import type { Proposal, ProposalStatus } from "./domain/proposal.js";
 import { ProposalStatusSchema } from "./domain/proposal.js";
 import type { CreateSkillInput, Skill, SkillRecord, UpdateSkillInput } from "./domain/skill.js";
+import type { SkillVersion } from "./domain/skill-version.js";
 import {
   type CreateToolInput,
   CreateToolInputSchema,
@@ -81,6 +82,7 @@ import { createSkillMatcher } from "./skills/skill-matcher.js";
 import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
 import {
   type ImportedSkillMarkdown,
+  type SkillChangeOptions,
   type SkillMarkdownSource,
   SkillService,
 } from "./skills/skill-service.js";
@@ -285,16 +287,25 @@ export interface Kilo {
   };
   skills: {
     /**
-     * Validates and stores a new skill; the matcher sees it on the next turn. Fails with
+     * Validates and stores a new skill; the matcher sees it on the next turn. Writes the
+     * skill's version 1 (`options`: its author, default the bot's owner, and reason). Fails with
      * `VALIDATION_FAILED`, `CONFLICT` (the bot has a skill of that name) or `NOT_FOUND` (no bot).
      */
-    create(botId: string, input: CreateSkillInput): Promise<Skill>;
+    create(botId: string, input: CreateSkillInput, options?: SkillChangeOptions): Promise<Skill>;
     /** The bot's skill with this id. Fails with `NOT_FOUND` (also for another bot's skill). */
     get(botId: string, skillId: string): Promise<Skill>;
     /** All the bot's skills, active or not, oldest first (not paged). */
     list(botId: string): Promise<Skill[]>;
-    /** Applies `patch` and re-validates the whole skill. Fails with `NOT_FOUND`, `VALIDATION_FAILED` or `CONFLICT`. */
-    update(botId: string, skillId: string, patch: UpdateSkillInput): Promise<Skill>;
+    /**
+     * Applies `patch`, re-validates the whole skill and writes a new version (`options`:
+     * its author and reason). Fails with `NOT_FOUND`, `VALIDATION_FAILED` or `CONFLICT`.
+     */
+    update(
+      botId: string,
+      skillId: string,
+      patch: UpdateSkillInput,
+      options?: SkillChangeOptions,
+    ): Promise<Skill>;
     /** Deletes the skill and all of its stored records. Fails with `NOT_FOUND`. */
     delete(botId: string, skillId: string): Promise<void>;
     /**
@@ -304,7 +315,11 @@ export interface Kilo {
      * one `{ file, rule, message }` warning per broken rule. Fails with
      * `VALIDATION_FAILED` (naming the file) only when the file cannot be read.
      */
-    importMarkdown(botId: string, source: SkillMarkdownSource): Promise<ImportedSkillMarkdown>;
+    importMarkdown(
+      botId: string,
+      source: SkillMarkdownSource,
+      options?: SkillChangeOptions,
+    ): Promise<ImportedSkillMarkdown>;
     /**
      * A Markdown skill as a SKILL.md that strict Agent Skills validators
      * accept (LLMos-Lite's category and keywords under `metadata`). Fails with
@@ -312,6 +327,27 @@ export interface Kilo {
      * standard, listing the rules.
      */
     exportMarkdown(botId: string, skillId: string): Promise<string>;
+    /**
+     * The skill's versions, newest first, paged: one per change (create, update, status
+     * change, import, rollback) with its author, time, reason, content and a unified diff.
+     * Fails with `NOT_FOUND`, or `CONFIGURATION_INVALID` when the storage keeps no versions.
+     *
+     * @example
+     * ```ts
+     * const { items } = await kilo.skills.history(bot.id, skill.id, { limit: 10 });
+     * console.log(items[0]?.version, items[0]?.author, items[0]?.diff);
+     * ```
+     */
+    history(botId: string, skillId: string, page?: PageOptions): Promise<Page<SkillVersion>>;
+    /** One version of the skill. Fails with `NOT_FOUND` (unknown skill or version) or `CONFIGURATION_INVALID`. */
+    version(botId: string, skillId: string, version: number): Promise<SkillVersion>;
+    /**
+     * Restores a version's content as a new version (history is never rewritten) and returns
+     * the skill. Fails with `NOT_FOUND` (unknown skill or version), `VALIDATION_FAILED`
+     * (the old content no longer validates, e.g. its name is now taken; nothing changes)
+     * or `CONFIGURATION_INVALID`.
+     */
+    rollback(botId: string, skillId: string, version: number, options?: SkillChangeOptions): Promise<Skill>;
   };
   /** A skill's stored data. */
   records: {
@@ -687,6 +723,7 @@ export function createKilo(options: KiloOptions): Kilo {
     logger,
     emit,
     workflows: options.workflows,
+    overlayWorkflows: workspace && (() => workspace.workflows()),
     ...options.runs,
   });
   // --- end runs ---
@@ -840,15 +877,21 @@ export function createKilo(options: KiloOptions): Kilo {
       },
     },
     skills: {
-      create: async (botId, input) => skills.create((await getBot(botId)).id, input),
+      create: async (botId, input, options) => skills.create((await getBot(botId)).id, input, options),
       get: (botId, skillId) => skills.get(botId, parseInput(IdSchema, skillId, "skill id")),
       list: async (botId) => skills.list((await getBot(botId)).id),
-      update: (botId, skillId, patch) =>
-        skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch),
+      update: (botId, skillId, patch, options) =>
+        skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch, options),
       delete: (botId, skillId) => skills.delete(botId, parseInput(IdSchema, skillId, "skill id")),
-      importMarkdown: async (botId, source) => skills.importMarkdown((await getBot(botId)).id, source),
+      importMarkdown: async (botId, source, options) =>
+        skills.importMarkdown((await getBot(botId)).id, source, options),
       exportMarkdown: (botId, skillId) =>
         skills.exportMarkdown(botId, parseInput(IdSchema, skillId, "skill id")),
+      history: (botId, skillId, page) => skills.history(botId, parseInput(IdSchema, skillId, "skill id"), page),
+      version: (botId, skillId, version) =>
+        skills.version(botId, parseInput(IdSchema, skillId, "skill id"), version),
+      rollback: (botId, skillId, version, options) =>
+        skills.rollback(botId, parseInput(IdSchema, skillId, "skill id"), version, options),
     },
     records: {
       create: async (botId, skillId, data) => records.create(await skills.get(botId, skillId), data),

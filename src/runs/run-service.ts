@@ -87,6 +87,8 @@ export interface RunServiceOptions extends RunSettings {
   emit: <E extends keyof KiloEvents>(name: E, payload: Parameters<KiloEvents[E]>[0]) => void;
   /** Host workflows by name (`createKilo({ workflows })`); see {@link RunService.register}. */
   workflows?: Record<string, WorkflowHandler> | undefined;
+  /** Workflows that register or override by name, read before each use (the workspace's `workflows/`). */
+  overlayWorkflows?: (() => Promise<ReadonlyMap<string, WorkflowHandler>>) | undefined;
 }
 
 /** Options of {@link RunService.ingest}. */
@@ -372,7 +374,7 @@ export function createRunService(options: RunServiceOptions): RunService {
   /** Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`. Never throws. */
   async function perform(run: Run, log: Logger): Promise<Run> {
     try {
-      const handler = workflows.resolve(run.workflow);
+      const handler = workflows.resolve(run.workflow, await options.overlayWorkflows?.());
       if (!handler) {
         throw new KiloError(
           "NOT_FOUND",
@@ -723,7 +725,7 @@ export function createRunService(options: RunServiceOptions): RunService {
           `Invalid inbound event: bot_id '${event.bot_id}' differs from the botId option '${botId}'`,
         );
       }
-      if (!workflows.resolve(event.type)) {
+      if (!workflows.resolve(event.type, await options.overlayWorkflows?.())) {
         throw new KiloError(
           "VALIDATION_FAILED",
           `Invalid inbound event: no workflow handles type '${event.type}'; register one with createKilo({ workflows }) or kilo.runs.register`,

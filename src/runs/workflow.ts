@@ -11,7 +11,8 @@ import type { RunStepRepository } from "../ports/storage.js";
 export const MESSAGE_WORKFLOW = "message";
 
 /** Workflow names: what event types may be (letters, digits, `_`, `-`, `.`, `:`), at most 50 characters. */
-const WORKFLOW_NAME = /^[A-Za-z0-9_.:-]{1,50}$/;
+/** What a workflow name may be: an event type (1-50 letters, digits, `_`, `-`, `.`, `:`). */
+export const WORKFLOW_NAME = /^[A-Za-z0-9_.:-]{1,50}$/;
 
 /**
  * A bot turn as a workflow step returns it: the `TurnResult` as JSON, which
@@ -114,9 +115,10 @@ export interface WorkflowRegistry {
   /**
    * The workflow for an event type: a host workflow of that name; for
    * `message` and `*.message`, else the host's `message` workflow, else the
-   * built-in one; otherwise `null`.
+   * built-in one; otherwise `null`. `overlay` (the workspace's `workflows/`)
+   * comes first: it registers or overrides workflows by name.
    */
-  resolve(eventType: string): WorkflowHandler | null;
+  resolve(eventType: string, overlay?: ReadonlyMap<string, WorkflowHandler>): WorkflowHandler | null;
 }
 
 const builtInMessage: WorkflowHandler = (_event, ctx) => ctx.turn();
@@ -139,11 +141,11 @@ export function createWorkflowRegistry(initial: Record<string, WorkflowHandler> 
         throw new KiloError("CONFLICT", `A workflow named '${name}' is already registered`);
       registered.set(name, handler);
     },
-    resolve(eventType) {
-      const own = registered.get(eventType);
+    resolve(eventType, overlay) {
+      const own = overlay?.get(eventType) ?? registered.get(eventType);
       if (own) return own;
       if (eventType === MESSAGE_WORKFLOW || eventType.endsWith(`.${MESSAGE_WORKFLOW}`)) {
-        return registered.get(MESSAGE_WORKFLOW) ?? builtInMessage;
+        return overlay?.get(MESSAGE_WORKFLOW) ?? registered.get(MESSAGE_WORKFLOW) ?? builtInMessage;
       }
       return null;
     },

@@ -1,8 +1,10 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { CreateSkillInputSchema } from "../domain/skill.js";
 import { KiloError } from "../errors.js";
 import type { Logger } from "../ports/logger.js";
+import { WORKFLOW_NAME, type WorkflowHandler } from "../runs/workflow.js";
 import { type MarkdownSkillInput, parseSkillMarkdown } from "../skills/markdown/skill-markdown-parser.js";
 
 /** The workspace files kilo reads, and what each one does. */
@@ -79,6 +81,15 @@ export interface WorkspaceHooks {
 export interface Workspace {
   /** The prompt text, re-checking the files when `checkIntervalMs` has passed. */
   prompt(): Promise<WorkspacePrompt>;
+  /**
+   * Workflows from `workflows/<name>.mjs` (or `.js`, an ES module whose
+   * default export is the handler `(event, ctx) => ...`), by name; they
+   * register or override workflows of that name. Checked like the files:
+   * a changed module is imported again (the old one stays loaded until the
+   * process ends); one that fails to import or has no default function is
+   * reported once and its last good version kept.
+   */
+  workflows(): Promise<ReadonlyMap<string, WorkflowHandler>>;
 }
 
 interface FileState {
@@ -90,6 +101,8 @@ interface FileState {
 
 /** The folder of Markdown skills in a workspace. */
 const SKILLS_DIR = "skills";
+/** The folder of workflow modules in a workspace. */
+const WORKFLOWS_DIR = "workflows";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -222,6 +235,56 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
     return { skills, version: versions.join("|") };
   }
 
+  const workflowVersions = new Map<string, string>();
+  let workflowHandlers = new Map<string, WorkflowHandler>();
+
+  /** Imports changed workflow modules; keeps the last good handler of a module that breaks. */
+  async function refreshWorkflows(): Promise<void> {
+    const root = join(dir, WORKFLOWS_DIR);
+    const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+    const next = new Map<string, WorkflowHandler>();
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      const match = /^(.+)\.m?js$/.exec(entry.name);
+      if (!entry.isFile() || !match) continue;
+      const name = match[1]!;
+      const file = join(root, entry.name);
+      seen.add(file);
+      if (!WORKFLOW_NAME.test(name)) {
+        if (workflowVersions.get(file) !== "bad-name") report(file, `'${name}' is not a valid workflow name`);
+        workflowVersions.set(file, "bad-name");
+        continue;
+      }
+      const info = await stat(file).catch(() => null);
+      if (!info) continue;
+      const version = `${info.mtimeMs}:${info.size}`;
+      const previous = workflowHandlers.get(name);
+      if (workflowVersions.get(file) === version) {
+        if (previous) next.set(name, previous);
+        continue;
+      }
+      workflowVersions.set(file, version);
+      try {
+        // A new URL per version: Node caches modules by URL, so this is how a changed file is seen.
+        const module = (await import(`${pathToFileURL(file).href}?v=${encodeURIComponent(version)}`)) as {
+          default?: unknown;
+        };
+        if (typeof module.default !== "function") {
+          report(file, "has no default export function (event, ctx) => ...");
+          if (previous) next.set(name, previous);
+          continue;
+        }
+        next.set(name, module.default as WorkflowHandler);
+        hooks.logger.info({ path: file, workflow: name }, "workspace workflow loaded");
+      } catch (error) {
+        report(file, `cannot be imported (${(error as Error).message})`);
+        if (previous) next.set(name, previous);
+      }
+    }
+    for (const file of [...workflowVersions.keys()]) if (!seen.has(file)) workflowVersions.delete(file);
+    workflowHandlers = next;
+  }
+
   async function check(): Promise<WorkspacePrompt> {
     try {
       const info = await stat(dir);
@@ -238,6 +301,7 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
       ),
     );
     const skills = await refreshSkills();
+    await refreshWorkflows();
     const agents = states.get("agents")?.text ?? null;
     current = {
       system: states.get("system")?.text ?? null,
@@ -250,14 +314,20 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
     return current;
   }
 
+  const prompt = (): Promise<WorkspacePrompt> => {
+    if (Date.now() - checkedAt < interval) return Promise.resolve(current);
+    // Turns arriving together share one check.
+    checking ??= check().finally(() => {
+      checking = null;
+    });
+    return checking;
+  };
+
   return {
-    prompt() {
-      if (Date.now() - checkedAt < interval) return Promise.resolve(current);
-      // Turns arriving together share one check.
-      checking ??= check().finally(() => {
-        checking = null;
-      });
-      return checking;
+    prompt,
+    async workflows() {
+      await prompt();
+      return workflowHandlers;
     },
   };
 }

@@ -173,4 +173,64 @@ describe("createKilo({ workspace })", () => {
     expect(systemText()).not.toContain("python-testing");
     await kilo.close();
   });
+
+  it("runs workflows/ modules by name, overriding built-in ones, and picks up edits", async () => {
+    await mkdir(join(dir, "workflows"));
+    await writeFile(
+      join(dir, "workflows", "nightly-report.mjs"),
+      "export default async (event, ctx) => ({ report: 'v1: ' + event.text, step: await ctx.step('count', () => 3) });\n",
+    );
+    await writeFile(
+      join(dir, "workflows", "message.mjs"),
+      "export default async (event) => ({ reply: 'workspace says: ' + event.text });\n",
+    );
+    const provider = mockProvider({ respond: () => "ok" });
+    const kilo = createKilo({
+      storage: memoryStorage(),
+      providers: [provider],
+      workspace: { dir, checkIntervalMs: 0 },
+    });
+    const errors: KiloError[] = [];
+    kilo.events.on("error", ({ error }) => errors.push(error));
+    const bot = await kilo.bots.create({ userId: USER, name: "Crumb" });
+    const run = async (type: string, text: string) => {
+      const { run_id } = await kilo.runs.ingest(
+        { schema_version: 1, type, conversation_key: "ws", user_key: USER, text },
+        { botId: bot.id },
+      );
+      return kilo.runs.wait(run_id);
+    };
+
+    expect(await run("nightly-report", "monday")).toMatchObject({
+      status: "succeeded",
+      output: { report: "v1: monday", step: 3 },
+    });
+    // workflows/message.mjs overrides the built-in message workflow: no model call.
+    expect(await run("telegram.message", "hi")).toMatchObject({
+      status: "succeeded",
+      output: { reply: "workspace says: hi" },
+    });
+    expect(provider.requests).toEqual([]);
+
+    // An edit is picked up on the next run; a broken edit is reported once and the last good one kept.
+    await writeFile(
+      join(dir, "workflows", "nightly-report.mjs"),
+      "export default async (event) => ({ report: 'v2, longer: ' + event.text });\n",
+    );
+    expect((await run("nightly-report", "tuesday")).output).toEqual({ report: "v2, longer: tuesday" });
+    await writeFile(
+      join(dir, "workflows", "nightly-report.mjs"),
+      "export default async (event) => {{{ broken\n",
+    );
+    expect((await run("nightly-report", "wednesday")).output).toEqual({ report: "v2, longer: wednesday" });
+    expect((await run("nightly-report", "thursday")).output).toEqual({ report: "v2, longer: thursday" });
+    expect(errors.map((error) => error.code)).toEqual(["WORKSPACE_INVALID"]);
+    expect(errors[0]?.message).toContain("nightly-report.mjs: cannot be imported");
+
+    // Removing the override brings the built-in message workflow back; an unknown type is refused at ingest.
+    await rm(join(dir, "workflows", "message.mjs"));
+    expect(await run("message", "hello")).toMatchObject({ status: "succeeded", output: { reply: "ok" } });
+    await expect(run("weekly-report", "x")).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    await kilo.close();
+  });
 });
