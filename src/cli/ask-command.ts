@@ -63,7 +63,8 @@ function printQueued(io: CliIo, options: AskOptions, queued: Queued): void {
   notice(io, `see how it goes with: kilo status ${queued.run_id}`);
 }
 
-function printFinished(io: CliIo, options: AskOptions, run: Run): number {
+/** Prints a finished run (JSON, or its reply) and returns the exit code: 1 when the run failed. */
+export function printFinished(io: CliIo, options: Pick<AskOptions, "json">, run: Run): number {
   if (options.json) printJson(io, runJson(run));
   else {
     const reply = replyOf(run);

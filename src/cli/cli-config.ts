@@ -47,6 +47,7 @@ const fields = {
   provider: z.enum(PROVIDER_CHOICES),
   model: z.string().trim().min(1, "must not be empty").max(200),
   apiToken: z.string().min(16, "must be at least 16 characters"),
+  workspace: z.string().trim().min(1, "must not be empty").max(4096),
 };
 
 type FieldName = keyof typeof fields;
@@ -65,6 +66,7 @@ const FileSchema = z
     bot: fields.bot.optional(),
     provider: fields.provider.optional(),
     model: fields.model.optional(),
+    workspace: fields.workspace.optional(),
   })
   .strict();
 
@@ -85,6 +87,7 @@ export const ENV_VARIABLES: Readonly<Record<FieldName, string>> = {
   provider: "KILO_PROVIDER",
   model: "KILO_MODEL",
   apiToken: "KILO_API_TOKEN",
+  workspace: "KILO_WORKSPACE",
 };
 
 /** Where the CLI keeps its data. */
@@ -115,6 +118,8 @@ export interface CliSettings {
   apiToken: string | null;
   /** The config file read, if any. */
   configFile: string | null;
+  /** The workspace directory (SYSTEM.md, AGENTS.md, skills/, workflows/), resolved; `null`: none. */
+  workspace: string | null;
 }
 
 /** Settings given on the command line; they win over the environment and the file. */
@@ -277,6 +282,7 @@ export function loadSettings(sources: SettingsSources): CliSettings {
     model: pick("model") ?? null,
     apiToken: (fromEnv.apiToken as string | undefined) ?? null,
     configFile: file,
+    workspace: pick("workspace") === undefined ? null : resolve(sources.cwd, pick("workspace")!),
   };
 }
 

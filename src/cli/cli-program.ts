@@ -25,6 +25,7 @@ Configuration (flags > environment > config file > defaults):
   KILO_API_TOKEN        bearer token \`kilo serve\` requires (needed off loopback)
   KILO_LOG_LEVEL        debug | info | warn | error | silent (default: warn; info for serve)
   KILO_LOG_FORMAT       pretty | json (default: pretty); logs go to stderr
+  KILO_WORKSPACE        workspace folder: SYSTEM.md, AGENTS.md, skills/, workflows/
   KILO_CONFIG           config file (default: ./${CONFIG_FILE_NAME} when present)
   ANTHROPIC_API_KEY, OPENAI_API_KEY (+ OPENAI_BASE_URL): live models; without
                         them kilo uses a deterministic offline model.
@@ -66,6 +67,7 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     bots: () => import("./bots-command.js"),
     chat: () => import("./chat-command.js"),
     evolve: () => import("./evolve-command.js"),
+    run: () => import("./run-command.js"),
     migrate: () => import("./migrate-command.js"),
     serve: () => import("./serve-command.js"),
     skills: () => import("./skills-command.js"),
@@ -239,6 +241,29 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     .addHelpText("after", examples("kilo evolve", "kilo evolve --json", "kilo evolve --auto-apply"))
     .action((options: { json?: boolean; autoApply?: boolean }) =>
       run(async () => (await commands.evolve()).evolveCommand(options, context))(),
+    );
+
+  program
+    .command("run")
+    .summary("start a named workflow and print its output")
+    .description(
+      "Starts a workflow by name (from the workspace's workflows/ folder, see KILO_WORKSPACE) as a durable\n" +
+        "run: the event's type is the workflow, its text the --args JSON. Waits for the run and prints its\n" +
+        "output (with --json, the run as kilo status --json prints it). Exits 1 when the run failed.",
+    )
+    .argument("<workflow>", "the workflow's name, e.g. nightly-report")
+    .option("--args <json>", "the workflow's arguments, a JSON object (default {})")
+    .option("--json", "print the run as JSON")
+    .option("--conversation <key>", "conversation key (default: a new one per run)")
+    .addHelpText(
+      "after",
+      examples(
+        'KILO_WORKSPACE=./workspace kilo run nightly-report --args \'{"day":"monday"}\'',
+        "kilo run nightly-report --json | jq .output",
+      ),
+    )
+    .action((workflow: string, options: { args?: string; json?: boolean; conversation?: string }) =>
+      run(async () => (await commands.run()).runCommand(workflow, options, context))(),
     );
 
   program

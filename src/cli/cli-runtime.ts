@@ -141,6 +141,7 @@ export async function openRuntime(
     providers,
     logger,
     search,
+    workspace: settings.workspace ?? undefined,
     prices: { [OFFLINE_MODEL]: { input: 0, output: 0, cacheWrite: 0, cacheRead: 0 } },
     runs: runSettings(options.role, storage.capabilities.crossProcess),
   });
