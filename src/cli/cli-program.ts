@@ -67,6 +67,7 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     bots: () => import("./bots-command.js"),
     chat: () => import("./chat-command.js"),
     evolve: () => import("./evolve-command.js"),
+    logs: () => import("./logs-command.js"),
     run: () => import("./run-command.js"),
     migrate: () => import("./migrate-command.js"),
     serve: () => import("./serve-command.js"),
@@ -264,6 +265,20 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
     )
     .action((workflow: string, options: { args?: string; json?: boolean; conversation?: string }) =>
       run(async () => (await commands.run()).runCommand(workflow, options, context))(),
+    );
+
+  program
+    .command("logs")
+    .summary("show a run's log: lifecycle and recorded steps")
+    .description(
+      "Prints when a run was queued, started and finished, and each recorded workflow step (turn, ask, step)\n" +
+        "with its status and duration. Free-form ctx.log lines go to the logger with the run's id.",
+    )
+    .argument("<run_id>", "the run, as `kilo ask` or `kilo run` printed it")
+    .option("--json", "print { run_id, status, workflow, steps } as JSON")
+    .addHelpText("after", examples("kilo logs run_0123abcd", "kilo logs run_0123abcd --json"))
+    .action((runId: string, options: { json?: boolean }) =>
+      run(async () => (await commands.logs()).logsCommand(runId, options, context))(),
     );
 
   program

@@ -8,6 +8,7 @@ import {
   type Run,
   TERMINAL_RUN_STATUSES,
 } from "../domain/run.js";
+import type { RunStep } from "../domain/run-step.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { KiloEvents } from "../events.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
@@ -166,6 +167,13 @@ export interface RunService {
   ingest(event: InboundEventInput, options?: IngestOptions): Promise<IngestResult>;
   /** The run; `NOT_FOUND` when there is none. */
   get(runId: string): Promise<Run>;
+  /**
+   * The run's recorded workflow steps in order (`ctx.turn`, `ctx.ask`,
+   * `ctx.step`, and the built-in message workflow's turn): name, kind,
+   * status, output or error, and times. `NOT_FOUND` when there is no run;
+   * empty when the storage records no steps.
+   */
+  steps(runId: string): Promise<RunStep[]>;
   /**
    * Registers a host workflow: events whose `type` is `name` run it. A host
    * workflow named `message` overrides the built-in one (for `message` and
@@ -784,6 +792,12 @@ export function createRunService(options: RunServiceOptions): RunService {
     async get(runId) {
       await begin();
       return read(runId);
+    },
+
+    async steps(runId) {
+      await begin();
+      const run = await read(runId);
+      return (await storage.runSteps?.listByRun(run.botId, run.id)) ?? [];
     },
 
     async wait(runId, waitOptions = {}) {

@@ -37,4 +37,30 @@ describe("kilo run", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--args must be a JSON object");
   });
+
+  it("shows a run's lifecycle and recorded steps with kilo logs", async () => {
+    const env = { KILO_WORKSPACE: "ws" };
+    const started = await runInProcess(
+      ["run", "nightly-report", "--args", '{"day":"friday"}', "--json"],
+      space,
+      {
+        env,
+      },
+    );
+    const runId = (JSON.parse(started.stdout) as { run_id: string }).run_id;
+    const logs = await runInProcess(["logs", runId], space, { env });
+    expect(logs.code).toBe(0);
+    const lines = logs.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(new RegExp(`run ${runId} queued \\(workflow nightly-report, cli-run:`));
+    expect(lines[1]).toMatch(/run started$/);
+    expect(lines[2]).toMatch(/step 0 step count succeeded \(\d+ ms\)$/);
+    expect(lines[3]).toMatch(/run succeeded$/);
+    const json = JSON.parse((await runInProcess(["logs", runId, "--json"], space, { env })).stdout) as {
+      steps: Array<{ name: string; output: unknown }>;
+    };
+    expect(json.steps).toEqual([expect.objectContaining({ name: "count", output: 7 })]);
+    const other = await runInProcess(["logs", runId], space, { env: { ...env, KILO_USER: "someone-else" } });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("error NOT_FOUND");
+  });
 });
