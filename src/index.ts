@@ -106,6 +106,7 @@ export type {
   WorkspaceOptions,
   WorkspacePrompt,
   WorkspaceProblem,
+  WorkspaceSkill,
 } from "./workspace/workspace.js";
 export { createWorkspace, MAX_WORKSPACE_FILE_BYTES, WORKSPACE_FILES } from "./workspace/workspace.js";
 export type { ResponseProcessorOptions } from "./response/response-processor.js";
@@ -213,8 +214,10 @@ export type { IntegrationPlanInput } from "./research/proposal-builder.js";
 export { buildIntegrationPlan, renderIntegrationPlan } from "./research/proposal-builder.js";
 export type {
   ImportedSkillMarkdown,
+  SkillChangeOptions,
   SkillMarkdownSource,
   SkillServiceDependencies,
 } from "./skills/skill-service.js";
 export { SKILL_MARKDOWN_MAX_CHARS, SkillService } from "./skills/skill-service.js";
+export { canonicalSkillText, skillSnapshot, skillVersionDiff } from "./skills/skill-versions.js";
 export * from "./skills/markdown/index.js";

@@ -246,7 +246,7 @@ export interface Kilo {
    * begins executing without ingesting (a worker process on shared storage);
    * `register` adds a named workflow.
    */
-  runs: Pick<RunService, "ingest" | "get" | "wait" | "start" | "register">;
+  runs: Pick<RunService, "ingest" | "get" | "steps" | "wait" | "start" | "register">;
   /**
    * The same turn as `chat`, streamed: yields reply text as the model writes
    * it (whole words, secrets redacted), thinking deltas and a thinking
@@ -813,7 +813,14 @@ export function createKilo(options: KiloOptions): Kilo {
     traces: traceApi,
     evolve: (input) => evolution.evolve(input),
     chat: (input) => orchestrator.handle(input),
-    runs: { ingest: runs.ingest, get: runs.get, wait: runs.wait, start: runs.start, register: runs.register },
+    runs: {
+      ingest: runs.ingest,
+      get: runs.get,
+      steps: runs.steps,
+      wait: runs.wait,
+      start: runs.start,
+      register: runs.register,
+    },
     stream: (input) => streamTurn(orchestrator, input),
     users: {
       async upsert(input) {
@@ -887,7 +894,8 @@ export function createKilo(options: KiloOptions): Kilo {
         skills.importMarkdown((await getBot(botId)).id, source, options),
       exportMarkdown: (botId, skillId) =>
         skills.exportMarkdown(botId, parseInput(IdSchema, skillId, "skill id")),
-      history: (botId, skillId, page) => skills.history(botId, parseInput(IdSchema, skillId, "skill id"), page),
+      history: (botId, skillId, page) =>
+        skills.history(botId, parseInput(IdSchema, skillId, "skill id"), page),
       version: (botId, skillId, version) =>
         skills.version(botId, parseInput(IdSchema, skillId, "skill id"), version),
       rollback: (botId, skillId, version, options) =>

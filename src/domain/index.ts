@@ -6,6 +6,7 @@ export * from "./proposal.js";
 export * from "./run.js";
 export * from "./run-step.js";
 export * from "./skill.js";
+export type * from "./skill-version.js";
 export * from "./tool.js";
 export * from "./trace.js";
 export * from "./usage.js";

@@ -6,6 +6,7 @@ import type { Proposal, ProposalStatus } from "../domain/proposal.js";
 import type { NewRun, Run } from "../domain/run.js";
 import type { RunStep } from "../domain/run-step.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
+import type { SkillVersion } from "../domain/skill-version.js";
 import type { Tool, ToolApproval, ToolApprovalStatus, ToolCallAudit } from "../domain/tool.js";
 import type { Trace, TraceFeedback } from "../domain/trace.js";
 import type { UsageRecord } from "../domain/usage.js";
@@ -41,7 +42,7 @@ export interface BotRepository {
   /**
    * Deletes the bot and everything that belongs to it: skills, skill records,
    * conversations, messages, memories, proposals, usage records, tools, tool
-   * call audit entries, tool approvals, runs and their steps.
+   * call audit entries, tool approvals, runs and their steps, skill versions.
    * Returns `false` when there was no such bot.
    */
   delete(botId: string): Promise<boolean>;
@@ -57,7 +58,7 @@ export interface SkillRepository {
   listByBot(botId: string): Promise<Skill[]>;
   /** Replaces the stored skill (same id and bot). Throws `CONFLICT` on a name clash. Returns `null` when missing. */
   update(skill: Skill): Promise<Skill | null>;
-  /** Deletes the skill and its records. */
+  /** Deletes the skill with its records and versions. */
   delete(botId: string, skillId: string): Promise<boolean>;
 }
 
@@ -443,6 +444,42 @@ export interface RunStepRepository {
   listByRun(botId: string, runId: string): Promise<RunStep[]>;
 }
 
+/**
+ * The versions of skills (see {@link SkillVersion}): append-only, numbered
+ * per skill, read newest first. Every method names the bot: a version of
+ * another bot's skill is invisible and cannot be written. Versions go with
+ * their skill (`skills.delete`) and with their bot (`bots.delete`).
+ *
+ * Optional on {@link StorageRepositories} so third-party adapters written
+ * before it keep working: without it skills work as before and keep no
+ * history (`kilo.skills.history` fails with `CONFIGURATION_INVALID`).
+ * kilo's memory, SQLite and Postgres adapters all have it.
+ *
+ * @example
+ * ```ts
+ * const page = await storage.skillVersions!.list(botId, skillId, { limit: 20 });
+ * const first = await storage.skillVersions!.get(botId, skillId, 1);
+ * ```
+ */
+export interface SkillVersionRepository {
+  /**
+   * Inserts a version. Throws `CONFLICT` when the id is taken or the skill
+   * already has a version with this number (two racing changes: the loser
+   * fails instead of forking the history), and `NOT_FOUND` when the bot has
+   * no skill `skillId`.
+   */
+  append(version: SkillVersion): Promise<SkillVersion>;
+  /**
+   * The skill's versions, newest first (descending `version`), paged with
+   * cursors: a walk stays complete while new versions are appended. Empty
+   * when there are none (or no such skill of the bot). Throws
+   * `VALIDATION_FAILED` for a cursor it did not hand out.
+   */
+  list(botId: string, skillId: string, page: StoragePageOptions): Promise<Page<SkillVersion>>;
+  /** The skill's version with this number, or `null`. */
+  get(botId: string, skillId: string, version: number): Promise<SkillVersion | null>;
+}
+
 /** A filter over traces: the bot's, optionally one user's, optionally within a time range. */
 export interface TraceFilter {
   botId: string;
@@ -501,6 +538,8 @@ export interface StorageRepositories {
   runSteps?: RunStepRepository;
   /** Optional: traces of chat turns (see {@link TraceRepository}); without it turns leave no trace. */
   traces?: TraceRepository;
+  /** Optional: versions of skills (see {@link SkillVersionRepository}); without it skills keep no history. */
+  skillVersions?: SkillVersionRepository;
 }
 
 /** The writes that end a turn, made atomically by {@link Storage.commitTurn}. */
@@ -532,6 +571,7 @@ export const STORAGE_REPOSITORY_NAMES = [
   "runs",
   "runSteps",
   "traces",
+  "skillVersions",
 ] as const satisfies readonly (keyof StorageRepositories)[];
 
 /** What a storage adapter can do; the core and the conformance suite read these. */

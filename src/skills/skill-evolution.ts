@@ -268,7 +268,10 @@ export class SkillEvolution {
         `"${pattern.signature}": ${verdict.issues.map((issue) => issue.message).join("; ")}`,
       );
     }
-    const skill = await this.deps.skills.create(bot.id, verdict.skill);
+    const skill = await this.deps.skills.create(bot.id, verdict.skill, {
+      author: "evolution",
+      reason: `Drafted from ${members.length} similar requests ("${pattern.signature}")`.slice(0, 2000),
+    });
     return {
       pattern: {
         ...base,

@@ -12,6 +12,7 @@ import { KiloError, type KiloErrorCode } from "../errors.js";
 import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
 import { registerRunBatchReadTests, registerRunQueueTests, registerRunTests } from "./run-conformance.js";
 import { registerRunStepTests } from "./run-step-conformance.js";
+import { registerSkillVersionTests } from "./skill-version-conformance.js";
 import { registerTraceTests } from "./trace-conformance.js";
 
 /** Tests of the conformance suite to skip, and why. */
@@ -79,6 +80,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     const hasRunsGetMany = typeof probe.runs.getMany === "function";
     const hasTraces = probe.traces !== undefined;
     const hasRunSteps = probe.runSteps !== undefined;
+    const hasSkillVersions = probe.skillVersions !== undefined;
     const queueMethods = [probe.runs.claim, probe.runs.extendLeases, probe.runs.finish];
     const queueMethodCount = queueMethods.filter((method) => typeof method === "function").length;
     await dispose(probe);
@@ -149,6 +151,8 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     if (hasTraces) registerTraceTests(group, hasCommitTurn);
     // runSteps is optional: without it the core runs workflows unrecorded.
     if (hasRunSteps) registerRunStepTests(group);
+    // skillVersions is optional: without it skills keep no history.
+    if (hasSkillVersions) registerSkillVersionTests(group);
 
     // Runs after every group has registered its tests, so `unused()` is complete by then.
     it("lists only tests of this suite in `skip`", () => {

@@ -7,6 +7,7 @@ import type { Proposal } from "../../../src/domain/proposal.js";
 import type { Run } from "../../../src/domain/run.js";
 import type { RunStep } from "../../../src/domain/run-step.js";
 import type { Skill, SkillRecord } from "../../../src/domain/skill.js";
+import type { SkillVersion } from "../../../src/domain/skill-version.js";
 import type { Tool, ToolApproval, ToolCallAudit } from "../../../src/domain/tool.js";
 import type { Trace } from "../../../src/domain/trace.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
@@ -23,6 +24,7 @@ import type {
   SkillRecordFilter,
   SkillRecordRepository,
   SkillRepository,
+  SkillVersionRepository,
   Storage,
   StoragePageOptions,
   StorageRepositories,
@@ -69,7 +71,7 @@ const ADAPTER = "memory";
  * - The repositories handed to a transaction callback throw `CLOSED` once the
  *   transaction has finished.
  * - Rows must have a parent: skills, conversations, memories, proposals,
- *   tools, tool audit entries, approvals and runs need their bot, a skill record needs its skill (of the same bot), a
+ *   tools, tool audit entries, approvals and runs need their bot, a skill record and a skill version need their skill (of the same bot), a
  *   message its conversation (of the same bot) and a run step its run (of the same bot); otherwise `NOT_FOUND`.
  *
  * Capabilities: `{ transactions: true, crossProcess: false, durable: false }`.
@@ -667,6 +669,18 @@ function createDatabase() {
         "asc",
       ),
     }),
+    /** Versions of skills, newest first per (bot, skill); unique per (skill, version). */
+    skillVersions: new Table<SkillVersion, "bySkill">(
+      ords,
+      {
+        bySkill: by(
+          (v) => key(v.botId, v.skillId),
+          (v) => v.version,
+          "desc",
+        ),
+      },
+      (v) => key(v.skillId, String(v.version)),
+    ),
     /** Recorded workflow steps, one row per (run, index). */
     runSteps: new Table<StoredRunStep, "byRun">(ords, {
       byRun: by(
@@ -906,6 +920,9 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   const removeSkillRecords = (botId: string, skillId: string, journal: Journal) => {
     for (const row of [...db.skillRecords.index.bySkill.rows(key(botId, skillId))]) {
       db.skillRecords.remove(row.value.id, journal);
+    }
+    for (const row of [...db.skillVersions.index.bySkill.rows(key(botId, skillId))]) {
+      db.skillVersions.remove(row.value.id, journal);
     }
   };
 
@@ -1348,6 +1365,33 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       ),
   };
 
+  const skillVersions: SkillVersionRepository = {
+    append: (version) =>
+      access.write((journal) => {
+        if (!ownedBy(db.skills.get(version.skillId), version.botId)) {
+          throw error(
+            "NOT_FOUND",
+            `cannot store a skill version: bot ${version.botId} has no skill ${version.skillId}`,
+          );
+        }
+        requireFreeId(db.skillVersions, version.id, "skill version");
+        if (db.skillVersions.findUnique(key(version.skillId, String(version.version)))) {
+          throw error("CONFLICT", `skill ${version.skillId} already has a version ${version.version}`);
+        }
+        const stored = copy(version);
+        db.skillVersions.insert(stored, journal);
+        return copy(stored);
+      }),
+    list: (botId, skillId, page) =>
+      access.read(() =>
+        readPage({ index: db.skillVersions.index.bySkill, group: key(botId, skillId), page }),
+      ),
+    get: (botId, skillId, version) =>
+      access.read(() =>
+        copyOrNull(ownedBy(db.skillVersions.findUnique(key(skillId, String(version))), botId)),
+      ),
+  };
+
   const traces: TraceRepository = {
     create: (trace) => access.write((journal) => copy(insertTrace(db, trace, journal))),
     get: (botId, traceId) => access.read(() => copyOrNull(ownedBy(db.traces.get(traceId), botId))),
@@ -1399,5 +1443,6 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     approvals,
     runs,
     runSteps,
+    skillVersions,
   };
 }

@@ -617,6 +617,38 @@ const runSteps: Migration = {
   },
 };
 
+/**
+ * Version 10: `skill_versions`, one row per change to a skill (its content
+ * after the change, author, reason and a unified diff), numbered per skill
+ * (unique (skill_id, version), so two racing changes cannot both write the
+ * same number) and going with their skill.
+ */
+const skillVersions: Migration = {
+  version: 10,
+  name: "0010_skill_versions",
+  statements(db, { types, index }) {
+    const { text, json, timestamp, integer } = types;
+    return [
+      db.schema
+        .createTable("skill_versions")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("skill_id", text, required)
+        .addColumn("bot_id", text, required)
+        .addColumn("version", integer, required)
+        .addColumn("snapshot", json, required)
+        .addColumn("author", text, required)
+        .addColumn("reason", text)
+        .addColumn("diff", text, required)
+        .addColumn("created_at", timestamp, required)
+        .addUniqueConstraint(index("skill_versions_skill_version_key"), ["skill_id", "version"])
+        .addForeignKeyConstraint(index("skill_versions_skill_fk"), ["skill_id"], "skills", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+    ];
+  },
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
@@ -628,6 +660,7 @@ export const MIGRATIONS: readonly Migration[] = [
   proposalIntegrations,
   traces,
   runSteps,
+  skillVersions,
 ];
 
 /** The schema version this kilo reads and writes. */

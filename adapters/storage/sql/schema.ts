@@ -301,6 +301,20 @@ export interface TracesTable {
   created_at: Timestamp;
 }
 
+/** Row of `skill_versions` (migration 10): one version of a skill, unique per (skill_id, version). */
+export interface SkillVersionsTable {
+  id: string;
+  skill_id: string;
+  bot_id: string;
+  version: Integer;
+  /** The skill's content after the change (a `SkillSnapshot`). */
+  snapshot: Json;
+  author: string;
+  reason: string | null;
+  diff: string;
+  created_at: Timestamp;
+}
+
 /** Row of `kilo_migrations`: one per applied schema version. */
 export interface MigrationsTable {
   version: Integer;
@@ -327,6 +341,7 @@ export interface Tables {
   run_keys: RunKeysTable;
   traces: TracesTable;
   run_steps: RunStepsTable;
+  skill_versions: SkillVersionsTable;
   kilo_migrations: MigrationsTable;
 }
 
@@ -351,6 +366,7 @@ export const TABLE_NAMES: readonly TableName[] = [
   "run_keys",
   "traces",
   "run_steps",
+  "skill_versions",
   "kilo_migrations",
 ];
 

@@ -82,6 +82,7 @@ import type {
   UsageRecordsTable,
   UsersTable,
 } from "./schema.js";
+import { sqlSkillVersionRepository } from "./skill-version-repository.js";
 
 /**
  * The Storage port on kysely, shared by `kilo/storage/sqlite` and
@@ -2164,5 +2165,6 @@ function buildRepositories(
     approvals,
     runs,
     runSteps: sqlRunStepRepository(access, dialect),
+    skillVersions: sqlSkillVersionRepository(access, dialect),
   };
 }
