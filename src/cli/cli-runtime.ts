@@ -8,6 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Bot } from "../domain/bot.js";
+import type { Run } from "../domain/run.js";
 import { KiloError } from "../errors.js";
 import type { LearningProgressEvent, LearningStage } from "../events.js";
 import { createKilo, type Kilo } from "../kilo.js";
@@ -175,6 +176,13 @@ export function learningProgressLine(event: LearningProgressEvent): string {
   const line = `kilo: learning ${event.topic}: ${mark} ${event.message}`;
   if (event.stage !== "awaiting-credential") return line;
   return `${line}\n  give the key through the API (kilo.learning.setCredential, session ${event.sessionId}), never in chat: chat is stored`;
+}
+
+/** The configured user's run; another user's run is `NOT_FOUND`, as over HTTP, so ids cannot be probed. */
+export async function ownRun(runtime: CliRuntime, runId: string): Promise<Run> {
+  const run = await runtime.kilo.runs.get(runId);
+  if (run.userId !== runtime.settings.user) throw new KiloError("NOT_FOUND", `No run '${runId}'`);
+  return run;
 }
 
 /** All of the user's bots, oldest first. */

@@ -1,8 +1,7 @@
 import type { RunStep } from "../domain/run-step.js";
-import { KiloError } from "../errors.js";
 import type { CommandContext } from "./cli-context.js";
 import { EXIT, printJson, println } from "./cli-io.js";
-import { openRuntime } from "./cli-runtime.js";
+import { openRuntime, ownRun } from "./cli-runtime.js";
 
 /** Options of `kilo logs`. */
 export interface LogsOptions {
@@ -32,9 +31,7 @@ export async function logsCommand(
   const settings = context.settings();
   const runtime = await openRuntime(settings, io, { defaultLogLevel: "warn", role: "reader" });
   try {
-    const run = await runtime.kilo.runs.get(runId);
-    // Another user's run is reported as missing, as `kilo status` does.
-    if (run.userId !== settings.user) throw new KiloError("NOT_FOUND", `No run '${runId}'`);
+    const run = await ownRun(runtime, runId);
     const steps = await runtime.kilo.runs.steps(run.id);
     if (options.json) {
       printJson(io, { run_id: run.id, status: run.status, workflow: run.workflow, steps });

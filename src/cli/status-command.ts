@@ -1,8 +1,7 @@
 import type { Run } from "../domain/run.js";
-import { KiloError } from "../errors.js";
 import { type CommandContext, replyOf, runJson } from "./cli-context.js";
 import { EXIT, printJson, println } from "./cli-io.js";
-import { openRuntime } from "./cli-runtime.js";
+import { openRuntime, ownRun } from "./cli-runtime.js";
 
 /** Options of `kilo status`. */
 export interface StatusOptions {
@@ -25,9 +24,7 @@ export async function statusCommand(
   const settings = context.settings();
   const runtime = await openRuntime(settings, io, { defaultLogLevel: "warn", role: "reader" });
   try {
-    let run: Run = await runtime.kilo.runs.get(runId);
-    // Another user's run is reported as missing, as over HTTP.
-    if (run.userId !== settings.user) throw new KiloError("NOT_FOUND", `No run '${runId}'`);
+    let run: Run = await ownRun(runtime, runId);
     if (options.wait) run = await runtime.kilo.runs.wait(run.id);
     if (options.json) {
       printJson(io, runJson(run));

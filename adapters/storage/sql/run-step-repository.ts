@@ -1,33 +1,16 @@
-import type { Insertable, Kysely, Selectable } from "kysely";
+import type { Insertable, Selectable } from "kysely";
 import type { RunError } from "../../../src/domain/run.js";
 import type { RunStep, RunStepKind, RunStepStatus } from "../../../src/domain/run-step.js";
 import { KiloError } from "../../../src/errors.js";
 import type { RunStepRepository } from "../../../src/ports/storage.js";
-import type { RunStepsTable, Tables } from "./schema.js";
+import type { RunStepsTable } from "./schema.js";
+import { type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
-/** How the run steps repository reaches the database: the SQL storage's statement runners. */
-export interface RunStepAccess {
-  /** Runs statements on the current connection (the ambient transaction's, when there is one). */
-  run<T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
-  /** Runs statements atomically: inside the current transaction, or in a new one. */
-  atomic<T>(what: string, op: (db: Kysely<Tables>) => Promise<T>): Promise<T>;
-}
-
 /** The `run_steps` repository of the SQL adapters (migration 9), kept beside sql-storage.ts for size. */
-export function sqlRunStepRepository(access: RunStepAccess, dialect: SqlDialect): RunStepRepository {
+export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): RunStepRepository {
   const adapter = dialect.name;
-  const json = (value: unknown): string => {
-    try {
-      return dialect.json(value);
-    } catch (cause) {
-      throw new KiloError(
-        "VALIDATION_FAILED",
-        `${adapter} storage: a run step's output cannot be stored as JSON (cycles, bigints or similar inside it)`,
-        { adapter, cause },
-      );
-    }
-  };
+  const json = (value: unknown): string => storableJson(dialect, value, "a run step's output");
   const row = (step: RunStep): Insertable<RunStepsTable> => ({
     run_id: step.runId,
     bot_id: step.botId,

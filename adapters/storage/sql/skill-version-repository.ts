@@ -2,29 +2,16 @@ import type { Insertable, Selectable } from "kysely";
 import type { SkillSnapshot, SkillVersion } from "../../../src/domain/skill-version.js";
 import { KiloError } from "../../../src/errors.js";
 import type { SkillVersionRepository } from "../../../src/ports/storage.js";
-import type { RunStepAccess } from "./run-step-repository.js";
 import type { SkillVersionsTable } from "./schema.js";
+import { type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
 /** The `skill_versions` repository of the SQL adapters (migration 10), kept beside sql-storage.ts for size. */
-export function sqlSkillVersionRepository(
-  access: RunStepAccess,
-  dialect: SqlDialect,
-): SkillVersionRepository {
+export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect): SkillVersionRepository {
   const adapter = dialect.name;
   const fail = (code: "NOT_FOUND" | "CONFLICT" | "VALIDATION_FAILED", message: string) =>
     new KiloError(code, `${adapter} storage: ${message}`, { adapter });
-  const json = (value: unknown): string => {
-    try {
-      return dialect.json(value);
-    } catch (cause) {
-      throw new KiloError(
-        "VALIDATION_FAILED",
-        `${adapter} storage: a skill version's snapshot cannot be stored as JSON (cycles, bigints or similar inside it)`,
-        { adapter, cause },
-      );
-    }
-  };
+  const json = (value: unknown): string => storableJson(dialect, value, "a skill version's snapshot");
   const row = (version: SkillVersion): Insertable<SkillVersionsTable> => ({
     id: version.id,
     skill_id: version.skillId,

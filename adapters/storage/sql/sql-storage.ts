@@ -83,6 +83,7 @@ import type {
   UsersTable,
 } from "./schema.js";
 import { sqlSkillVersionRepository } from "./skill-version-repository.js";
+import { storableJson } from "./sql-access.js";
 
 /**
  * The Storage port on kysely, shared by `kilo/storage/sqlite` and
@@ -586,15 +587,7 @@ class RowCodec {
   }
 
   json(value: unknown): string {
-    try {
-      return this.dialect.json(value);
-    } catch (cause) {
-      throw new KiloError(
-        "VALIDATION_FAILED",
-        `${this.dialect.name} storage: value cannot be stored as JSON (cycles, bigints or similar inside it)`,
-        { adapter: this.dialect.name, cause },
-      );
-    }
+    return storableJson(this.dialect, value);
   }
 
   private readJson<T>(raw: unknown): T {
