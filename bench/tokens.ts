@@ -34,11 +34,18 @@ export interface TokenResult {
 
 const tokens = (chars: number) => Math.ceil(chars / 4);
 
-/** The request as a provider's cache sees it: tools, then system, then messages, in order. */
+/**
+ * The request as a provider's cache and tokenizer see it: tools, then system,
+ * then messages, in order. Text is counted as text (system and message text
+ * alike: a newline is one character, not the two of a JSON escape); tool
+ * definitions, tool calls and tool results as the JSON they are sent as.
+ */
 function serialize(request: LlmRequest): string {
   const parts = [JSON.stringify(request.tools ?? []), ...request.system.map((block) => block.text)];
   for (const message of request.messages) {
-    for (const block of message.content) parts.push(`${message.role}:${JSON.stringify(block)}`);
+    for (const block of message.content) {
+      parts.push(`${message.role}:${block.type === "text" ? block.text : JSON.stringify(block)}`);
+    }
   }
   return parts.join("\n");
 }
@@ -96,8 +103,12 @@ export async function benchTokens(): Promise<TokenResult> {
     },
   };
   const storage = memoryStorage();
+  // A fixed clock, so the figures do not depend on the day the bench runs (the
+  // turn context names the weekday): a Wednesday, the longest name, two minutes a turn.
+  let now = new Date("2026-03-04T09:00:00Z");
   const kilo = createKilo({
     storage,
+    clock: { now: () => now },
     providers: [provider],
     prices: { "recorder-1": { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 } },
   });
@@ -163,6 +174,7 @@ export async function benchTokens(): Promise<TokenResult> {
         : turn % 3 === 1
           ? `New ${topic}: entry number ${turn} for the shop, due Friday`
           : `Thanks, and how are things looking overall today?`;
+    now = new Date(now.getTime() + 120_000);
     const result = await kilo.chat({ botId: bot.id, userId: "token-user", conversationId, message });
     conversationId = result.conversationId;
     const request = requests.at(-1)!;

@@ -20,6 +20,7 @@ export interface ComposeInput {
   /** Earlier messages, oldest first (not including the current one). */
   history: Message[];
   userMessage: string;
+  /** Where the message came from (`api`, `cli`, `telegram`, ...); the default composer names it unless it is `api`. */
   channel: string;
   now: Date;
   /** Facts for this turn only (tool notes, results of approved calls); rendered with the volatile context. */

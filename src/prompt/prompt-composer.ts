@@ -135,7 +135,7 @@ function renderSkill(
   else if (skill.instructions) parts.push(skill.instructions);
   if (skill.dataFields.length > 0) {
     parts.push(
-      `Its records: the record_* tools with skill "${skill.name}". Fields:\n${describeRecordFields(skill)}`,
+      `Records: record_* tools, skill "${skill.name}". Fields:\n${describeRecordFields(skill)}`,
     );
     if (records.length > 0) {
       const shown = records.map((record) => {
@@ -203,7 +203,10 @@ export function createPromptComposer(options: PromptComposerOptions = {}): Promp
         });
       }
       const context = [
-        `Current time: ${minuteOf(input.now)} UTC (${weekday(input.now)}). Channel: ${input.channel}.`,
+        // `api` is the host's own code, which tells the model nothing it could shape a reply by.
+        `Current time: ${minuteOf(input.now)} UTC (${weekday(input.now)}).${
+          input.channel === "api" ? "" : ` Channel: ${input.channel}.`
+        }`,
         input.matchedSkill && renderSkill(input.matchedSkill, input.skillRecords, limits),
         renderMemories(
           input.memories,

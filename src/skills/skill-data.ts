@@ -103,7 +103,7 @@ const FIELD_TYPE_WORDS: Record<SkillDataField["type"], string> = {
 
 // Users say "Saturday" as often as "2026-11-28": the tools keep their words when no exact date is known.
 const FIELD_HINTS: Partial<Record<SkillDataField["type"], string>> = {
-  date: "ISO YYYY-MM-DD when known, else the user's words",
+  date: "YYYY-MM-DD if known, else the user's words",
   datetime: "ISO 8601 when known, else the user's words",
 };
 
@@ -117,7 +117,7 @@ const FIELD_HINTS: Partial<Record<SkillDataField["type"], string>> = {
  * ```ts
  * describeRecordFields(orders);
  * // customer (text, required): Who ordered
- * // pickup (date): ISO YYYY-MM-DD when known, else the user's words
+ * // pickup (date): YYYY-MM-DD if known, else the user's words
  * // status (one of: new, baked, collected)
  * ```
  */

@@ -109,6 +109,18 @@ describe("createPromptComposer", () => {
     expect(lastText.endsWith("What orders do I have on Saturday?")).toBe(true);
   });
 
+  it("names the channel in the turn context unless it is the host's own api", () => {
+    const lastText = (channel: string) =>
+      composer
+        .compose({ ...base, channel, userMessage: "hi" })
+        .messages.at(-1)!
+        .content.map((block) => (block.type === "text" ? block.text : ""))
+        .join("\n");
+    expect(lastText("telegram")).toContain("(Saturday). Channel: telegram.");
+    expect(lastText("api")).toContain("(Saturday).\n");
+    expect(lastText("api")).not.toContain("Channel:");
+  });
+
   it("describes the matched skill's record fields compactly, not as a JSON schema", () => {
     const prompt = composer.compose({ ...base, userMessage: "New order", matchedSkill: orderTracker });
     const lastText = prompt.messages
@@ -117,7 +129,7 @@ describe("createPromptComposer", () => {
       .join("\n");
     expect(lastText).toContain("customer (text, required): Who ordered");
     expect(lastText).toContain(
-      "pickup_day (date, required): When they pick it up. ISO YYYY-MM-DD when known, else the user's words",
+      "pickup_day (date, required): When they pick it up. YYYY-MM-DD if known, else the user's words",
     );
     expect(lastText).toContain("status (one of: open, done)");
     expect(lastText).not.toContain('"properties"');
