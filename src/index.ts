@@ -181,10 +181,12 @@ export {
 export type { KiloTraces, TraceOptions, TraceQuery } from "./traces/trace-service.js";
 export type {
   EvolutionReplay,
+  EvolutionReplayExample,
   EvolvedPattern,
   EvolvedPatternOutcome,
   EvolveInput,
   EvolveResult,
+  ReplayPass,
 } from "./skills/skill-evolution.js";
 export { EvolveInputSchema } from "./skills/skill-evolution.js";
 export type { DetectedPattern, PatternInput, PatternOptions } from "./skills/trace-patterns.js";

@@ -1,13 +1,16 @@
 import { z } from "zod";
 import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
-import type { CreateSkillInput, Skill } from "../domain/skill.js";
+import { type CreateSkillInput, CreateSkillInputSchema, type Skill } from "../domain/skill.js";
 import type { Trace } from "../domain/trace.js";
 import { KiloError } from "../errors.js";
 import type { EvolveProgressEvent } from "../events.js";
 import { textOf } from "../gateway/content.js";
+import type { Clock } from "../ports/clock.js";
 import type { LlmGateway } from "../ports/llm-gateway.js";
 import type { Logger } from "../ports/logger.js";
+import type { PromptComposer } from "../ports/prompt-composer.js";
+import type { SkillCatalog, SkillMatcher } from "../ports/skill-matcher.js";
 import type { Storage } from "../ports/storage.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
@@ -54,16 +57,44 @@ export interface EvolvedPattern {
   skillId: string | null;
 }
 
-/** What replaying a pattern's requests through the fast path with and without a draft showed. */
+/**
+ * Which pass of the matcher decided a replayed request: the keyword `fast`
+ * path, the `llm` classifier, `none` (no active skills), or `error` (the
+ * classifier call failed; the request counts as unmatched).
+ */
+export type ReplayPass = "fast" | "llm" | "none" | "error";
+
+/** One replayed request: what handled it without and with the draft, and what the prompt became. */
+export interface EvolutionReplayExample {
+  message: string;
+  /** The skill that handled it without the draft, or `null`. */
+  before: string | null;
+  beforePass: ReplayPass;
+  /** The skill that would handle it with the draft added (the draft's name when the draft wins), or `null`. */
+  after: string | null;
+  afterPass: ReplayPass;
+  /** Characters of the composed prompt (system and turn context, no history or memories) without and with the draft. */
+  promptChars: { before: number; after: number };
+  /** Whether the draft's body is in the prompt composed with it (it is when the draft handles the request). */
+  draftInPrompt: boolean;
+}
+
+/**
+ * What replaying a pattern's requests through the bot's matcher (fast path,
+ * then the LLM classifier when the fast path is unsure) and composer, without
+ * and with the draft, showed: the evidence a reviewer sees before approving.
+ */
 export interface EvolutionReplay {
-  /** Requests replayed (the pattern's messages). */
+  /** Requests replayed: the pattern's latest, at most 10. */
   messages: number;
-  /** How many an existing skill matched confidently, without the draft. */
+  /** How many an existing skill handled, without the draft. */
   matchedBefore: number;
-  /** How many the draft would match confidently, with it added to the bot's active skills. */
+  /** How many the draft would handle, with it added to the bot's active skills. */
   matchedByDraft: number;
-  /** Up to 5 replayed requests with what matched before and after. */
-  examples: Array<{ message: string; before: string | null; after: string | null }>;
+  /** Classifier calls the replay made (each is a `classify` call recorded in usage). */
+  classifierCalls: number;
+  /** Up to 5 replayed requests in detail. */
+  examples: EvolutionReplayExample[];
 }
 
 /** What `kilo.evolve` returns (LLMos-Lite's `/evolve` fields, plus the details). */
@@ -82,6 +113,10 @@ export interface SkillEvolutionDependencies {
   storage: Storage;
   skills: SkillService;
   gateway: LlmGateway;
+  /** The matcher and composer chat turns use: drafts are replayed through them. */
+  matcher: SkillMatcher;
+  composer: PromptComposer;
+  clock: Clock;
   logger: Logger;
   emit: (event: EvolveProgressEvent) => void;
   loadBot: (botId: string) => Promise<Bot | null>;
@@ -240,7 +275,6 @@ export class SkillEvolution {
     if (triggers.length === 0) {
       return skip("duplicate", `"${pattern.signature}": every trigger of "${draft.name}" is another skill's`);
     }
-    const replay = replayWith(activeIndex, active, { ...draft, triggers }, messages);
     const candidate: CreateSkillInput = {
       name: draft.name,
       description: draft.description,
@@ -257,7 +291,6 @@ export class SkillEvolution {
           occurrences: members.length,
           successRate: base.successRate,
           traceIds: members.slice(0, 50).map((trace) => trace.id),
-          replay,
         },
       },
     };
@@ -268,10 +301,17 @@ export class SkillEvolution {
         `"${pattern.signature}": ${verdict.issues.map((issue) => issue.message).join("; ")}`,
       );
     }
-    const skill = await this.deps.skills.create(bot.id, verdict.skill, {
-      author: "evolution",
-      reason: `Drafted from ${members.length} similar requests ("${pattern.signature}")`.slice(0, 2000),
-    });
+    // Replayed only once the draft is valid: the replay may call the classifier.
+    const replay = await this.replay(bot, input, { ...draft, triggers }, messages.slice(-SAMPLE_SIZE));
+    const evolution = { ...(verdict.skill.metadata?.evolution as Record<string, unknown>), replay };
+    const skill = await this.deps.skills.create(
+      bot.id,
+      { ...verdict.skill, metadata: { ...verdict.skill.metadata, evolution } },
+      {
+        author: "evolution",
+        reason: `Drafted from ${members.length} similar requests ("${pattern.signature}")`.slice(0, 2000),
+      },
+    );
     return {
       pattern: {
         ...base,
@@ -330,6 +370,107 @@ export class SkillEvolution {
     return parsed.data;
   }
 
+  /**
+   * Replays requests through the bot's matcher and composer with its current
+   * catalog, then with the draft added as an active skill. A classifier call
+   * that fails marks its request `error` (unmatched) instead of failing the pass.
+   */
+  private async replay(
+    bot: Bot,
+    input: z.output<typeof EvolveInputSchema>,
+    draft: z.output<typeof DraftSchema>,
+    messages: string[],
+  ): Promise<EvolutionReplay> {
+    const { matcher, composer, clock } = this.deps;
+    const now = clock.now();
+    const before = await this.deps.skills.catalog(bot.id);
+    const candidate: Skill = {
+      ...CreateSkillInputSchema.parse({
+        name: draft.name,
+        description: draft.description,
+        triggers: draft.triggers,
+        examples: draft.examples,
+        taskType: "skill_execution",
+        markdown: { body: draft.body, category: draft.category ?? null },
+      }),
+      id: DRAFT_ID,
+      botId: bot.id,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const after: SkillCatalog = {
+      key: `${before.key}|evolution-draft:${JSON.stringify([draft.name, draft.triggers, draft.examples, draft.description])}`,
+      skills: [...before.skills, candidate],
+    };
+    let classifierCalls = 0;
+    const decide = async (catalog: SkillCatalog, message: string) => {
+      try {
+        const match = await matcher.match({
+          message,
+          catalog,
+          bot,
+          userId: input.userId,
+          conversationId: null,
+          signal: input.signal,
+        });
+        if (match.pass === "llm") classifierCalls += 1;
+        return { skill: match.skill, pass: match.pass as ReplayPass };
+      } catch (error) {
+        input.signal?.throwIfAborted();
+        classifierCalls += 1;
+        this.deps.logger.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          "evolution replay: classifier call failed",
+        );
+        return { skill: null, pass: "error" as const };
+      }
+    };
+    const promptChars = (catalog: SkillCatalog, skill: Skill | null, message: string) => {
+      const prompt = composer.compose({
+        bot,
+        skills: catalog.skills,
+        matchedSkill: skill,
+        tools: [],
+        memories: [],
+        skillRecords: [],
+        history: [],
+        userMessage: message,
+        channel: "api",
+        now,
+      });
+      const text = [
+        ...prompt.system.map((block) => block.text),
+        ...prompt.messages.flatMap((m) =>
+          m.content.map((block) => (block.type === "text" ? block.text : "")),
+        ),
+      ].join("\n");
+      return { chars: text.length, draftInPrompt: text.includes(draft.body) };
+    };
+    let matchedBefore = 0;
+    let matchedByDraft = 0;
+    const examples: EvolutionReplayExample[] = [];
+    for (const message of messages) {
+      const was = await decide(before, message);
+      const will = await decide(after, message);
+      if (was.skill) matchedBefore += 1;
+      if (will.skill?.id === DRAFT_ID) matchedByDraft += 1;
+      if (examples.length < 5) {
+        const without = promptChars(before, was.skill, message);
+        const withDraft = promptChars(after, will.skill, message);
+        examples.push({
+          message: message.slice(0, 200),
+          before: was.skill?.name ?? null,
+          beforePass: was.pass,
+          after: will.skill?.name ?? null,
+          afterPass: will.pass,
+          promptChars: { before: without.chars, after: withDraft.chars },
+          draftInPrompt: withDraft.draftInPrompt,
+        });
+      }
+    }
+    return { messages: messages.length, matchedBefore, matchedByDraft, classifierCalls, examples };
+  }
+
   /** An existing skill the draft repeats: the same name, or one the fast path takes the draft's own text for. */
   private nearDuplicate(draft: z.output<typeof DraftSchema>, skills: Skill[]): Skill | null {
     const fold = (text: string) =>
@@ -371,36 +512,3 @@ function countConfident<S extends IndexableSkill>(
 }
 
 const DRAFT_ID = "evolution-draft";
-
-/** Replays the pattern's messages through the fast path without and with the draft. */
-function replayWith(
-  before: KeywordIndex<Skill>,
-  active: Skill[],
-  draft: Pick<IndexableSkill, "name" | "description" | "triggers" | "examples">,
-  messages: string[],
-): EvolutionReplay {
-  const candidate: IndexableSkill = { id: DRAFT_ID, ...draft };
-  const after = buildKeywordIndex<IndexableSkill>([...active, candidate]);
-  const top = (index: KeywordIndex<IndexableSkill>, message: string) => {
-    if (index.size === 0) return null;
-    const found = index.search(message, 1);
-    return found.confident ? found.candidates[0]!.skill : null;
-  };
-  let matchedBefore = 0;
-  let matchedByDraft = 0;
-  const examples: EvolutionReplay["examples"] = [];
-  for (const message of messages) {
-    const was = top(before as KeywordIndex<IndexableSkill>, message);
-    const now = top(after, message);
-    if (was) matchedBefore += 1;
-    if (now?.id === DRAFT_ID) matchedByDraft += 1;
-    if (examples.length < 5) {
-      examples.push({
-        message: message.slice(0, 200),
-        before: was?.name ?? null,
-        after: now ? (now.id === DRAFT_ID ? draft.name : now.name) : null,
-      });
-    }
-  }
-  return { messages: messages.length, matchedBefore, matchedByDraft, examples };
-}

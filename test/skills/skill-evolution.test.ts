@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
-import type { EvolveProgressEvent, Trace } from "../../src/index.js";
+import type { EvolutionReplay, EvolveProgressEvent, Trace } from "../../src/index.js";
+import { ORDER_TRACKER } from "../fixtures.js";
 import { detectPatterns } from "../../src/skills/trace-patterns.js";
 import { setup, USER } from "../kilo/helpers.js";
 
@@ -76,6 +77,34 @@ describe("kilo.evolve", () => {
     // Drafts are never matched: the next turn does not use it.
     const next = await kilo.chat({ botId: bot.id, userId: USER, message: REQUESTS[0]! }).catch(() => null);
     expect(next?.skill ?? null).toBeNull();
+  });
+
+  it("replays the requests through the matcher's classifier and the composer, without and with the draft", async () => {
+    const storage = memoryStorage();
+    const unsure = '{"skill": null, "confidence": 0.9, "actionable": true, "reason": "no skill fits"}';
+    // Two classifier replies for three replayed requests: the third call fails.
+    const { kilo, provider } = setup({ "evolve-skill": [draft()], classify: [unsure, unsure] }, { storage });
+    const bot = await kilo.bots.create({ userId: USER, name: "Crumb" });
+    await kilo.skills.create(bot.id, ORDER_TRACKER);
+    for (let i = 0; i < 3; i++) await storage.traces!.create(makeTrace(bot.id, i));
+
+    const result = await kilo.evolve({ botId: bot.id, userId: USER });
+
+    expect(result.skillsCreated).toBe(1);
+    const replay = (result.skills[0]!.metadata.evolution as { replay: EvolutionReplay }).replay;
+    // Without the draft the fast path is unsure about Order Tracker, so the classifier decides (no skill);
+    // with it, the fast path picks the draft and the classifier is not asked.
+    expect(replay).toMatchObject({ messages: 3, matchedBefore: 0, matchedByDraft: 3, classifierCalls: 3 });
+    expect(replay.examples.map((example) => [example.beforePass, example.afterPass])).toEqual([
+      ["llm", "fast"],
+      ["llm", "fast"],
+      ["error", "fast"],
+    ]);
+    for (const example of replay.examples) {
+      expect(example).toMatchObject({ before: null, after: "invoice-reminders", draftInPrompt: true });
+      expect(example.promptChars.after).toBeGreaterThan(example.promptChars.before);
+    }
+    expect(provider.requests.filter((request) => request.purpose === "classify")).toHaveLength(3);
   });
 
   it("applies the skill at once with autoApply", async () => {
