@@ -5,6 +5,7 @@ export * from "./memory.js";
 export * from "./proposal.js";
 export * from "./run.js";
 export * from "./run-step.js";
+export * from "./scope.js";
 export * from "./skill.js";
 export type * from "./skill-version.js";
 export * from "./tool.js";
