@@ -134,9 +134,7 @@ function renderSkill(
   if (skill.markdown) parts.push(...renderMarkdownBody(skill, limits.skillBodyCharLimit));
   else if (skill.instructions) parts.push(skill.instructions);
   if (skill.dataFields.length > 0) {
-    parts.push(
-      `Records: record_* tools, skill "${skill.name}". Fields:\n${describeRecordFields(skill)}`,
-    );
+    parts.push(`Records: record_* tools, skill "${skill.name}". Fields:\n${describeRecordFields(skill)}`);
     if (records.length > 0) {
       const shown = records.map((record) => {
         const json = JSON.stringify({ id: record.id, ...record.data });
