@@ -72,8 +72,11 @@ for (const row of runs.rows) {
   rows.push({
     benchmark: `runs: ${row.conversations} conversations x ${runs.messagesPerConversation} messages, ${row.storage}, ${row.processes} process${row.processes > 1 ? "es" : ""}`,
     figure: `${(row.wallMs / 1000).toFixed(2)} s = ${row.ratio.toFixed(1)}x bound ${row.boundMs.toFixed(0)} ms; ${row.runsPerSecond.toFixed(0)} runs/s; gap median ${row.medianGapMs} ms; ${row.orderingViolations} ordering violations`,
-    target: `0 violations, <= ${row.targetRatio}x bound, gap < 20 ms`,
-    met: row.orderingViolations === 0 && row.ratio <= row.targetRatio && row.medianGapMs < 20,
+    target: `0 violations, <= ${row.targetRatio}x bound${row.targetGapMs === null ? " (gap reported)" : `, gap < ${row.targetGapMs} ms`}`,
+    met:
+      row.orderingViolations === 0 &&
+      row.ratio <= row.targetRatio &&
+      (row.targetGapMs === null || row.medianGapMs < row.targetGapMs),
   });
 }
 rows.push(

@@ -1,8 +1,11 @@
 /**
  * Runs under load: N conversations × 10 messages ingested through
  * `kilo.runs.ingest`, a mock provider that takes 20 ms per call, on memory,
- * SQLite, Postgres in one process and Postgres shared by two worker processes
- * (test/__fixtures__/runs-worker.ts, with an ingest-only kilo in this process).
+ * SQLite, Postgres in one process, Postgres shared by two worker processes
+ * (test/__fixtures__/runs-worker.ts, with an ingest-only kilo in this process),
+ * and the DBOS executor (kilo/durable/dbos) on Postgres in one process, with
+ * fewer conversations (10 quick, 200 full): its hand-offs go through DBOS's
+ * queue, polled every 20 ms, so its gap is reported rather than held to 20 ms.
  * Reports wall time (first ingest to last run finished), runs per second,
  * ordering violations (a run of a conversation starting before the previous
  * one finished, or a run lost or not succeeded: must be 0), the median gap
@@ -17,10 +20,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { dbosExecutor } from "../adapters/durable/dbos/index.js";
 import { memoryStorage } from "../adapters/storage/memory/index.js";
 import { postgresStorage } from "../adapters/storage/postgres/index.js";
 import { sqliteStorage } from "../adapters/storage/sqlite/index.js";
-import { createKilo, type Kilo, type Run, type Storage, silentLogger } from "../src/index.js";
+import {
+  createKilo,
+  type Kilo,
+  type Run,
+  type RunExecutor,
+  type Storage,
+  silentLogger,
+} from "../src/index.js";
 import { mockProvider } from "../src/testing/index.js";
 import { benchOverhead } from "./overhead.js";
 import { isMain, percentile, repoRoot, saveResult } from "./support.js";
@@ -41,8 +52,10 @@ export interface RunsBenchRow {
   boundMs: number;
   /** wallMs / boundMs. */
   ratio: number;
-  /** The ratio the issue asks for: 1.5 on memory and SQLite, 2.5 on Postgres. */
+  /** The ratio the issue asks for: 1.5 on memory and SQLite, 2.5 on Postgres (and DBOS, which runs on it). */
   targetRatio: number;
+  /** The median gap the issue asks for: 20 ms; `null` on DBOS, where it is reported only. */
+  targetGapMs: number | null;
 }
 
 /** What the runs bench reports. */
@@ -58,13 +71,13 @@ const LATENCY_MS = 20;
 const MESSAGES = 10;
 const PRICES = { "mock-1": { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 } };
 
-function benchKilo(storage: Storage, concurrency: number): Kilo {
+function benchKilo(storage: Storage, concurrency: number, executor?: RunExecutor): Kilo {
   return createKilo({
     storage,
     providers: [mockProvider({ latencyMs: LATENCY_MS, respond: () => "ok" })],
     prices: PRICES,
     logger: silentLogger(),
-    runs: { concurrency },
+    runs: executor ? { concurrency, executor } : { concurrency },
   });
 }
 
@@ -107,19 +120,29 @@ async function inspect(storage: Storage, botId: string, keys: string[]) {
 interface Setup {
   storage: string;
   processes: number;
+  /** Conversations for this setup when it runs fewer than the others (DBOS). */
+  conversations?: number;
   /** Runs the workload and returns the wall time and the storage to inspect. */
   run(conversations: number): Promise<{ wallMs: number; inspected: Awaited<ReturnType<typeof inspect>> }>;
 }
 
-/** One process: the kilo that ingests executes too. */
-function inProcess(name: string, make: () => Storage & { close?(): Promise<void> }): Setup {
+/** One process: the kilo that ingests executes too (on `executor`, when given, instead of the built-in one). */
+function inProcess(
+  name: string,
+  make: () => Storage & { close?(): Promise<void> },
+  executor?: () => RunExecutor,
+  conversationCount?: number,
+): Setup {
   return {
     storage: name,
     processes: 1,
+    ...(conversationCount === undefined ? {} : { conversations: conversationCount }),
     async run(conversations) {
       const storage = make();
-      const kilo = benchKilo(storage, conversations);
+      const kilo = benchKilo(storage, conversations, executor?.());
       const bot = await kilo.bots.create({ userId: "bench-user", name: "Bench" });
+      // An executor that launches an engine does it now, outside the timed part.
+      if (executor) await kilo.runs.start();
       const started = performance.now();
       const keys = await ingestAll(kilo, bot.id, conversations);
       await Promise.all(
@@ -202,6 +225,9 @@ export async function benchRuns(
   const directory = mkdtempSync(join(tmpdir(), "kilo-bench-runs-"));
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   const schemas: string[] = [];
+  const dbosDatabase = `kilo_bench_dbos_${randomBytes(4).toString("hex")}`;
+  const dbosUrl = new URL(DATABASE_URL);
+  dbosUrl.pathname = `/${dbosDatabase}`;
   const setups: Setup[] = [
     inProcess("memory", () => memoryStorage()),
     inProcess("sqlite", () => sqliteStorage({ filename: join(directory, "runs.db") })),
@@ -211,17 +237,28 @@ export async function benchRuns(
       return postgresStorage({ connectionString: DATABASE_URL, schema, poolSize: 10 });
     }),
     twoProcesses(admin, schemas),
+    inProcess(
+      "dbos",
+      () => {
+        const schema = `kilo_bench_${randomBytes(4).toString("hex")}_dbos`;
+        schemas.push(schema);
+        return postgresStorage({ connectionString: DATABASE_URL, schema, poolSize: 10 });
+      },
+      () => dbosExecutor({ systemDatabaseUrl: dbosUrl.toString(), applicationVersion: "bench" }),
+      options.quick ? 10 : 200,
+    ),
   ];
   const rows: RunsBenchRow[] = [];
   try {
     for (const setup of setups) {
-      const { wallMs, inspected } = await setup.run(conversations);
-      const runs = conversations * MESSAGES;
+      const count = setup.conversations ?? conversations;
+      const { wallMs, inspected } = await setup.run(count);
+      const runs = count * MESSAGES;
       const boundMs = Math.max(MESSAGES * LATENCY_MS, runs * overheadMs);
       rows.push({
         storage: setup.storage,
         processes: setup.processes,
-        conversations,
+        conversations: count,
         runs,
         wallMs,
         runsPerSecond: (runs / wallMs) * 1000,
@@ -229,11 +266,13 @@ export async function benchRuns(
         medianGapMs: inspected.medianGapMs,
         boundMs,
         ratio: wallMs / boundMs,
-        targetRatio: setup.storage === "postgres" ? 2.5 : 1.5,
+        targetRatio: setup.storage === "postgres" || setup.storage === "dbos" ? 2.5 : 1.5,
+        targetGapMs: setup.storage === "dbos" ? null : 20,
       });
     }
   } finally {
     for (const schema of schemas) await admin.query(`drop schema if exists "${schema}" cascade`);
+    await admin.query(`drop database if exists "${dbosDatabase}" with (force)`);
     await admin.end();
     rmSync(directory, { recursive: true, force: true });
   }

@@ -14,6 +14,12 @@ import type { KiloEvents } from "../events.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { Logger } from "../ports/logger.js";
 import type { Orchestrator } from "../ports/orchestrator.js";
+import type {
+  RunExecuteOptions,
+  RunExecutor,
+  RunExecutorContext,
+  RunStepWrapper,
+} from "../ports/run-executor.js";
 import type { RunClaim, Storage } from "../ports/storage.js";
 import { withLogFields } from "../runtime/log-context.js";
 import { allPages } from "../runtime/pages.js";
@@ -37,8 +43,9 @@ const DEFAULT_POLL_INTERVAL_MS = 50;
 export interface RunSettings {
   /**
    * Most runs executing at once in this process (runs of one conversation key
-   * always run one at a time). Default 8. On shared storage `0` is allowed: the
-   * process then only ingests, and other processes execute its runs.
+   * always run one at a time). Default 8. On shared storage (or with an
+   * `executor`) `0` is allowed: the process then only ingests, and other
+   * processes execute its runs.
    */
   concurrency?: number;
   /**
@@ -52,8 +59,22 @@ export interface RunSettings {
    * processes (`capabilities.crossProcess` false), `false` otherwise (another
    * live process may own them). See {@link RunService.resume} for the policy.
    * Ignored on shared storage, where expired leases are reclaimed instead.
+   * With an `executor`: hand the unfinished runs in storage to it again on
+   * first use (default `true`); it ignores those it holds already, so this
+   * only recovers runs whose hand-off was lost (a process that died between
+   * storing a run and submitting it).
    */
   recover?: boolean;
+  /**
+   * A run executor to use instead of the built-in ones (the in-process keyed
+   * queue, the shared queue on Postgres), such as `dbosExecutor` from
+   * `kilo/durable/dbos`. kilo still validates, dedupes and stores every run,
+   * then submits it to the executor, which decides when and where it
+   * executes. `leaseMs` and `heartbeatIntervalMs` do not apply; `concurrency`
+   * (`0` allowed: ingest only) is handed to the executor, and `wait` re-reads
+   * runs finished elsewhere every `pollIntervalMs`. See {@link RunExecutor}.
+   */
+  executor?: RunExecutor;
   /**
    * Shared storage only: how long a claimed run stays this process's before
    * another process may reclaim it, unless a heartbeat extends it, in
@@ -138,6 +159,12 @@ export interface WaitOptions {
  *   `pollIntervalMs`; a process claims at once when it ingests or finishes a
  *   run. Runs of one key therefore never overlap, across processes too.
  *
+ * A host may pass its own executor instead (`runs.executor`, a
+ * {@link RunExecutor} such as `dbosExecutor` from `kilo/durable/dbos`): `ingest`
+ * then submits each stored run to it, and it executes them through the run
+ * service (same workflows, steps, events and outcomes), ordering and recovery
+ * being its own.
+ *
  * Recovery policy (both executors): a run found `running` whose executor died
  * (a process that restarted, or on shared storage a lease that expired: the
  * worker was killed, lost its database connection, or stalled longer than the
@@ -145,9 +172,9 @@ export interface WaitOptions {
  * later run of its key. Its workflow's steps (`ctx.turn`, `ctx.ask`,
  * `ctx.step`) that succeeded before the crash are recorded (`storage.runSteps`)
  * and not made again: their recorded output is returned. Known limitations: a
- * step interrupted midway is made again (a turn's user message, stored before
- * the model is called, then appears twice; host steps get the same
- * idempotency key `${runId}:${index}` to dedupe); a tool call inside a turn is
+ * step interrupted before its result was recorded is made again (a turn then
+ * stores the user's message, and a reply it had stored, a second time; host
+ * steps get the same idempotency key `${runId}:${index}` to dedupe); a tool call inside a turn is
  * not a step of its own; and a worker that stalls past its lease while its
  * steps still complete has its outcome refused (the reclaiming worker's
  * stands), though what its steps stored stays.
@@ -197,7 +224,9 @@ export interface RunService {
    * Policy: a run found `running` is re-run from the start (see the recovery
    * policy above). On shared storage there is nothing to resume: this starts
    * the claimer, which reclaims runs whose lease expired, and returns
-   * `{ resumed: 0 }`.
+   * `{ resumed: 0 }`. With a host executor this starts it and submits every
+   * unfinished run in storage to it again (it ignores those it holds), and
+   * returns how many were submitted.
    */
   resume(): Promise<{ resumed: number }>;
   /**
@@ -210,7 +239,8 @@ export interface RunService {
   start(): Promise<void>;
   /**
    * Resolves when this process has nothing queued or running (on shared
-   * storage: executes nothing and its last claim found nothing to claim).
+   * storage: executes nothing and its last claim found nothing to claim; with
+   * a host executor: executes nothing, whatever the executor still holds).
    */
   idle(): Promise<void>;
   /**
@@ -233,6 +263,9 @@ export function conversationIdFor(botId: string, conversationKey: string): strin
 
 const IngestOptionsSchema = z.object({ botId: IdSchema.optional() }).strict();
 const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
+
+/** What a run's log lines name it by. */
+type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey">;
 
 const isTerminal = (run: Run) => TERMINAL_RUN_STATUSES.includes(run.status);
 const isSettled = (run: Run) => isTerminal(run) || run.status === "awaiting_approval";
@@ -259,12 +292,14 @@ export function createRunService(options: RunServiceOptions): RunService {
   const { storage, orchestrator, clock, ids, emit } = options;
   const logger = options.logger.child({ component: "runs" });
   const canClaim = Boolean(storage.runs.claim && storage.runs.extendLeases && storage.runs.finish);
-  const shared = storage.capabilities.crossProcess && canClaim;
+  // A host's executor replaces both built-in ones.
+  const executor = options.executor;
+  const shared = !executor && storage.capabilities.crossProcess && canClaim;
   const concurrency = integerSetting(
     "concurrency",
     options.concurrency,
     DEFAULT_RUN_CONCURRENCY,
-    shared ? 0 : 1,
+    shared || executor ? 0 : 1,
     10_000,
   );
   const leaseMs = integerSetting("leaseMs", options.leaseMs, DEFAULT_LEASE_MS, 100, 86_400_000);
@@ -283,7 +318,9 @@ export function createRunService(options: RunServiceOptions): RunService {
     60_000,
   );
   const storeRaw = options.storeRawEvents ?? false;
-  const recover = !shared && (options.recover ?? !storage.capabilities.crossProcess);
+  const recover = executor
+    ? (options.recover ?? true)
+    : !shared && (options.recover ?? !storage.capabilities.crossProcess);
   const workflows = createWorkflowRegistry(options.workflows);
   if (!storage.runSteps) {
     logger.warn(
@@ -291,7 +328,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       "the storage has no runSteps repository: workflow steps are not recorded, and a run re-executed after a crash makes them all again",
     );
   }
-  if (storage.capabilities.crossProcess && !canClaim) {
+  if (storage.capabilities.crossProcess && !canClaim && !executor) {
     logger.warn(
       { adapter: storage.name },
       "the storage is shared between processes but cannot claim runs (runs.claim, extendLeases, finish): " +
@@ -299,8 +336,9 @@ export function createRunService(options: RunServiceOptions): RunService {
     );
   }
 
-  // The keyed queue: run ids per lane (bot + conversation key), lanes ready for a slot, lanes executing.
-  const lanes = new Map<string, string[]>();
+  // The keyed queue: runs per lane (bot + conversation key), lanes ready for a slot, lanes executing.
+  // A queued run keeps its log fields, so a run whose read fails is still logged with them.
+  const lanes = new Map<string, LoggedRun[]>();
   const ready: string[] = [];
   const readySet = new Set<string>();
   const busy = new Set<string>();
@@ -317,7 +355,11 @@ export function createRunService(options: RunServiceOptions): RunService {
     for (const wake of set) wake(run && structuredClone(run));
   };
 
-  const isIdle = () => (shared ? claimer.isIdle() : busy.size === 0 && ready.length === 0);
+  /** Runs a host executor is executing in this process, through `context.execute`. */
+  let executing = 0;
+
+  const isIdle = () =>
+    executor ? executing === 0 : shared ? claimer.isIdle() : busy.size === 0 && ready.length === 0;
 
   const checkIdle = () => {
     if (!isIdle()) return;
@@ -328,9 +370,10 @@ export function createRunService(options: RunServiceOptions): RunService {
 
   const enqueue = (run: Run) => {
     const lane = laneOf(run);
+    const queued: LoggedRun = { id: run.id, workflow: run.workflow, conversationKey: run.conversationKey };
     const queue = lanes.get(lane);
-    if (queue) queue.push(run.id);
-    else lanes.set(lane, [run.id]);
+    if (queue) queue.push(queued);
+    else lanes.set(lane, [queued]);
     if (!busy.has(lane) && !readySet.has(lane)) {
       ready.push(lane);
       readySet.add(lane);
@@ -342,13 +385,13 @@ export function createRunService(options: RunServiceOptions): RunService {
     while (!closed && busy.size < concurrency && ready.length > 0) {
       const lane = ready.shift()!;
       readySet.delete(lane);
-      const runId = lanes.get(lane)?.shift();
-      if (runId === undefined) {
+      const queued = lanes.get(lane)?.shift();
+      if (queued === undefined) {
         lanes.delete(lane);
         continue;
       }
       busy.add(lane);
-      void execute(runId).finally(() => {
+      void execute(queued).finally(() => {
         busy.delete(lane);
         // The lane goes to the back of the line: keys take turns for the slots.
         if ((lanes.get(lane)?.length ?? 0) > 0) {
@@ -373,14 +416,14 @@ export function createRunService(options: RunServiceOptions): RunService {
     seq: run.seq,
   });
 
-  const logFields = (run: Run) => ({
+  const logFields = (run: LoggedRun) => ({
     run_id: run.id,
     workflow: run.workflow,
     conversation_key: run.conversationKey,
   });
 
   /** Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`. Never throws. */
-  async function perform(run: Run, log: Logger): Promise<Run> {
+  async function perform(run: Run, log: Logger, wrapStep?: RunStepWrapper): Promise<Run> {
     try {
       const handler = workflows.resolve(run.workflow, await options.overlayWorkflows?.());
       if (!handler) {
@@ -398,6 +441,7 @@ export function createRunService(options: RunServiceOptions): RunService {
           clock,
           log,
           conversationIdFor,
+          wrapStep,
         }),
       );
       return { ...run, status: "succeeded", output, finishedAt: clock.now() };
@@ -442,13 +486,14 @@ export function createRunService(options: RunServiceOptions): RunService {
   }
 
   /** Executes one run of the keyed queue to its end. Never throws: a failure is recorded on the run (or logged when storage fails). */
-  async function execute(runId: string): Promise<void> {
+  async function execute(queued: LoggedRun): Promise<void> {
+    const runId = queued.id;
     let run: Run | null;
     try {
       run = await storage.runs.get(runId);
     } catch (error) {
       logger.error(
-        { run_id: runId, error: toKiloError(error, "STORAGE_FAILED", "Cannot read run") },
+        { ...logFields(queued), error: toKiloError(error, "STORAGE_FAILED", "Cannot read run") },
         "run lost",
       );
       notify(runId);
@@ -479,6 +524,103 @@ export function createRunService(options: RunServiceOptions): RunService {
 
   const claimer = createClaimer();
   const watcher = createWatcher();
+
+  /** Set once a host executor's `close` has returned: `context.execute` then refuses. */
+  let executorClosed = false;
+  let executorStarting: Promise<void> | null = null;
+
+  /**
+   * A host executor's `context.execute`: one run to its end, as the keyed queue's `execute` does,
+   * except that a storage failure is thrown (the executor retries) and an abandoned run is not stored.
+   */
+  async function executeForExecutor(
+    runId: string,
+    executeOptions: RunExecuteOptions = {},
+  ): Promise<Run | null> {
+    if (executorClosed) throw new KiloError("CLOSED", "kilo.runs was used after close()");
+    executing++;
+    let run: Run | null = null;
+    let settled: Run | undefined;
+    try {
+      run = await storage.runs.get(runId);
+      // Gone with its bot, or finished already (a re-delivered or recovered hand-off).
+      if (!run || isSettled(run)) {
+        settled = run ?? undefined;
+        return null;
+      }
+      const log = logger.child(logFields(run));
+      const startedAt = clock.now();
+      let current: Run = {
+        ...run,
+        status: "running",
+        startedAt,
+        finishedAt: null,
+        output: null,
+        error: null,
+      };
+      current = (await storage.runs.update(current)) ?? current;
+      announceStart(current, log, run.status === "running");
+      current = await perform(current, log, executeOptions.wrapStep);
+      if (executeOptions.signal?.aborted) {
+        log.warn({ executor: executor?.name }, "run abandoned by its executor: it stays running");
+        return null;
+      }
+      settled = (await storage.runs.update(current)) ?? undefined;
+      if (settled) completed(current, startedAt, log);
+      return settled ?? null;
+    } catch (error) {
+      const wrapped = toKiloError(error, "STORAGE_FAILED", "Cannot record the run");
+      if (run) unrecorded(run, logger.child(logFields(run)), wrapped);
+      else logger.error({ run_id: runId, error: wrapped }, "run lost");
+      throw wrapped;
+    } finally {
+      executing--;
+      notify(runId, settled);
+      checkIdle();
+    }
+  }
+
+  const executorContext: RunExecutorContext = {
+    concurrency,
+    logger: logger.child({ executor: executor?.name }),
+    execute: executeForExecutor,
+  };
+
+  /** Starts the host executor (once; a failed start is tried again by the next call). */
+  function startExecutor(runExecutor: RunExecutor): Promise<void> {
+    executorStarting ??= runExecutor.start(executorContext).catch((error: unknown) => {
+      executorStarting = null;
+      throw toKiloError(error, "INTERNAL", `The run executor '${runExecutor.name}' did not start`, {
+        adapter: runExecutor.name,
+      });
+    });
+    return executorStarting;
+  }
+
+  /** With a host executor: the last ingest under way per lane, which the next one of the lane waits for. */
+  const laneTails = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` after the lane's earlier ingests in this process have stored and submitted their runs. */
+  function inLane<T>(lane: string, fn: () => Promise<T>): Promise<T> {
+    const current = (laneTails.get(lane) ?? Promise.resolve()).then(fn);
+    const tail = current.catch(() => undefined);
+    laneTails.set(lane, tail);
+    void tail.then(() => {
+      if (laneTails.get(lane) === tail) laneTails.delete(lane);
+    });
+    return current;
+  }
+
+  /** Hands runs to the host executor, each lane's in seq order. */
+  async function submit(runExecutor: RunExecutor, runs: Run[], resubmitted: boolean): Promise<void> {
+    try {
+      await runExecutor.submit(runs.map((run) => ({ run, lane: laneOf(run), resubmitted })));
+    } catch (error) {
+      throw toKiloError(error, "INTERNAL", `The run executor '${runExecutor.name}' did not take the runs`, {
+        adapter: runExecutor.name,
+      });
+    }
+  }
 
   /**
    * Shared storage: every `pollIntervalMs` while someone waits, re-reads every
@@ -566,7 +708,13 @@ export function createRunService(options: RunServiceOptions): RunService {
           limit: concurrency - active.size,
         });
         lastClaimEmpty = claims.length === 0;
-        for (const claim of claims) void executeClaimed(claim);
+        for (const claim of claims) {
+          // A run this process still executes, whose lease expired while it stalled: the claim
+          // renewed the lease for it, so the execution under way goes on (not a second one).
+          const mine = active.get(claim.run.id);
+          if (mine) mine.lost = false;
+          else void executeClaimed(claim);
+        }
       } catch (error) {
         lastClaimEmpty = false;
         delay = Math.max(pollMs, CLAIM_RETRY_MS);
@@ -667,6 +815,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     allPages((cursor) => storage.runs.listUnfinished({ limit: 500, cursor }));
 
   function resume(): Promise<{ resumed: number }> {
+    if (executor) return resumeWithExecutor(executor);
     if (shared) {
       claimer.start();
       return Promise.resolve({ resumed: 0 });
@@ -693,9 +842,44 @@ export function createRunService(options: RunServiceOptions): RunService {
     return resuming;
   }
 
+  /** Starts the host executor and hands it the unfinished runs in storage again (once). */
+  function resumeWithExecutor(runExecutor: RunExecutor): Promise<{ resumed: number }> {
+    resuming ??= (async () => {
+      await startExecutor(runExecutor);
+      const unfinished = await loadUnfinished();
+      // Each lane's runs in seq order (the executor keeps a lane in submission order).
+      unfinished.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.seq - b.seq);
+      const byLane = new Map<string, Run[]>();
+      for (const run of unfinished) {
+        const lane = laneOf(run);
+        const list = byLane.get(lane);
+        if (list) list.push(run);
+        else byLane.set(lane, [run]);
+      }
+      const ordered = [...byLane.values()].flatMap((runs) => runs.sort((a, b) => a.seq - b.seq));
+      if (ordered.length > 0) {
+        await submit(runExecutor, ordered, true);
+        logger.info(
+          { resumed: ordered.length, executor: runExecutor.name },
+          "unfinished runs handed to the executor",
+        );
+      }
+      return { resumed: ordered.length };
+    })().catch((error: unknown) => {
+      resuming = null;
+      throw error;
+    });
+    return resuming;
+  }
+
   /** Starts the executor on first use: the claimer on shared storage, recovery otherwise. */
   const begin = async () => {
     if (closed) return;
+    if (executor) {
+      if (recover) await resumeWithExecutor(executor);
+      else await startExecutor(executor);
+      return;
+    }
     if (shared) claimer.start();
     else if (recover) await resume();
   };
@@ -713,6 +897,8 @@ export function createRunService(options: RunServiceOptions): RunService {
 
   async function existing(botId: string, deliveryId: string): Promise<IngestResult | null> {
     const found = await storage.runs.findByDelivery(botId, deliveryId);
+    // A redelivery also retries a hand-off that failed (the executor ignores a run it holds).
+    if (found && executor && !isSettled(found)) await submit(executor, [found], true);
     return found ? { run_id: found.id, duplicate: true } : null;
   }
 
@@ -752,41 +938,46 @@ export function createRunService(options: RunServiceOptions): RunService {
       }
       const { raw, ...withoutRaw } = event;
       const stored = storeRaw && raw !== undefined ? { ...withoutRaw, raw } : withoutRaw;
-      let run: Run;
-      try {
-        run = await storage.runs.create({
-          id: ids.next("run"),
-          botId,
-          userId: event.user_key,
-          conversationKey: event.conversation_key,
-          conversationId: conversationIdFor(botId, event.conversation_key),
-          eventType: event.type,
-          workflow: event.type,
-          status: "queued",
-          input: stored as Record<string, unknown>,
-          output: null,
-          error: null,
-          deliveryId,
-          createdAt: clock.now(),
-          startedAt: null,
-          finishedAt: null,
-        });
-      } catch (error) {
-        // Two deliveries of one event raced: the loser returns the winner's run.
-        if (deliveryId !== null && KiloError.is(error, "CONFLICT")) {
-          const duplicate = await existing(botId, deliveryId);
-          if (duplicate) return duplicate;
+      // With a host executor a lane's ingests store and submit one at a time, so it gets them in seq order.
+      const store = async (): Promise<IngestResult> => {
+        let run: Run;
+        try {
+          run = await storage.runs.create({
+            id: ids.next("run"),
+            botId,
+            userId: event.user_key,
+            conversationKey: event.conversation_key,
+            conversationId: conversationIdFor(botId, event.conversation_key),
+            eventType: event.type,
+            workflow: event.type,
+            status: "queued",
+            input: stored as Record<string, unknown>,
+            output: null,
+            error: null,
+            deliveryId,
+            createdAt: clock.now(),
+            startedAt: null,
+            finishedAt: null,
+          });
+        } catch (error) {
+          // Two deliveries of one event raced: the loser returns the winner's run.
+          if (deliveryId !== null && KiloError.is(error, "CONFLICT")) {
+            const duplicate = await existing(botId, deliveryId);
+            if (duplicate) return duplicate;
+          }
+          throw error;
         }
-        throw error;
-      }
-      emit("run-queued", runEvent(run));
-      logger.info(
-        { run_id: run.id, workflow: run.workflow, conversation_key: run.conversationKey, seq: run.seq },
-        "run queued",
-      );
-      if (shared) claimer.poke();
-      else enqueue(run);
-      return { run_id: run.id, duplicate: false };
+        emit("run-queued", runEvent(run));
+        logger.info(
+          { run_id: run.id, workflow: run.workflow, conversation_key: run.conversationKey, seq: run.seq },
+          "run queued",
+        );
+        if (executor) await submit(executor, [run], false);
+        else if (shared) claimer.poke();
+        else enqueue(run);
+        return { run_id: run.id, duplicate: false };
+      };
+      return executor ? inLane(laneOf({ botId, conversationKey: event.conversation_key }), store) : store();
     },
 
     async get(runId) {
@@ -820,13 +1011,15 @@ export function createRunService(options: RunServiceOptions): RunService {
             waiters.get(runId)?.delete(wake);
             resolve(settled);
           };
-          // On shared storage another process may finish the run: the watcher re-reads all waited
-          // runs together and wakes this one when it settles. Otherwise only this process can.
-          const delay = shared ? left : Math.min(WAIT_POLL_MS, left);
+          // On shared storage (or with a host executor) another process may finish the run: the
+          // watcher re-reads all waited runs together and wakes this one when it settles.
+          // Otherwise only this process can.
+          const elsewhere = shared || executor !== undefined;
+          const delay = elsewhere ? left : Math.min(WAIT_POLL_MS, left);
           // Timers cap at about 24.8 days; a longer (or no) deadline is re-checked then.
           const timer = setTimeout(wake, Math.min(delay, MAX_TIMER_MS));
           set.add(wake);
-          if (shared) watcher.watch();
+          if (elsewhere) watcher.watch();
         });
       }
     },
@@ -845,6 +1038,22 @@ export function createRunService(options: RunServiceOptions): RunService {
 
     async close() {
       closed = true;
+      if (executor) {
+        // The executor stops taking runs and waits for (or gives up) those executing here.
+        try {
+          await executorStarting?.catch(() => undefined);
+          await executor.close();
+        } catch (error) {
+          throw toKiloError(error, "INTERNAL", `The run executor '${executor.name}' did not close cleanly`, {
+            adapter: executor.name,
+          });
+        } finally {
+          executorClosed = true;
+        }
+        if (isIdle()) return;
+        await new Promise<void>((resolve) => idleWaiters.push(resolve));
+        return;
+      }
       // Nothing new starts once closed, so the runs under way are the last to finish.
       if (shared) claimer.stop();
       ready.length = 0;

@@ -5,6 +5,7 @@ import { KiloError, toKiloError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { LogFields, Logger } from "../ports/logger.js";
 import type { Orchestrator, TurnResult } from "../ports/orchestrator.js";
+import type { RunStepResult, RunStepWrapper } from "../ports/run-executor.js";
 import type { RunStepRepository } from "../ports/storage.js";
 
 /** The name of the built-in workflow that runs one bot turn; `*.message` event types fall back to it. */
@@ -174,6 +175,8 @@ export interface WorkflowExecution {
   log: Logger;
   /** The conversation of a (bot, conversation key). */
   conversationIdFor(botId: string, conversationKey: string): string;
+  /** Wraps each step (replay or make, and record): a run executor's checkpoint, e.g. a DBOS step. */
+  wrapStep?: RunStepWrapper | undefined;
 }
 
 /** A value as stored: JSON, `undefined` as `null`. */
@@ -209,36 +212,45 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Rec
           `(${previous.kind}) when the run first executed, and is '${name}' (${kind}) now`,
       );
     }
-    if (previous?.status === "succeeded") {
-      log.debug({ step: name, index }, "step replayed");
-      return previous.output as T;
-    }
-    const base = { runId: run.id, botId: run.botId, index, name, kind, startedAt: clock.now() };
-    await steps?.save({ ...base, status: "running", output: null, error: null, finishedAt: null });
-    let output: unknown;
-    try {
-      output = asJson(await make({ idempotencyKey: `${run.id}:${index}`, index, runId: run.id }));
-    } catch (error) {
-      const failure = toKiloError(
-        error,
-        "HOST_CALLBACK_FAILED",
-        `Workflow '${run.workflow}' step '${name}' failed`,
-      );
-      try {
-        await steps?.save({
-          ...base,
-          status: "failed",
-          output: null,
-          error: { code: failure.code, message: failure.message },
-          finishedAt: clock.now(),
-        });
-      } catch (storageError) {
-        log.warn({ step: name, index, error: storageError }, "cannot record the step's failure");
+    // The failure as thrown here, with its cause; a wrapper's replayed failure has only code and message.
+    let failure: KiloError | undefined;
+    const makeStep = async (): Promise<RunStepResult> => {
+      if (previous?.status === "succeeded") {
+        log.debug({ step: name, index }, "step replayed");
+        return { ok: true, output: previous.output };
       }
-      throw failure;
-    }
-    await steps?.save({ ...base, status: "succeeded", output, error: null, finishedAt: clock.now() });
-    return output as T;
+      const base = { runId: run.id, botId: run.botId, index, name, kind, startedAt: clock.now() };
+      await steps?.save({ ...base, status: "running", output: null, error: null, finishedAt: null });
+      let output: unknown;
+      try {
+        output = asJson(await make({ idempotencyKey: `${run.id}:${index}`, index, runId: run.id }));
+      } catch (error) {
+        failure = toKiloError(
+          error,
+          "HOST_CALLBACK_FAILED",
+          `Workflow '${run.workflow}' step '${name}' failed`,
+        );
+        try {
+          await steps?.save({
+            ...base,
+            status: "failed",
+            output: null,
+            error: { code: failure.code, message: failure.message },
+            finishedAt: clock.now(),
+          });
+        } catch (storageError) {
+          log.warn({ step: name, index, error: storageError }, "cannot record the step's failure");
+        }
+        return { ok: false, error: { code: failure.code, message: failure.message } };
+      }
+      await steps?.save({ ...base, status: "succeeded", output, error: null, finishedAt: clock.now() });
+      return { ok: true, output };
+    };
+    const result = execution.wrapStep
+      ? await execution.wrapStep({ runId: run.id, botId: run.botId, index, name, kind }, makeStep)
+      : await makeStep();
+    if (!result.ok) throw failure ?? new KiloError(result.error.code, result.error.message);
+    return result.output as T;
   }
 
   const turnIn = (botId: string, conversationId: string, text: string) => () =>

@@ -12,17 +12,27 @@ export function withLogFields<T>(fields: LogFields, fn: () => T): T {
   return context.run({ ...context.getStore(), ...fields }, fn);
 }
 
-/** Wraps `logger` so each line also carries the fields of the enclosing {@link withLogFields}. */
+/**
+ * Wraps `logger` so each line also carries the fields of the enclosing {@link withLogFields}.
+ * Fields given explicitly, to a line or to a `child`, win over the enclosing ones.
+ */
 export function contextualLogger(logger: Logger): Logger {
+  return contextual(logger, {});
+}
+
+/** `own`: the fields of the `child` calls that made this logger, which the enclosing fields must not override. */
+function contextual(logger: Logger, own: LogFields): Logger {
   const merged = (fields: LogFields): LogFields => {
     const ambient = context.getStore();
-    return ambient ? { ...ambient, ...fields } : fields;
+    // A run started inside another run's context (a workflow ingesting an event) logs with a
+    // child naming it: the enclosing run's fields must not replace the child's.
+    return ambient ? { ...ambient, ...own, ...fields } : fields;
   };
   return {
     debug: (fields, message) => logger.debug(merged(fields), message),
     info: (fields, message) => logger.info(merged(fields), message),
     warn: (fields, message) => logger.warn(merged(fields), message),
     error: (fields, message) => logger.error(merged(fields), message),
-    child: (fields) => contextualLogger(logger.child(fields)),
+    child: (fields) => contextual(logger.child(fields), { ...own, ...fields }),
   };
 }
