@@ -155,6 +155,7 @@ export function syntheticSkills(count: number, seed = SEED): SyntheticSkill[] {
       skill: {
         id: `skill-${i}`,
         botId: "bench-bot",
+        scope: { kind: "bot", id: "bench-bot" },
         name,
         description: `Keeps the ${qualifier} ${noun}s in a ${role}: adds, updates and reports on them.`,
         instructions: "",

@@ -26,7 +26,15 @@ export function makeBot(overrides: Partial<Bot> & { soulInput?: SoulInput } = {}
 export function makeSkill(input: CreateSkillInput & { id?: string; botId?: string }): Skill {
   const { botId, ...body } = input;
   const parsed = CreateSkillInputSchema.parse(body);
-  return { ...parsed, id: parsed.id ?? "skill_1", botId: botId ?? "bot_1", createdAt: NOW, updatedAt: NOW };
+  const bot = botId ?? "bot_1";
+  return {
+    ...parsed,
+    id: parsed.id ?? "skill_1",
+    botId: bot,
+    scope: { kind: "bot", id: bot },
+    createdAt: NOW,
+    updatedAt: NOW,
+  };
 }
 
 export function makeMemory(key: string, content: string, overrides: Partial<Memory> = {}): Memory {

@@ -1,4 +1,6 @@
 import type { Bot } from "../domain/bot.js";
+import { type SkillScope, sameScope, scopeKey } from "../domain/scope.js";
+import type { Skill } from "../domain/skill.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { Cache } from "../ports/cache.js";
 import type { Logger } from "../ports/logger.js";
@@ -58,15 +60,25 @@ export interface CacheLoader {
   /** The bot (with its soul), or `null` when storage has none. Misses are not cached. */
   bot(botId: string): Promise<Bot | null>;
   /**
-   * The bot's active skills. `key` changes whenever the list is reloaded
+   * The bot's own active skills. `key` changes whenever the list is reloaded
    * from storage, which every skill write through kilo causes in every
    * process, so matchers may cache an index per key.
    */
   catalog(botId: string): Promise<SkillCatalog>;
+  /**
+   * The active skills of each scope, in the order given (a bot scope's is
+   * its {@link catalog}). Each catalog's `key` changes whenever it is
+   * reloaded. Scopes missing from both cache tiers are read from storage
+   * with one call (`skills.listByScopes`), so a bot's four scopes cost at
+   * most one round trip. Adapters without `listByScopes` have bot skills only.
+   */
+  scopeCatalogs(scopes: readonly SkillScope[]): Promise<SkillCatalog[]>;
   /** Drops the cached bot (and, with `skills: true`, its catalog) everywhere. */
   invalidateBot(botId: string, options?: { skills?: boolean }): Promise<void>;
   /** Drops the bot's cached skill catalog everywhere. */
   invalidateSkills(botId: string): Promise<void>;
+  /** Drops a scope's cached skill catalog everywhere (after any write to the scope's skills). */
+  invalidateScope(scope: SkillScope): Promise<void>;
   /** Stops listening for invalidations and closes L1 and the shared cache. Later reads fail with `CLOSED`. */
   close(): Promise<void>;
 }
@@ -77,6 +89,9 @@ const GENERATION_MARGIN_MS = 10 * 60_000;
 
 const botKey = (botId: string) => `bot/${botId}`;
 const skillsKey = (botId: string) => `skills/${botId}`;
+// Another prefix than bots': a bot id may contain ':' and look like a scope key.
+const catalogKey = (scope: SkillScope) =>
+  scope.kind === "bot" ? skillsKey(scope.id) : `scope-skills/${scopeKey(scope)}`;
 const generationKey = (key: string) => `gen/${key}`;
 
 interface SharedRead<T> {
@@ -307,33 +322,106 @@ export function createCacheLoader(options: CacheLoaderOptions): CacheLoader {
     }
   }
 
+  /**
+   * Reads each key L1 first, then L2, then storage: `fetch` gets the keys
+   * missing from both tiers at once and returns their values in that order
+   * (`null` for none; misses are not cached).
+   */
+  async function loadMany<T>(
+    keys: readonly string[],
+    codec: CacheCodec<T>,
+    fetch: (missing: string[]) => Promise<Array<T | null>>,
+  ): Promise<Array<T | null>> {
+    ensureOpen();
+    const epoch = invalidations;
+    const values: Array<T | null> = keys.map(() => null);
+    const missing: number[] = [];
+    for (const [index, key] of keys.entries()) {
+      const cached = await local.get(key).catch(() => null);
+      if (cached !== null) values[index] = revive(key, cached, codec);
+      else missing.push(index);
+    }
+    if (missing.length === 0) return values;
+
+    const remotes = await Promise.all(missing.map((index) => readShared(keys[index]!, codec)));
+    const unresolved: Array<{ index: number; remote: SharedRead<T> | null }> = [];
+    missing.forEach((index, position) => {
+      const remote = remotes[position] ?? null;
+      if (remote?.hit) {
+        fillLocal(keys[index]!, remote.hit.text, epoch);
+        values[index] = remote.hit.value;
+      } else {
+        unresolved.push({ index, remote });
+      }
+    });
+    if (unresolved.length === 0) return values;
+
+    const fetched = await fetch(unresolved.map(({ index }) => keys[index]!));
+    // An in-process second tier hears of other processes' writes no better than L1 does.
+    const remoteTtl = shared?.capabilities.shared ? sharedTtlMs : localTtl();
+    await Promise.all(
+      unresolved.map(async ({ index, remote }, position) => {
+        const value = fetched[position] ?? null;
+        if (value === null) return;
+        values[index] = value;
+        const key = keys[index]!;
+        const text = codec.encode(value, remote?.generation ?? null);
+        fillLocal(key, text, epoch);
+        if (remote && pending.size === 0 && remoteTtl > 0) {
+          await call("set", (cache) => cache.set(key, text, remoteTtl)).catch((error: unknown) =>
+            failed("set", error),
+          );
+        }
+      }),
+    );
+    return values;
+  }
+
   async function load<T>(
     key: string,
     codec: CacheCodec<T>,
     fetch: () => Promise<T | null>,
   ): Promise<T | null> {
-    ensureOpen();
-    const epoch = invalidations;
-    const cached = await local.get(key).catch(() => null);
-    if (cached !== null) return revive(key, cached, codec);
+    const [value] = await loadMany([key], codec, async () => [await fetch()]);
+    return value ?? null;
+  }
 
-    const remote = await readShared(key, codec);
-    if (remote?.hit) {
-      fillLocal(key, remote.hit.text, epoch);
-      return remote.hit.value;
+  /** The active skills of the scopes, one storage call for all of them. */
+  async function activeSkills(scopes: readonly SkillScope[]): Promise<Skill[]> {
+    let skills: Skill[];
+    if (storage.skills.listByScopes && scopes.some((scope) => scope.kind !== "bot")) {
+      skills = await storage.skills.listByScopes(scopes);
+    } else {
+      // A bot's own skills, or an adapter written before scopes (it keeps bot skills only).
+      skills = [];
+      for (const scope of scopes) {
+        if (scope.kind === "bot") skills.push(...(await storage.skills.listByBot(scope.id)));
+      }
     }
-    const value = await fetch();
-    if (value === null) return null;
-    const text = codec.encode(value, remote?.generation ?? null);
-    fillLocal(key, text, epoch);
-    // An in-process second tier hears of other processes' writes no better than L1 does.
-    const remoteTtl = shared?.capabilities.shared ? sharedTtlMs : localTtl();
-    if (remote && pending.size === 0 && remoteTtl > 0) {
-      await call("set", (cache) => cache.set(key, text, remoteTtl)).catch((error: unknown) =>
-        failed("set", error),
-      );
-    }
-    return value;
+    return skills.filter((skill) => skill.status === "active");
+  }
+
+  async function scopeCatalogs(scopes: readonly SkillScope[]): Promise<SkillCatalog[]> {
+    const keys = scopes.map(catalogKey);
+    const loaded = await loadMany<CachedCatalog>(keys, catalogCodec, async (missing) => {
+      const wanted = scopes.filter((scope) => missing.includes(catalogKey(scope)));
+      const skills = await activeSkills(wanted);
+      return wanted.map((scope) => ({
+        version: globalThis.crypto.randomUUID(),
+        skills: skills.filter((skill) =>
+          // Skills stored before scopes existed carry no scope: they are their bot's.
+          skill.scope ? sameScope(skill.scope, scope) : scope.kind === "bot" && skill.botId === scope.id,
+        ),
+      }));
+    });
+    return loaded.map((cached, index) => {
+      const scope = scopes[index]!;
+      const version = (cached as CachedCatalog).version;
+      return {
+        key: `${scope.kind === "bot" ? scope.id : scopeKey(scope)}:${version}`,
+        skills: (cached as CachedCatalog).skills,
+      };
+    });
   }
 
   async function invalidate(keys: string[]): Promise<void> {
@@ -345,16 +433,12 @@ export function createCacheLoader(options: CacheLoaderOptions): CacheLoader {
 
   return {
     bot: (botId) => load(botKey(botId), botCodec, () => storage.bots.get(botId)),
-    async catalog(botId) {
-      const cached = (await load<CachedCatalog>(skillsKey(botId), catalogCodec, async () => ({
-        version: globalThis.crypto.randomUUID(),
-        skills: (await storage.skills.listByBot(botId)).filter((skill) => skill.status === "active"),
-      }))) as CachedCatalog;
-      return { key: `${botId}:${cached.version}`, skills: cached.skills };
-    },
+    catalog: async (botId) => (await scopeCatalogs([{ kind: "bot", id: botId }]))[0]!,
+    scopeCatalogs,
     invalidateBot: (botId, invalidateOptions = {}) =>
       invalidate(invalidateOptions.skills ? [botKey(botId), skillsKey(botId)] : [botKey(botId)]),
     invalidateSkills: (botId) => invalidate([skillsKey(botId)]),
+    invalidateScope: (scope) => invalidate([catalogKey(scope)]),
     async close() {
       if (closed) return;
       closed = true;

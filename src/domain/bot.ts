@@ -64,6 +64,11 @@ export const BotSchema = z.object({
   /** Flat background context, used when there is no soul. */
   context: z.string().max(8000).nullable(),
   metadata: MetadataSchema,
+  /**
+   * The team the bot belongs to (its owner must be a member); it then sees
+   * the team's skills. Absent or `null`: no team.
+   */
+  teamId: IdSchema.nullable().optional(),
   createdAt: z.date(),
   updatedAt: z.date(),
 });
@@ -80,6 +85,8 @@ export const CreateBotInputSchema = z.object({
   personality: z.string().max(4000).nullish(),
   context: z.string().max(8000).nullish(),
   metadata: MetadataSchema.optional(),
+  /** A team the owner is a member of; the bot then sees the team's skills. */
+  teamId: IdSchema.nullish(),
 });
 
 /** Input of `kilo.bots.create`. */
@@ -93,6 +100,8 @@ export const UpdateBotInputSchema = z
     personality: z.string().max(4000).nullable(),
     context: z.string().max(8000).nullable(),
     metadata: MetadataSchema,
+    /** Moves the bot to a team its owner is a member of; `null` takes it out of its team. */
+    teamId: IdSchema.nullable(),
   })
   .partial()
   .strict();

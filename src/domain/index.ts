@@ -1,3 +1,4 @@
+export * from "./actor.js";
 export * from "./bot.js";
 export * from "./common.js";
 export * from "./conversation.js";
@@ -7,7 +8,9 @@ export * from "./run.js";
 export * from "./run-step.js";
 export * from "./scope.js";
 export * from "./skill.js";
+export * from "./skill-promotion.js";
 export type * from "./skill-version.js";
+export * from "./team.js";
 export * from "./tool.js";
 export * from "./trace.js";
 export * from "./usage.js";

@@ -52,3 +52,50 @@ export function parseScopeKey(key: string): SkillScope | null {
   const parsed = SkillScopeSchema.safeParse({ kind: key.slice(0, colon), id: key.slice(colon + 1) });
   return parsed.success ? parsed.data : null;
 }
+
+/**
+ * Whose skills a call names: a bot id (the bot's own skills, as before
+ * scopes existed) or any {@link SkillScope}. `"bot_1"` and
+ * `{ kind: "bot", id: "bot_1" }` name the same skills.
+ *
+ * @example
+ * ```ts
+ * await kilo.skills.list("bot_1"); // the bot's own skills
+ * await kilo.skills.list({ kind: "team", id: "team_bakers" }); // the team's
+ * ```
+ */
+export type SkillOwner = string | SkillScope;
+
+/** Validates a {@link SkillOwner}: a bot id, or a scope. */
+export const SkillOwnerSchema = z.union([IdSchema, SkillScopeSchema]);
+
+/** The scope a {@link SkillOwner} names: a bot id is that bot's scope. */
+export function ownerScope(owner: SkillOwner): SkillScope {
+  return typeof owner === "string" ? { kind: "bot", id: owner } : owner;
+}
+
+/** Whether two scopes are the same scope. */
+export function sameScope(a: SkillScope, b: SkillScope): boolean {
+  return scopeKey(a) === scopeKey(b);
+}
+
+/**
+ * The scopes a bot sees, widest first: `system`, its team's (when it is in
+ * one), its owner's and its own. Later scopes win a name conflict.
+ *
+ * @example
+ * ```ts
+ * botScopes({ id: "bot_1", userId: "alice", teamId: "bakers" });
+ * // [{ kind: "system" }, { kind: "team", id: "bakers" }, { kind: "user", id: "alice" }, { kind: "bot", id: "bot_1" }]
+ * ```
+ */
+export function botScopes(bot: {
+  id: string;
+  userId: string;
+  teamId?: string | null | undefined;
+}): SkillScope[] {
+  const scopes: SkillScope[] = [{ kind: "system" }];
+  if (bot.teamId) scopes.push({ kind: "team", id: bot.teamId });
+  scopes.push({ kind: "user", id: bot.userId }, { kind: "bot", id: bot.id });
+  return scopes;
+}

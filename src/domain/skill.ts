@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { IdSchema, MetadataSchema } from "./common.js";
+import { SkillScopeSchema } from "./scope.js";
 
 /** What kind of work a turn is; the gateway routes each to a model and a thinking budget. */
 export const TASK_TYPES = [
@@ -186,7 +187,10 @@ function checkShape(skill: SkillShapeFields, context: z.RefinementCtx): void {
 /** A capability of a bot: when to use it, what to do, and the data it keeps. */
 export const SkillSchema = z.object({
   id: IdSchema,
-  botId: IdSchema,
+  /** The bot whose own skill this is; `null` for a skill of a shared scope (system, team, user). */
+  botId: IdSchema.nullable(),
+  /** Where the skill lives: a bot's own skills, its owner's, its team's or the system's (see `SkillScope`). */
+  scope: SkillScopeSchema,
   ...skillBody,
   createdAt: z.date(),
   updatedAt: z.date(),
@@ -196,7 +200,9 @@ export const SkillSchema = z.object({
  * A capability of a bot. One concept with two bodies: a structured skill
  * (`instructions`, `dataFields`) or a Markdown skill (`markdown`, see
  * {@link isMarkdownSkill}); both are matched by their name, description and
- * triggers.
+ * triggers. A skill lives in a scope (`scope`): a bot's own skill has
+ * `botId` set to that bot; a system, team or user skill has `botId: null`
+ * and is offered to every bot that sees its scope.
  */
 export type Skill = z.infer<typeof SkillSchema>;
 
@@ -253,7 +259,11 @@ export const UpdateSkillInputSchema = z
 /** Input of `kilo.skills.update`. */
 export type UpdateSkillInput = z.input<typeof UpdateSkillInputSchema>;
 
-/** One stored item of a skill's data, e.g. one order. */
+/**
+ * One stored item of a skill's data, e.g. one order. Records are kept per
+ * bot, also for a skill of a shared scope: two bots of a team using the
+ * team's Order Tracker each keep their own orders.
+ */
 export const SkillRecordSchema = z.object({
   id: IdSchema,
   botId: IdSchema,

@@ -134,7 +134,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
   // The workspace's skills as each bot's Skills, built once per (bot, catalog, workspace version).
   const workspaceCatalogs = new Map<string, SkillCatalog>();
 
-  /** The bot's catalog plus the workspace's skills, the bot's own skill winning a name clash. */
+  /** The bot's effective catalog plus the workspace's skills, a stored skill winning a name clash. */
   function withWorkspaceSkills(catalog: SkillCatalog, botId: string, workspace: WorkspacePrompt | null) {
     if (!workspace || workspace.skills.length === 0) return catalog;
     const key = `${catalog.key}|ws:${workspace.skillsVersion}`;
@@ -149,6 +149,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
           ...CreateSkillInputSchema.parse(skill),
           id: `wsk_${createHash("sha256").update(file).digest("hex").slice(0, 24)}`,
           botId,
+          scope: { kind: "bot", id: botId },
           createdAt: now,
           updatedAt: now,
         }),
@@ -358,7 +359,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     const workspace = deps.workspace ? await deps.workspace() : null;
     const catalog: SkillCatalog = skillsOff
       ? NO_SKILLS
-      : withWorkspaceSkills(await deps.skills.catalog(bot.id), bot.id, workspace);
+      : withWorkspaceSkills(await deps.skills.catalog(bot), bot.id, workspace);
     const match = await deps.matcher.match({
       message: input.message,
       catalog,

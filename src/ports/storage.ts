@@ -5,8 +5,11 @@ import type { Memory } from "../domain/memory.js";
 import type { Proposal, ProposalStatus } from "../domain/proposal.js";
 import type { NewRun, Run } from "../domain/run.js";
 import type { RunStep } from "../domain/run-step.js";
+import type { SkillOwner, SkillScope } from "../domain/scope.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
+import type { SkillPromotion, SkillPromotionStatus } from "../domain/skill-promotion.js";
 import type { SkillVersion } from "../domain/skill-version.js";
+import type { Team, TeamMember } from "../domain/team.js";
 import type { Tool, ToolApproval, ToolApprovalStatus, ToolCallAudit } from "../domain/tool.js";
 import type { Trace, TraceFeedback } from "../domain/trace.js";
 import type { UsageRecord } from "../domain/usage.js";
@@ -29,18 +32,29 @@ export interface UserRepository {
   get(userId: string): Promise<User | null>;
 }
 
-/** Bots. Every bot belongs to one user. */
+/**
+ * Bots. Every bot belongs to one user, and may belong to one team
+ * (`teamId`). A bot without a team reads back without `teamId` (or with
+ * `null`); the core treats both alike.
+ */
 export interface BotRepository {
-  /** Inserts a bot. Throws `CONFLICT` when the id is taken. */
+  /**
+   * Inserts a bot. Throws `CONFLICT` when the id is taken, and `NOT_FOUND`
+   * when `teamId` names a team that does not exist (adapters with `teams`).
+   */
   create(bot: Bot): Promise<Bot>;
   /** The bot with this id, whoever owns it, or `null`; the core checks ownership. */
   get(botId: string): Promise<Bot | null>;
   /** The user's bots, oldest first. */
   listByUser(userId: string, page: StoragePageOptions): Promise<Page<Bot>>;
-  /** Replaces the stored bot with `bot` (same id). Returns `null` when it does not exist. */
+  /**
+   * Replaces the stored bot with `bot` (same id). Returns `null` when it does
+   * not exist; throws `NOT_FOUND` when `teamId` names a team that does not exist.
+   */
   update(bot: Bot): Promise<Bot | null>;
   /**
-   * Deletes the bot and everything that belongs to it: skills, skill records,
+   * Deletes the bot and everything that belongs to it: its own skills, skill
+   * records (also those it kept under skills of shared scopes),
    * conversations, messages, memories, proposals, usage records, tools, tool
    * call audit entries, tool approvals, runs and their steps, skill versions.
    * Returns `false` when there was no such bot.
@@ -48,18 +62,55 @@ export interface BotRepository {
   delete(botId: string): Promise<boolean>;
 }
 
-/** Skills of a bot. Every method names the bot; a skill of another bot is invisible. */
+/**
+ * Skills, each in one scope (`skill.scope`, see {@link SkillScope}): a bot's
+ * own skills, a user's, a team's or the system's. Every method names the
+ * scope (a {@link SkillOwner}: a bot id names that bot's own skills); a skill
+ * of another scope is invisible through it. Skill ids are unique across
+ * scopes; names are unique within a scope (case-insensitive) and may repeat
+ * across scopes (the core resolves which one a bot sees).
+ *
+ * Adapters written before scopes store bot skills only. An adapter that
+ * implements {@link listByScopes} declares that it stores skills of every
+ * scope: it must then accept a {@link SkillScope} wherever a
+ * {@link SkillOwner} is taken. Without it, `kilo.skills` refuses other
+ * scopes with `CONFIGURATION_INVALID` and bots see only their own skills.
+ *
+ * @example
+ * ```ts
+ * const team = { kind: "team", id: "bakers" } as const;
+ * await storage.skills.create({ ...skill, botId: null, scope: team });
+ * const seen = await storage.skills.listByScopes!([{ kind: "system" }, team, { kind: "bot", id: botId }]);
+ * ```
+ */
 export interface SkillRepository {
-  /** Inserts a skill. Throws `CONFLICT` when the id is taken or the bot already has a skill of that name (case-insensitive). */
+  /**
+   * Inserts a skill in its scope. Throws `CONFLICT` when the id is taken or
+   * the scope already has a skill of that name (case-insensitive), and
+   * `NOT_FOUND` when the bot of a bot skill, or the team of a team skill, does
+   * not exist. `botId` is the scope's bot for a bot skill and `null` otherwise.
+   */
   create(skill: Skill): Promise<Skill>;
-  /** The bot's skill with this id, or `null` (also when the skill belongs to another bot). */
-  get(botId: string, skillId: string): Promise<Skill | null>;
-  /** All the bot's skills, oldest first. Bots have at most a few thousand skills, so this is not paged. */
+  /** The skill with this id in the owner's scope, or `null` (also when it lives in another scope). */
+  get(owner: SkillOwner, skillId: string): Promise<Skill | null>;
+  /** All the bot's own skills, oldest first. Bots have at most a few thousand skills, so this is not paged. */
   listByBot(botId: string): Promise<Skill[]>;
-  /** Replaces the stored skill (same id and bot). Throws `CONFLICT` on a name clash. Returns `null` when missing. */
+  /**
+   * Optional (see above): every skill of these scopes in one round trip, in
+   * the order the scopes are given, each scope's oldest first. Scopes
+   * without skills contribute nothing.
+   */
+  listByScopes?(scopes: readonly SkillScope[]): Promise<Skill[]>;
+  /**
+   * Replaces the stored skill (same id and scope). Throws `CONFLICT` on a
+   * name clash within the scope. Returns `null` when the scope has no such skill.
+   */
   update(skill: Skill): Promise<Skill | null>;
-  /** Deletes the skill with its records and versions. */
-  delete(botId: string, skillId: string): Promise<boolean>;
+  /**
+   * Deletes the skill with its versions and its records (every bot's, for a
+   * skill of a shared scope). Returns `false` when the scope had no such skill.
+   */
+  delete(owner: SkillOwner, skillId: string): Promise<boolean>;
 }
 
 /** A filter over a skill's records: every condition must hold. */
@@ -76,11 +127,17 @@ export interface SkillRecordQueryOptions extends StoragePageOptions {
   newestFirst?: boolean | undefined;
 }
 
-/** Stored data of skills. Every method names the bot and the skill. */
+/**
+ * Stored data of skills. Every method names the bot and the skill: records
+ * are kept per bot, also under a skill of a shared scope (each bot of a team
+ * keeps its own orders under the team's Order Tracker).
+ */
 export interface SkillRecordRepository {
   /**
-   * Inserts a record (already validated against the skill's fields by the core). Throws `CONFLICT`
-   * when the id is taken and `NOT_FOUND` when the bot has no such skill.
+   * Inserts a record (already validated against the skill's fields by the
+   * core, which also checks that the bot sees the skill). Throws `CONFLICT`
+   * when the id is taken and `NOT_FOUND` when the bot or the skill does not
+   * exist, or the skill is another bot's own skill.
    */
   create(record: SkillRecord): Promise<SkillRecord>;
   /** The record, or `null` when the bot's skill has no record with this id. */
@@ -446,9 +503,12 @@ export interface RunStepRepository {
 
 /**
  * The versions of skills (see {@link SkillVersion}): append-only, numbered
- * per skill, read newest first. Every method names the bot: a version of
- * another bot's skill is invisible and cannot be written. Versions go with
- * their skill (`skills.delete`) and with their bot (`bots.delete`).
+ * per skill, read newest first. Every method names the skill's scope (a bot
+ * id names the bot's own skills): a version of a skill in another scope is
+ * invisible and cannot be written. Versions go with their skill
+ * (`skills.delete`), with their bot (`bots.delete`) and with their team
+ * (`teams.delete`). Adapters whose skills have `listByScopes` keep versions
+ * of skills in every scope.
  *
  * Optional on {@link StorageRepositories} so third-party adapters written
  * before it keep working: without it skills work as before and keep no
@@ -465,8 +525,8 @@ export interface SkillVersionRepository {
   /**
    * Inserts a version. Throws `CONFLICT` when the id is taken or the skill
    * already has a version with this number (two racing changes: the loser
-   * fails instead of forking the history), and `NOT_FOUND` when the bot has
-   * no skill `skillId`.
+   * fails instead of forking the history), and `NOT_FOUND` when the
+   * version's scope (`version.scope`) has no skill `skillId`.
    */
   append(version: SkillVersion): Promise<SkillVersion>;
   /**
@@ -475,9 +535,121 @@ export interface SkillVersionRepository {
    * when there are none (or no such skill of the bot). Throws
    * `VALIDATION_FAILED` for a cursor it did not hand out.
    */
-  list(botId: string, skillId: string, page: StoragePageOptions): Promise<Page<SkillVersion>>;
+  list(owner: SkillOwner, skillId: string, page: StoragePageOptions): Promise<Page<SkillVersion>>;
   /** The skill's version with this number, or `null`. */
-  get(botId: string, skillId: string, version: number): Promise<SkillVersion | null>;
+  get(owner: SkillOwner, skillId: string, version: number): Promise<SkillVersion | null>;
+}
+
+/**
+ * Teams: groups of users sharing skills (the `team` scope). Deleting a team
+ * deletes its memberships, its skills (with their versions and records) and
+ * takes its bots out of it (`teamId` becomes `null`).
+ *
+ * Optional on {@link StorageRepositories}, with {@link TeamMemberRepository}:
+ * without them `kilo.teams` fails with `CONFIGURATION_INVALID` and no bot is
+ * in a team. kilo's memory, SQLite and Postgres adapters have both.
+ *
+ * @example
+ * ```ts
+ * await storage.teams!.create({ id: "bakers", name: "Bakers", metadata: {}, createdAt: now, updatedAt: now });
+ * const page = await storage.teams!.list({ limit: 50 });
+ * ```
+ */
+export interface TeamRepository {
+  /** Inserts a team. Throws `CONFLICT` when the id is taken. */
+  create(team: Team): Promise<Team>;
+  /** The team with this id, or `null`. */
+  get(teamId: string): Promise<Team | null>;
+  /** Every team, oldest first (ascending `createdAt`, then id), paged with cursors. */
+  list(page: StoragePageOptions): Promise<Page<Team>>;
+  /** Replaces the stored team (same id). Returns `null` when it does not exist. */
+  update(team: Team): Promise<Team | null>;
+  /** Deletes the team and what goes with it (see above). Returns `false` when there was no such team. */
+  delete(teamId: string): Promise<boolean>;
+}
+
+/**
+ * Who is in which team, with which role: one row per (team, user). Rows go
+ * with their team. Teams have at most a few thousand members and users a
+ * few teams, so lists are not paged.
+ *
+ * @example
+ * ```ts
+ * await storage.teamMembers!.save({ teamId: "bakers", userId: "alice", role: "admin", createdAt: now, updatedAt: now });
+ * const alice = await storage.teamMembers!.get("bakers", "alice"); // role "admin"
+ * ```
+ */
+export interface TeamMemberRepository {
+  /**
+   * Inserts the membership, or replaces the stored one of the same (team,
+   * user) (a role change keeps the stored `createdAt`). Returns the stored
+   * membership. Throws `NOT_FOUND` when the team does not exist.
+   */
+  save(member: TeamMember): Promise<TeamMember>;
+  /** The user's membership of the team, or `null`. */
+  get(teamId: string, userId: string): Promise<TeamMember | null>;
+  /** The team's members, oldest membership first. */
+  listByTeam(teamId: string): Promise<TeamMember[]>;
+  /** The user's memberships, oldest first. */
+  listByUser(userId: string): Promise<TeamMember[]>;
+  /** Removes the membership. Returns `false` when the user was not a member. */
+  delete(teamId: string, userId: string): Promise<boolean>;
+}
+
+/** A filter over promotion requests: every condition given must hold. */
+export interface SkillPromotionFilter {
+  status?: SkillPromotionStatus | undefined;
+  /** Requests to this scope. */
+  to?: SkillScope | undefined;
+  /** Requests from this scope. */
+  from?: SkillScope | undefined;
+  /** Requests to promote this skill. */
+  skillId?: string | undefined;
+}
+
+/** How a promotion request was decided; see {@link SkillPromotionRepository.decide}. */
+export interface SkillPromotionDecision {
+  status: Exclude<SkillPromotionStatus, "pending">;
+  reviewer: string;
+  reviewNote: string | null;
+  resultSkillId: string | null;
+  decidedAt: Date;
+}
+
+/**
+ * Promotion requests (see {@link SkillPromotion}). Requests are kept as the
+ * record of who promoted what: they do not go with their skill or scope.
+ *
+ * Optional on {@link StorageRepositories}: without it
+ * `kilo.skills.promotions` fails with `CONFIGURATION_INVALID`. kilo's
+ * memory, SQLite and Postgres adapters have it.
+ *
+ * @example
+ * ```ts
+ * const pending = await storage.skillPromotions!.list(
+ *   { status: "pending", to: { kind: "team", id: "bakers" } },
+ *   { limit: 20 },
+ * );
+ * ```
+ */
+export interface SkillPromotionRepository {
+  /** Inserts a request. Throws `CONFLICT` when the id is taken. */
+  create(promotion: SkillPromotion): Promise<SkillPromotion>;
+  /** The request with this id, or `null`. */
+  get(promotionId: string): Promise<SkillPromotion | null>;
+  /**
+   * Requests matching the filter, newest first (descending `createdAt`, then
+   * id), paged with cursors. Throws `VALIDATION_FAILED` for a cursor it did not hand out.
+   */
+  list(filter: SkillPromotionFilter, page: StoragePageOptions): Promise<Page<SkillPromotion>>;
+  /**
+   * Decides a pending request atomically: sets `status`, `reviewer`,
+   * `reviewNote`, `resultSkillId` and `decidedAt` only while it is still
+   * `pending`, so two racing reviews cannot both win. Returns the decided
+   * request; `null` when there is no such request; throws `CONFLICT` when it
+   * was already decided.
+   */
+  decide(promotionId: string, decision: SkillPromotionDecision): Promise<SkillPromotion | null>;
 }
 
 /** A filter over traces: the bot's, optionally one user's, optionally within a time range. */
@@ -540,6 +712,12 @@ export interface StorageRepositories {
   traces?: TraceRepository;
   /** Optional: versions of skills (see {@link SkillVersionRepository}); without it skills keep no history. */
   skillVersions?: SkillVersionRepository;
+  /** Optional, with `teamMembers`: teams (see {@link TeamRepository}); without them there are no teams. */
+  teams?: TeamRepository;
+  /** Optional, with `teams`: team memberships (see {@link TeamMemberRepository}). */
+  teamMembers?: TeamMemberRepository;
+  /** Optional: promotion requests (see {@link SkillPromotionRepository}); without it skills cannot be promoted. */
+  skillPromotions?: SkillPromotionRepository;
 }
 
 /** The writes that end a turn, made atomically by {@link Storage.commitTurn}. */
@@ -572,6 +750,9 @@ export const STORAGE_REPOSITORY_NAMES = [
   "runSteps",
   "traces",
   "skillVersions",
+  "teams",
+  "teamMembers",
+  "skillPromotions",
 ] as const satisfies readonly (keyof StorageRepositories)[];
 
 /** What a storage adapter can do; the core and the conformance suite read these. */

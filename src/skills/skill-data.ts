@@ -213,18 +213,22 @@ export interface SkillDataDependencies {
 
 /**
  * Reads and writes a skill's records with validation against the skill's
- * data fields. Used by the data tools and by `kilo.records`.
+ * data fields. Used by the data tools and by `kilo.records`. Records are
+ * kept per bot: every method takes the bot whose records it reads or
+ * writes, which defaults to the skill's own bot and must be given for a
+ * skill of a shared scope (a team's, say).
  */
 export class SkillDataService {
   constructor(private readonly deps: SkillDataDependencies) {}
 
-  /** Validates `data` against the skill's fields and stores it. */
-  async create(skill: Skill, data: unknown): Promise<SkillRecord> {
+  /** Validates `data` against the skill's fields and stores it as the bot's record. */
+  async create(skill: Skill, data: unknown, botId: string | null = skill.botId): Promise<SkillRecord> {
+    const owner = recordOwner(skill, botId);
     const parsed = this.parse(recordSchemaFor(skill), data, skill);
     const now = this.deps.clock.now();
     return this.deps.storage.skillRecords.create({
       id: this.deps.ids.next("rec"),
-      botId: skill.botId,
+      botId: owner,
       skillId: skill.id,
       data: parsed,
       createdAt: now,
@@ -232,10 +236,15 @@ export class SkillDataService {
     });
   }
 
-  /** Up to `limit` of the skill's records matching `filter`, newest first. */
-  async query(skill: Skill, filter: SkillRecordFilter, limit: number): Promise<SkillRecord[]> {
+  /** Up to `limit` of the bot's records of the skill matching `filter`, newest first. */
+  async query(
+    skill: Skill,
+    filter: SkillRecordFilter,
+    limit: number,
+    botId: string | null = skill.botId,
+  ): Promise<SkillRecord[]> {
     // Newest first: "what orders do I have" is about recent data.
-    const page = await this.deps.storage.skillRecords.query(skill.botId, skill.id, filter, {
+    const page = await this.deps.storage.skillRecords.query(recordOwner(skill, botId), skill.id, filter, {
       limit,
       newestFirst: true,
     });
@@ -246,8 +255,13 @@ export class SkillDataService {
    * Merges `changes` into the record's data and validates the result against the skill's fields.
    * Throws `NOT_FOUND` or `VALIDATION_FAILED`.
    */
-  async update(skill: Skill, recordId: string, changes: unknown): Promise<SkillRecord> {
-    const existing = await this.deps.storage.skillRecords.get(skill.botId, skill.id, recordId);
+  async update(
+    skill: Skill,
+    recordId: string,
+    changes: unknown,
+    botId: string | null = skill.botId,
+  ): Promise<SkillRecord> {
+    const existing = await this.deps.storage.skillRecords.get(recordOwner(skill, botId), skill.id, recordId);
     if (!existing) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);
     const patch = this.parse(recordSchemaFor(skill).partial(), changes, skill);
     const merged = this.parse(recordSchemaFor(skill), { ...existing.data, ...patch }, skill);
@@ -260,9 +274,13 @@ export class SkillDataService {
     return updated;
   }
 
-  /** Deletes one of the skill's records. Throws `NOT_FOUND`. */
-  async delete(skill: Skill, recordId: string): Promise<void> {
-    const deleted = await this.deps.storage.skillRecords.delete(skill.botId, skill.id, recordId);
+  /** Deletes one of the bot's records of the skill. Throws `NOT_FOUND`. */
+  async delete(skill: Skill, recordId: string, botId: string | null = skill.botId): Promise<void> {
+    const deleted = await this.deps.storage.skillRecords.delete(
+      recordOwner(skill, botId),
+      skill.id,
+      recordId,
+    );
     if (!deleted) throw new KiloError("NOT_FOUND", `No ${skill.name} record with id '${recordId}'`);
   }
 
@@ -276,6 +294,15 @@ export class SkillDataService {
       details: result.error.issues,
     });
   }
+}
+
+/** The bot whose records are meant: the one given, else the skill's own bot. */
+function recordOwner(skill: Skill, botId: string | null): string {
+  if (botId !== null) return botId;
+  throw new KiloError(
+    "VALIDATION_FAILED",
+    `Records of skill '${skill.name}' (${skill.id}) are kept per bot: name the bot whose records these are`,
+  );
 }
 
 function summarize(record: SkillRecord): Record<string, unknown> {
@@ -310,7 +337,7 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
             }
             switch (call.name) {
               case "record_create": {
-                const record = await service.create(skill, input.data ?? {});
+                const record = await service.create(skill, input.data ?? {}, context.bot.id);
                 return {
                   content: JSON.stringify({ stored: summarize(record) }),
                   isError: false,
@@ -327,6 +354,7 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
                   skill,
                   { equals: parsed.equals, contains: parsed.contains },
                   parsed.limit ?? 20,
+                  context.bot.id,
                 );
                 return {
                   content: JSON.stringify({ count: records.length, records: records.map(summarize) }),
@@ -335,7 +363,12 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
                 };
               }
               case "record_update": {
-                const record = await service.update(skill, String(input.id ?? ""), input.changes ?? {});
+                const record = await service.update(
+                  skill,
+                  String(input.id ?? ""),
+                  input.changes ?? {},
+                  context.bot.id,
+                );
                 return {
                   content: JSON.stringify({ updated: summarize(record) }),
                   isError: false,
@@ -343,7 +376,7 @@ export function skillDataTools(service: SkillDataService): ToolProvider {
                 };
               }
               case "record_delete": {
-                await service.delete(skill, String(input.id ?? ""));
+                await service.delete(skill, String(input.id ?? ""), context.bot.id);
                 return {
                   content: JSON.stringify({ deleted: input.id }),
                   isError: false,

@@ -9,9 +9,16 @@ import { serializeSkillMarkdown } from "./markdown/skill-markdown-serializer.js"
  * @module
  */
 
-/** The skill's content: every field but `id`, `botId`, `createdAt` and `updatedAt`, deep-copied. */
+/** The skill's content: every field but `id`, `botId`, `scope`, `createdAt` and `updatedAt`, deep-copied. */
 export function skillSnapshot(skill: Skill): SkillSnapshot {
-  const { id: _id, botId: _botId, createdAt: _createdAt, updatedAt: _updatedAt, ...content } = skill;
+  const {
+    id: _id,
+    botId: _botId,
+    scope: _scope,
+    createdAt: _createdAt,
+    updatedAt: _updatedAt,
+    ...content
+  } = skill;
   return structuredClone(content);
 }
 
@@ -51,20 +58,39 @@ const fileOf = (snapshot: SkillSnapshot): string =>
 
 /**
  * The unified diff (jsdiff `createTwoFilesPatch`, three lines of context)
- * from `previous`'s canonical text to `next`'s; from empty text when there
- * is no previous version. File headers name the file (`SKILL.md` or
- * `skill.json`) and the versions (`version 2`, `version 3`).
+ * from `before`'s canonical text to `after`'s; from empty text when there is
+ * no `before`. File headers name the file (`SKILL.md` or `skill.json`) and
+ * carry each side's label. What versions and promotion requests both show.
+ *
+ * @example
+ * ```ts
+ * skillDiff({ label: "team:bakers version 3", snapshot: teamSkill }, { label: "user:alice version 5", snapshot: mine });
+ * ```
+ */
+export function skillDiff(
+  before: { label: string; snapshot: SkillSnapshot } | null,
+  after: { label: string; snapshot: SkillSnapshot },
+): string {
+  return createTwoFilesPatch(
+    before ? fileOf(before.snapshot) : fileOf(after.snapshot),
+    fileOf(after.snapshot),
+    before ? canonicalSkillText(before.snapshot) : "",
+    canonicalSkillText(after.snapshot),
+    before ? before.label : "(none)",
+    after.label,
+  );
+}
+
+/**
+ * The diff a version shows: {@link skillDiff} from `previous` (or nothing)
+ * to `next`, the headers naming the versions (`version 2`, `version 3`).
  */
 export function skillVersionDiff(
   previous: { version: number; snapshot: SkillSnapshot } | null,
   next: { version: number; snapshot: SkillSnapshot },
 ): string {
-  return createTwoFilesPatch(
-    previous ? fileOf(previous.snapshot) : fileOf(next.snapshot),
-    fileOf(next.snapshot),
-    previous ? canonicalSkillText(previous.snapshot) : "",
-    canonicalSkillText(next.snapshot),
-    previous ? `version ${previous.version}` : "(none)",
-    `version ${next.version}`,
-  );
+  return skillDiff(previous ? { label: `version ${previous.version}`, snapshot: previous.snapshot } : null, {
+    label: `version ${next.version}`,
+    snapshot: next.snapshot,
+  });
 }

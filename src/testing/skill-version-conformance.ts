@@ -34,6 +34,7 @@ async function seedSkill(s: StorageRepositories, markdown = false): Promise<Skil
   return s.skills.create({
     id: uid("skill"),
     botId: bot.id,
+    scope: { kind: "bot", id: bot.id },
     name: `Orders ${uid("n")}`,
     description: "Tracks cake orders",
     instructions: markdown ? "" : "Record each order.",
@@ -63,7 +64,14 @@ async function seedSkill(s: StorageRepositories, markdown = false): Promise<Skil
 }
 
 function snapshotOf(skill: Skill): SkillSnapshot {
-  const { id: _id, botId: _botId, createdAt: _createdAt, updatedAt: _updatedAt, ...content } = skill;
+  const {
+    id: _id,
+    botId: _botId,
+    scope: _scope,
+    createdAt: _createdAt,
+    updatedAt: _updatedAt,
+    ...content
+  } = skill;
   return content;
 }
 
@@ -71,12 +79,14 @@ function makeVersion(skill: Skill, version: number, overrides: Partial<SkillVers
   return {
     id: uid("version"),
     skillId: skill.id,
-    botId: skill.botId,
+    botId: skill.botId!,
+    scope: skill.scope,
     version,
     snapshot: { ...snapshotOf(skill), description: `version ${version}` },
     author: "user-1",
     reason: `change ${version} — "quoted" ✓`,
     diff: `--- skill.json\n+++ skill.json\n@@ -1 +1 @@\n-a\n+b ${version}\n`,
+    origin: null,
     createdAt: at(version),
     ...overrides,
   };
@@ -100,15 +110,15 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
       const skill = await seedSkill(s);
       const first = makeVersion(skill, 1, { reason: null });
       expect(await versionsOf(s).append(first)).toEqual(first);
-      expect(await versionsOf(s).get(skill.botId, skill.id, 1)).toEqual(first);
-      expect(await versionsOf(s).get(skill.botId, skill.id, 2)).toBeNull();
+      expect(await versionsOf(s).get(skill.botId!, skill.id, 1)).toEqual(first);
+      expect(await versionsOf(s).get(skill.botId!, skill.id, 2)).toBeNull();
     });
 
     test("a Markdown skill's snapshot round-trips, body and all", async (s) => {
       const skill = await seedSkill(s, true);
       const version = makeVersion(skill, 1, { snapshot: snapshotOf(skill) });
       await versionsOf(s).append(version);
-      expect(await versionsOf(s).get(skill.botId, skill.id, 1)).toEqual(version);
+      expect(await versionsOf(s).get(skill.botId!, skill.id, 1)).toEqual(version);
     });
 
     test("list returns versions newest first, paged with cursors", async (s) => {
@@ -117,14 +127,14 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
       for (let number = 1; number <= 5; number++) {
         all.push(await versionsOf(s).append(makeVersion(skill, number)));
       }
-      const first = await versionsOf(s).list(skill.botId, skill.id, { limit: 2 });
+      const first = await versionsOf(s).list(skill.botId!, skill.id, { limit: 2 });
       expect(first.items.map((version) => version.version)).toEqual([5, 4]);
       expect(first.nextCursor).not.toBeNull();
       // Appended while walking: the walk stays complete and does not repeat.
       await versionsOf(s).append(makeVersion(skill, 6));
-      const second = await versionsOf(s).list(skill.botId, skill.id, { limit: 2, cursor: first.nextCursor });
+      const second = await versionsOf(s).list(skill.botId!, skill.id, { limit: 2, cursor: first.nextCursor });
       expect(second.items.map((version) => version.version)).toEqual([3, 2]);
-      const third = await versionsOf(s).list(skill.botId, skill.id, { limit: 2, cursor: second.nextCursor });
+      const third = await versionsOf(s).list(skill.botId!, skill.id, { limit: 2, cursor: second.nextCursor });
       expect(third.items).toEqual([all[0]]);
       expect(third.nextCursor).toBeNull();
     });
@@ -132,7 +142,7 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
     test("an invalid cursor is refused with VALIDATION_FAILED", async (s) => {
       const skill = await seedSkill(s);
       await versionsOf(s).append(makeVersion(skill, 1));
-      expect(await codeOf(versionsOf(s).list(skill.botId, skill.id, { limit: 2, cursor: "nope" }))).toBe(
+      expect(await codeOf(versionsOf(s).list(skill.botId!, skill.id, { limit: 2, cursor: "nope" }))).toBe(
         "VALIDATION_FAILED",
       );
     });
@@ -142,7 +152,7 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
       const first = await versionsOf(s).append(makeVersion(skill, 1));
       expect(await codeOf(versionsOf(s).append(makeVersion(skill, 1, { author: "other" })))).toBe("CONFLICT");
       expect(await codeOf(versionsOf(s).append(makeVersion(skill, 2, { id: first.id })))).toBe("CONFLICT");
-      expect((await versionsOf(s).list(skill.botId, skill.id, { limit: 10 })).items).toEqual([first]);
+      expect((await versionsOf(s).list(skill.botId!, skill.id, { limit: 10 })).items).toEqual([first]);
     });
 
     test("numbers are per skill: two skills each have a version 1", async (s) => {
@@ -150,7 +160,7 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
       const two = await seedSkill(s);
       await versionsOf(s).append(makeVersion(one, 1));
       await versionsOf(s).append(makeVersion(two, 1));
-      expect((await versionsOf(s).get(two.botId, two.id, 1))?.skillId).toBe(two.id);
+      expect((await versionsOf(s).get(two.botId!, two.id, 1))?.skillId).toBe(two.id);
     });
 
     test("a version of a missing skill, or of another bot's skill, is refused with NOT_FOUND and invisible", async (s) => {
@@ -159,25 +169,25 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
       expect(await codeOf(versionsOf(s).append(makeVersion(skill, 1, { skillId: uid("missing") })))).toBe(
         "NOT_FOUND",
       );
-      expect(await codeOf(versionsOf(s).append(makeVersion(skill, 1, { botId: other.botId })))).toBe(
-        "NOT_FOUND",
-      );
+      expect(
+        await codeOf(versionsOf(s).append(makeVersion(skill, 1, { botId: other.botId, scope: other.scope }))),
+      ).toBe("NOT_FOUND");
       await versionsOf(s).append(makeVersion(skill, 1));
-      expect(await versionsOf(s).get(other.botId, skill.id, 1)).toBeNull();
-      expect((await versionsOf(s).list(other.botId, skill.id, { limit: 10 })).items).toEqual([]);
+      expect(await versionsOf(s).get(other.botId!, skill.id, 1)).toBeNull();
+      expect((await versionsOf(s).list(other.botId!, skill.id, { limit: 10 })).items).toEqual([]);
     });
 
     test("versions go with their skill and with their bot", async (s) => {
       const skill = await seedSkill(s);
       await versionsOf(s).append(makeVersion(skill, 1));
-      expect(await s.skills.delete(skill.botId, skill.id)).toBe(true);
-      expect((await versionsOf(s).list(skill.botId, skill.id, { limit: 10 })).items).toEqual([]);
+      expect(await s.skills.delete(skill.botId!, skill.id)).toBe(true);
+      expect((await versionsOf(s).list(skill.botId!, skill.id, { limit: 10 })).items).toEqual([]);
       // A skill re-created with the same id starts a fresh history.
       await s.skills.create({ ...skill });
-      expect(await versionsOf(s).get(skill.botId, skill.id, 1)).toBeNull();
+      expect(await versionsOf(s).get(skill.botId!, skill.id, 1)).toBeNull();
       await versionsOf(s).append(makeVersion(skill, 1));
-      expect(await s.bots.delete(skill.botId)).toBe(true);
-      expect(await versionsOf(s).get(skill.botId, skill.id, 1)).toBeNull();
+      expect(await s.bots.delete(skill.botId!)).toBe(true);
+      expect(await versionsOf(s).get(skill.botId!, skill.id, 1)).toBeNull();
     });
 
     test("returned versions are copies", async (s) => {
@@ -185,10 +195,10 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
       const version = makeVersion(skill, 1);
       const stored = await versionsOf(s).append(version);
       stored.snapshot.triggers.push("mutated");
-      const read = await versionsOf(s).get(skill.botId, skill.id, 1);
+      const read = await versionsOf(s).get(skill.botId!, skill.id, 1);
       expect(read).toEqual(version);
       read!.snapshot.triggers.push("mutated");
-      expect((await versionsOf(s).list(skill.botId, skill.id, { limit: 1 })).items[0]).toEqual(version);
+      expect((await versionsOf(s).list(skill.botId!, skill.id, { limit: 1 })).items[0]).toEqual(version);
     });
 
     test(
@@ -201,7 +211,7 @@ export function registerSkillVersionTests(group: RunTestGroup): void {
             throw new Error("roll back");
           })
           .catch(() => {});
-        expect(await versionsOf(s).get(skill.botId, skill.id, 1)).toBeNull();
+        expect(await versionsOf(s).get(skill.botId!, skill.id, 1)).toBeNull();
       },
       { requires: "transactions" },
     );

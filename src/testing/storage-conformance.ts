@@ -12,6 +12,11 @@ import { KiloError, type KiloErrorCode } from "../errors.js";
 import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
 import { registerRunBatchReadTests, registerRunQueueTests, registerRunTests } from "./run-conformance.js";
 import { registerRunStepTests } from "./run-step-conformance.js";
+import {
+  registerScopedSkillTests,
+  registerSkillPromotionTests,
+  registerTeamTests,
+} from "./scope-conformance.js";
 import { registerSkillVersionTests } from "./skill-version-conformance.js";
 import { registerTraceTests } from "./trace-conformance.js";
 
@@ -47,7 +52,8 @@ export interface StorageConformanceOptions {
 /**
  * Registers vitest tests that check a {@link Storage} adapter against the
  * Storage port: CRUD of every repository (the tool registry's tools, audit
- * log and approvals, and runs included), tenancy, message ordering,
+ * log and approvals, runs, and, where the adapter has them, skills of
+ * shared scopes, teams and promotion requests included), tenancy, message ordering,
  * transactions, concurrency, pagination, cascading deletes, copies, CONFLICT
  * errors and hostile strings. Call it at the top level of a test file.
  *
@@ -81,6 +87,11 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     const hasTraces = probe.traces !== undefined;
     const hasRunSteps = probe.runSteps !== undefined;
     const hasSkillVersions = probe.skillVersions !== undefined;
+    const hasScopedSkills = typeof probe.skills.listByScopes === "function";
+    const teamRepositories = [probe.teams, probe.teamMembers].filter(
+      (repository) => repository !== undefined,
+    );
+    const hasSkillPromotions = probe.skillPromotions !== undefined;
     const queueMethods = [probe.runs.claim, probe.runs.extendLeases, probe.runs.finish];
     const queueMethodCount = queueMethods.filter((method) => typeof method === "function").length;
     await dispose(probe);
@@ -153,6 +164,13 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     if (hasRunSteps) registerRunStepTests(group);
     // skillVersions is optional: without it skills keep no history.
     if (hasSkillVersions) registerSkillVersionTests(group);
+    // Skills of shared scopes, teams and promotion requests are optional: without them bots have their own skills only.
+    it("implements teams and teamMembers together or not at all", () => {
+      expect([0, 2]).toContain(teamRepositories.length);
+    });
+    if (hasScopedSkills) registerScopedSkillTests(group, teamRepositories.length === 2, hasSkillVersions);
+    if (hasScopedSkills && teamRepositories.length === 2) registerTeamTests(group);
+    if (hasSkillPromotions) registerSkillPromotionTests(group);
 
     // Runs after every group has registered its tests, so `unused()` is complete by then.
     it("lists only tests of this suite in `skip`", () => {
@@ -251,6 +269,7 @@ function makeSkill(botId: string, overrides: Partial<Skill> = {}): Skill {
   return {
     id: uid("skill"),
     botId,
+    scope: { kind: "bot", id: botId },
     name: `Orders ${uid("n")}`,
     description: "Tracks cake orders",
     instructions: "Record each order with the customer's name.",

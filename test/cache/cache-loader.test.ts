@@ -436,7 +436,8 @@ describe("kilo with the cache", () => {
     counting.reset();
     const first = await kilo.chat({ botId: bot.id, userId: USER, message: "hello there" });
     expect(counting.count("bots.get")).toBe(1);
-    expect(counting.count("skills.listByBot")).toBe(1);
+    // The bot's scopes (system, its owner's, its own) are read in one call.
+    expect(counting.count("skills.listByScopes")).toBe(1);
 
     counting.reset();
     await kilo.chat({
@@ -446,7 +447,7 @@ describe("kilo with the cache", () => {
       message: "and again",
     });
     expect(counting.count("bots.get")).toBe(0);
-    expect(counting.count("skills.listByBot")).toBe(0);
+    expect(counting.count("skills.listByScopes")).toBe(0);
     expect(await kilo.bots.get(bot.id)).toMatchObject({ id: bot.id, name: "Crumb" });
     expect(counting.count("bots.get")).toBe(0);
   });

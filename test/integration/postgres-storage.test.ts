@@ -142,6 +142,7 @@ function skill(botId: string, overrides: Partial<Skill> = {}): Skill {
   return {
     id: uid("skill"),
     botId,
+    scope: { kind: "bot", id: botId },
     name: uid("Skill"),
     description: "",
     instructions: "",

@@ -11,6 +11,7 @@ import {
 function skill(fields: Partial<Skill> & Pick<Skill, "id" | "name">): Skill {
   return {
     botId: "bot-1",
+    scope: { kind: "bot", id: "bot-1" },
     description: "",
     instructions: "",
     triggers: [],

@@ -10,6 +10,7 @@ import { createSkillMatcher, deriveRecordFilter, looksActionable } from "../../s
 function skill(fields: Partial<Skill> & Pick<Skill, "id" | "name">): Skill {
   return {
     botId: "bot-1",
+    scope: { kind: "bot", id: "bot-1" },
     description: "",
     instructions: "",
     triggers: [],

@@ -6,8 +6,11 @@ import type { Memory } from "../../../src/domain/memory.js";
 import type { Proposal } from "../../../src/domain/proposal.js";
 import type { Run } from "../../../src/domain/run.js";
 import type { RunStep } from "../../../src/domain/run-step.js";
+import { ownerScope, type SkillOwner, type SkillScope, scopeKey } from "../../../src/domain/scope.js";
 import type { Skill, SkillRecord } from "../../../src/domain/skill.js";
+import type { SkillPromotion } from "../../../src/domain/skill-promotion.js";
 import type { SkillVersion } from "../../../src/domain/skill-version.js";
+import type { Team, TeamMember } from "../../../src/domain/team.js";
 import type { Tool, ToolApproval, ToolCallAudit } from "../../../src/domain/tool.js";
 import type { Trace } from "../../../src/domain/trace.js";
 import type { UsageRecord } from "../../../src/domain/usage.js";
@@ -21,6 +24,8 @@ import type {
   ProposalRepository,
   RunRepository,
   RunStepRepository,
+  SkillPromotionFilter,
+  SkillPromotionRepository,
   SkillRecordFilter,
   SkillRecordRepository,
   SkillRepository,
@@ -28,6 +33,8 @@ import type {
   Storage,
   StoragePageOptions,
   StorageRepositories,
+  TeamMemberRepository,
+  TeamRepository,
   ToolApprovalRepository,
   ToolAuditRepository,
   ToolRepository,
@@ -70,8 +77,10 @@ const ADAPTER = "memory";
  *   if its callback throws, only its own writes are undone.
  * - The repositories handed to a transaction callback throw `CLOSED` once the
  *   transaction has finished.
- * - Rows must have a parent: skills, conversations, memories, proposals,
- *   tools, tool audit entries, approvals and runs need their bot, a skill record and a skill version need their skill (of the same bot), a
+ * - Rows must have a parent: bot skills, conversations, memories, proposals,
+ *   tools, tool audit entries, approvals and runs need their bot, team skills and
+ *   memberships their team, a bot in a team its team, a skill record its bot and a
+ *   skill (shared, or the bot's own), a skill version its skill (of the same scope), a
  *   message its conversation (of the same bot) and a run step its run (of the same bot); otherwise `NOT_FOUND`.
  *
  * Capabilities: `{ transactions: true, crossProcess: false, durable: false }`.
@@ -546,29 +555,74 @@ function createDatabase() {
     leases: new Map<string, Lease>(),
     traces: createTraceTable(ords),
     users: new Table<User, never>(ords, {}),
-    bots: new Table<Bot, "byUser">(ords, {
+    bots: new Table<Bot, "byUser" | "byTeam">(ords, {
       byUser: by(
         (b) => b.userId,
         (b) => b.createdAt.getTime(),
         "asc",
       ),
+      byTeam: by(
+        (b) => b.teamId ?? null,
+        (b) => b.createdAt.getTime(),
+        "asc",
+      ),
     }),
-    skills: new Table<Skill, "byBot">(
+    /** Skills of every scope, per scope oldest first; names unique per scope. */
+    skills: new Table<Skill, "byScope">(
       ords,
       {
-        byBot: by(
-          (s) => s.botId,
+        byScope: by(
+          (s) => scopeKey(s.scope),
           (s) => s.createdAt.getTime(),
           "asc",
         ),
       },
-      (s) => key(s.botId, s.name.toLowerCase()),
+      (s) => key(scopeKey(s.scope), s.name.toLowerCase()),
     ),
-    skillRecords: new Table<SkillRecord, "bySkill">(ords, {
+    skillRecords: new Table<SkillRecord, "bySkill" | "byBot" | "bySkillOnly">(ords, {
       bySkill: by(
         (r) => key(r.botId, r.skillId),
         (r) => r.createdAt.getTime(),
         "asc",
+      ),
+      // What bots.delete removes (records under shared skills included) and skills.delete (every bot's).
+      byBot: by(
+        (r) => r.botId,
+        (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+      bySkillOnly: by(
+        (r) => r.skillId,
+        (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+    }),
+    teams: new Table<Team, "all">(ords, {
+      all: by(
+        () => "all",
+        (t) => t.createdAt.getTime(),
+        "asc",
+      ),
+    }),
+    /** One row per (team, user), keyed by both. */
+    teamMembers: new Table<StoredTeamMember, "byTeam" | "byUser">(ords, {
+      byTeam: by(
+        (row) => row.member.teamId,
+        (row) => row.member.createdAt.getTime(),
+        "asc",
+      ),
+      byUser: by(
+        (row) => row.member.userId,
+        (row) => row.member.createdAt.getTime(),
+        "asc",
+      ),
+    }),
+    /** Promotion requests, newest first. */
+    skillPromotions: new Table<SkillPromotion, "all">(ords, {
+      all: by(
+        () => "all",
+        (p) => p.createdAt.getTime(),
+        "desc",
       ),
     }),
     conversations: new Table<Conversation, "byBot">(ords, {
@@ -669,12 +723,12 @@ function createDatabase() {
         "asc",
       ),
     }),
-    /** Versions of skills, newest first per (bot, skill); unique per (skill, version). */
+    /** Versions of skills, newest first per skill; unique per (skill, version). */
     skillVersions: new Table<SkillVersion, "bySkill">(
       ords,
       {
         bySkill: by(
-          (v) => key(v.botId, v.skillId),
+          (v) => v.skillId,
           (v) => v.version,
           "desc",
         ),
@@ -725,6 +779,12 @@ function insertTrace(db: Database, trace: Trace, journal: Journal): Trace {
 }
 
 /** A run step as kept in its table: the id is its (run, index) key. */
+/** A membership with the id the table keys it by: (team, user). */
+interface StoredTeamMember {
+  id: string;
+  member: TeamMember;
+}
+
 interface StoredRunStep {
   id: string;
   step: RunStep;
@@ -895,9 +955,18 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   const requireBot = (botId: string, what: string) => {
     if (!db.bots.has(botId)) throw error("NOT_FOUND", `cannot store ${what}: bot ${botId} does not exist`);
   };
+  const requireTeam = (teamId: string, what: string) => {
+    if (!db.teams.has(teamId))
+      throw error("NOT_FOUND", `cannot store ${what}: team ${teamId} does not exist`);
+  };
   const skillNameTaken = (skill: Skill): boolean => {
-    const holder = db.skills.findUnique(key(skill.botId, skill.name.toLowerCase()));
+    const holder = db.skills.findUnique(key(scopeKey(skill.scope), skill.name.toLowerCase()));
     return holder !== undefined && holder.id !== skill.id;
+  };
+  /** The skill, when it lives in the owner's scope. */
+  const skillIn = (owner: SkillOwner, skillId: string): Skill | undefined => {
+    const skill = db.skills.get(skillId);
+    return skill !== undefined && scopeKey(skill.scope) === scopeKey(ownerScope(owner)) ? skill : undefined;
   };
   const toolNameTaken = (tool: Tool): boolean => {
     const holder = db.tools.findUnique(key(tool.botId, tool.name.toLowerCase()));
@@ -917,13 +986,18 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   const holds = (run: Run | undefined, owner: string): run is Run =>
     run !== undefined && run.status === "running" && db.leases.get(run.id)?.owner === owner;
 
-  const removeSkillRecords = (botId: string, skillId: string, journal: Journal) => {
-    for (const row of [...db.skillRecords.index.bySkill.rows(key(botId, skillId))]) {
+  /** Removes a skill with its versions and every bot's records of it. */
+  const removeSkill = (skillId: string, journal: Journal) => {
+    for (const row of [...db.skillRecords.index.bySkillOnly.rows(skillId)]) {
       db.skillRecords.remove(row.value.id, journal);
     }
-    for (const row of [...db.skillVersions.index.bySkill.rows(key(botId, skillId))]) {
+    for (const row of [...db.skillVersions.index.bySkill.rows(skillId)]) {
       db.skillVersions.remove(row.value.id, journal);
     }
+    db.skills.remove(skillId, journal);
+  };
+  const requireTeamOf = (bot: Bot) => {
+    if (bot.teamId !== undefined && bot.teamId !== null) requireTeam(bot.teamId, "a bot in a team");
   };
 
   const users: UserRepository = {
@@ -942,6 +1016,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     create: (bot) =>
       access.write((journal) => {
         requireFreeId(db.bots, bot.id, "bot");
+        requireTeamOf(bot);
         const stored = copy(bot);
         db.bots.insert(stored, journal);
         return copy(stored);
@@ -952,6 +1027,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     update: (bot) =>
       access.write((journal) => {
         if (!db.bots.has(bot.id)) return null;
+        requireTeamOf(bot);
         const stored = copy(bot);
         db.bots.replace(stored, journal);
         return copy(stored);
@@ -959,10 +1035,12 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     delete: (botId) =>
       access.write((journal) => {
         if (!db.bots.has(botId)) return false;
-        for (const row of [...db.skills.index.byBot.rows(botId)]) {
-          removeSkillRecords(botId, row.value.id, journal);
-          db.skills.remove(row.value.id, journal);
+        for (const row of [...db.skills.index.byScope.rows(scopeKey({ kind: "bot", id: botId }))]) {
+          removeSkill(row.value.id, journal);
         }
+        // Its records under skills of shared scopes go with it too.
+        for (const row of [...db.skillRecords.index.byBot.rows(botId)])
+          db.skillRecords.remove(row.value.id, journal);
         for (const row of [...db.conversations.index.byBot.rows(botId)]) {
           for (const message of [...db.messages.index.byConversation.rows(key(botId, row.value.id))]) {
             db.messages.remove(message.value.id, journal);
@@ -993,30 +1071,45 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   const skills: SkillRepository = {
     create: (skill) =>
       access.write((journal) => {
-        requireBot(skill.botId, "skill");
+        const scope = skill.scope;
+        if (scope.kind === "bot") requireBot(scope.id, "skill");
+        if (scope.kind === "team") requireTeam(scope.id, "a team skill");
         requireFreeId(db.skills, skill.id, "skill");
         if (skillNameTaken(skill))
-          throw error("CONFLICT", `the bot already has a skill named "${skill.name}"`);
+          throw error("CONFLICT", `the scope ${scopeKey(scope)} already has a skill named "${skill.name}"`);
         const stored = copy(skill);
         db.skills.insert(stored, journal);
         return copy(stored);
       }),
-    get: (botId, skillId) => access.read(() => copyOrNull(ownedBy(db.skills.get(skillId), botId))),
-    listByBot: (botId) => access.read(() => db.skills.index.byBot.rows(botId).map((row) => copy(row.value))),
+    get: (owner, skillId) => access.read(() => copyOrNull(skillIn(owner, skillId))),
+    listByBot: (botId) =>
+      access.read(() =>
+        db.skills.index.byScope.rows(scopeKey({ kind: "bot", id: botId })).map((row) => copy(row.value)),
+      ),
+    listByScopes: (scopes) =>
+      access.read(() =>
+        scopes.flatMap((scope: SkillScope) =>
+          db.skills.index.byScope.rows(scopeKey(scope)).map((row) => copy(row.value)),
+        ),
+      ),
     update: (skill) =>
       access.write((journal) => {
-        if (!ownedBy(db.skills.get(skill.id), skill.botId)) return null;
+        // The scope names the skill's owner; a bot skill's `botId` must agree with it.
+        if (skillIn(skill.scope, skill.id)?.botId !== skill.botId) return null;
         if (skillNameTaken(skill))
-          throw error("CONFLICT", `the bot already has a skill named "${skill.name}"`);
+          throw error(
+            "CONFLICT",
+            `the scope ${scopeKey(skill.scope)} already has a skill named "${skill.name}"`,
+          );
         const stored = copy(skill);
         db.skills.replace(stored, journal);
         return copy(stored);
       }),
-    delete: (botId, skillId) =>
+    delete: (owner, skillId) =>
       access.write((journal) => {
-        if (!ownedBy(db.skills.get(skillId), botId)) return false;
-        removeSkillRecords(botId, skillId, journal);
-        return db.skills.remove(skillId, journal);
+        if (!skillIn(owner, skillId)) return false;
+        removeSkill(skillId, journal);
+        return true;
       }),
   };
 
@@ -1028,7 +1121,13 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   const skillRecords: SkillRecordRepository = {
     create: (record) =>
       access.write((journal) => {
-        if (!ownedBy(db.skills.get(record.skillId), record.botId)) {
+        const skill = db.skills.get(record.skillId);
+        // A bot keeps records under its own skills and under skills of shared scopes, never under another bot's.
+        if (
+          !db.bots.has(record.botId) ||
+          !skill ||
+          (skill.scope.kind === "bot" && skill.botId !== record.botId)
+        ) {
           throw error("NOT_FOUND", `cannot store a skill record: the bot has no skill ${record.skillId}`);
         }
         requireFreeId(db.skillRecords, record.id, "skill record");
@@ -1368,10 +1467,10 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   const skillVersions: SkillVersionRepository = {
     append: (version) =>
       access.write((journal) => {
-        if (!ownedBy(db.skills.get(version.skillId), version.botId)) {
+        if (!skillIn(version.scope, version.skillId)) {
           throw error(
             "NOT_FOUND",
-            `cannot store a skill version: bot ${version.botId} has no skill ${version.skillId}`,
+            `cannot store a skill version: the scope ${scopeKey(version.scope)} has no skill ${version.skillId}`,
           );
         }
         requireFreeId(db.skillVersions, version.id, "skill version");
@@ -1382,14 +1481,109 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
         db.skillVersions.insert(stored, journal);
         return copy(stored);
       }),
-    list: (botId, skillId, page) =>
+    list: (owner, skillId, page) =>
+      access.read(() => {
+        if (!skillIn(owner, skillId)) {
+          checkLimit(page.limit);
+          if (page.cursor) decodeCursor(page.cursor);
+          return { items: [], nextCursor: null };
+        }
+        return readPage({ index: db.skillVersions.index.bySkill, group: skillId, page });
+      }),
+    get: (owner, skillId, version) =>
       access.read(() =>
-        readPage({ index: db.skillVersions.index.bySkill, group: key(botId, skillId), page }),
+        skillIn(owner, skillId)
+          ? copyOrNull(db.skillVersions.findUnique(key(skillId, String(version))))
+          : null,
       ),
-    get: (botId, skillId, version) =>
+  };
+
+  const teams: TeamRepository = {
+    create: (team) =>
+      access.write((journal) => {
+        requireFreeId(db.teams, team.id, "team");
+        const stored = copy(team);
+        db.teams.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (teamId) => access.read(() => copyOrNull(db.teams.get(teamId))),
+    list: (page) => access.read(() => readPage({ index: db.teams.index.all, group: "all", page })),
+    update: (team) =>
+      access.write((journal) => {
+        if (!db.teams.has(team.id)) return null;
+        const stored = copy(team);
+        db.teams.replace(stored, journal);
+        return copy(stored);
+      }),
+    delete: (teamId) =>
+      access.write((journal) => {
+        if (!db.teams.has(teamId)) return false;
+        for (const row of [...db.teamMembers.index.byTeam.rows(teamId)])
+          db.teamMembers.remove(row.value.id, journal);
+        for (const row of [...db.skills.index.byScope.rows(scopeKey({ kind: "team", id: teamId }))]) {
+          removeSkill(row.value.id, journal);
+        }
+        for (const row of [...db.bots.index.byTeam.rows(teamId)]) {
+          const { teamId: _teamId, ...bot } = row.value;
+          db.bots.replace(copy(bot), journal);
+        }
+        db.teams.remove(teamId, journal);
+        return true;
+      }),
+  };
+
+  const teamMembers: TeamMemberRepository = {
+    save: (member) =>
+      access.write((journal) => {
+        requireTeam(member.teamId, "a team membership");
+        const id = key(member.teamId, member.userId);
+        const existing = db.teamMembers.get(id);
+        const stored: StoredTeamMember = {
+          id,
+          member: existing ? { ...copy(member), createdAt: existing.member.createdAt } : copy(member),
+        };
+        if (existing) db.teamMembers.replace(stored, journal);
+        else db.teamMembers.insert(stored, journal);
+        return copy(stored.member);
+      }),
+    get: (teamId, userId) => access.read(() => copyOrNull(db.teamMembers.get(key(teamId, userId))?.member)),
+    listByTeam: (teamId) =>
+      access.read(() => db.teamMembers.index.byTeam.rows(teamId).map((row) => copy(row.value.member))),
+    listByUser: (userId) =>
+      access.read(() => db.teamMembers.index.byUser.rows(userId).map((row) => copy(row.value.member))),
+    delete: (teamId, userId) =>
+      access.write((journal) => db.teamMembers.remove(key(teamId, userId), journal)),
+  };
+
+  const skillPromotions: SkillPromotionRepository = {
+    create: (promotion) =>
+      access.write((journal) => {
+        requireFreeId(db.skillPromotions, promotion.id, "skill promotion");
+        const stored = copy(promotion);
+        db.skillPromotions.insert(stored, journal);
+        return copy(stored);
+      }),
+    get: (promotionId) => access.read(() => copyOrNull(db.skillPromotions.get(promotionId))),
+    list: (filter, page) =>
       access.read(() =>
-        copyOrNull(ownedBy(db.skillVersions.findUnique(key(skillId, String(version))), botId)),
+        readPage({
+          index: db.skillPromotions.index.all,
+          group: "all",
+          page,
+          filter: (promotion) => matchesPromotion(promotion, filter),
+        }),
       ),
+    decide: (promotionId, decision) =>
+      access.write((journal) => {
+        const existing = db.skillPromotions.get(promotionId);
+        if (!existing) return null;
+        if (existing.status !== "pending") {
+          throw error("CONFLICT", `skill promotion ${promotionId} was already ${existing.status}`);
+        }
+        const stored: SkillPromotion = { ...copy(existing), ...copy(decision) };
+        db.skillPromotions.replace(stored, journal);
+        return copy(stored);
+      }),
   };
 
   const traces: TraceRepository = {
@@ -1444,5 +1638,15 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
     runs,
     runSteps,
     skillVersions,
+    teams,
+    teamMembers,
+    skillPromotions,
   };
+}
+
+function matchesPromotion(promotion: SkillPromotion, filter: SkillPromotionFilter): boolean {
+  if (filter.status !== undefined && promotion.status !== filter.status) return false;
+  if (filter.to !== undefined && scopeKey(promotion.to) !== scopeKey(filter.to)) return false;
+  if (filter.from !== undefined && scopeKey(promotion.from) !== scopeKey(filter.from)) return false;
+  return filter.skillId === undefined || promotion.skillId === filter.skillId;
 }

@@ -17,8 +17,10 @@ import type { SqlColumnTypes, SqlDialect } from "./sql-storage.js";
 /** What a migration builds its statements with. */
 export interface MigrationContext {
   types: SqlColumnTypes;
-  /** Prefixes an index or constraint name. */
+  /** Prefixes an index or constraint name (and the name of a table a migration builds under a temporary name). */
   index(name: string): string;
+  /** The dialect's name (`sqlite`, `postgres`), for the few changes the two databases make differently. */
+  dialect: string;
 }
 
 /** One schema version. */
@@ -649,6 +651,300 @@ const skillVersions: Migration = {
   },
 };
 
+/**
+ * Version 11: skill scopes, teams and promotion requests.
+ *
+ * - `teams` and `team_members` (one row per team and user, going with the team);
+ *   `bots.team_id` (set to null when the team is deleted).
+ * - `skills.scope` (the scope key: `bot:<id>` for every existing skill),
+ *   `skills.team_id` (a team skill goes with its team), `skills.bot_id`
+ *   nullable, names unique per scope instead of per bot.
+ * - `skill_records` keep their bot and reference the skill by id alone: a bot
+ *   keeps records under a shared skill too.
+ * - `skill_versions.scope` and `skill_versions.origin`, `bot_id` nullable.
+ * - `skill_promotions`, the promotion requests.
+ *
+ * Postgres alters the tables in place. SQLite cannot drop a NOT NULL or a
+ * constraint, so it rebuilds `skills`, `skill_records` and `skill_versions`
+ * (new tables, rows copied, old ones dropped children first so no cascade
+ * fires, new ones renamed; SQLite rewrites the foreign keys on rename).
+ */
+const skillScopes: Migration = {
+  version: 11,
+  name: "0011_skill_scopes_and_teams",
+  statements(db, context) {
+    const { text, json, timestamp, integer } = context.types;
+    const { index } = context;
+    const schema = db.schema;
+    const common = [
+      schema
+        .createTable("teams")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("name", text, required)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .compile(),
+      schema.createIndex(index("teams_created_idx")).on("teams").columns(["created_at", "id"]).compile(),
+      schema
+        .createTable("team_members")
+        .addColumn("team_id", text, required)
+        .addColumn("user_id", text, required)
+        .addColumn("role", text, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addPrimaryKeyConstraint(index("team_members_pkey"), ["team_id", "user_id"])
+        .addForeignKeyConstraint(index("team_members_team_fk"), ["team_id"], "teams", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      schema
+        .createIndex(index("team_members_user_idx"))
+        .on("team_members")
+        .columns(["user_id", "created_at"])
+        .compile(),
+      // SQLite adds a column with a foreign key only as a column constraint (and only with a null default).
+      schema
+        .alterTable("bots")
+        .addColumn("team_id", text, (column) => column.references("teams.id").onDelete("set null"))
+        .compile(),
+      schema.createIndex(index("bots_team_idx")).on("bots").column("team_id").compile(),
+      schema
+        .createTable("skill_promotions")
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("skill_id", text, required)
+        .addColumn("skill_name", text, required)
+        .addColumn("from_scope", text, required)
+        .addColumn("to_scope", text, required)
+        .addColumn("source_version", integer)
+        .addColumn("snapshot", json, required)
+        .addColumn("target_skill_id", text)
+        .addColumn("target_version", integer)
+        .addColumn("diff", text, required)
+        .addColumn("reason", text, required)
+        .addColumn("requested_by", text, required)
+        .addColumn("status", text, required)
+        .addColumn("reviewer", text)
+        .addColumn("review_note", text)
+        .addColumn("result_skill_id", text)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("decided_at", timestamp)
+        .compile(),
+      schema
+        .createIndex(index("skill_promotions_created_idx"))
+        .on("skill_promotions")
+        .columns(["created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("skill_promotions_target_idx"))
+        .on("skill_promotions")
+        .columns(["to_scope", "status", "created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("skill_promotions_skill_idx"))
+        .on("skill_promotions")
+        .columns(["skill_id", "status"])
+        .compile(),
+    ];
+    const indexes = [
+      schema
+        .createIndex(index("skills_scope_idx"))
+        .on("skills")
+        .columns(["scope", "created_at", "id"])
+        .compile(),
+      schema.createIndex(index("skills_team_idx")).on("skills").column("team_id").compile(),
+      schema
+        .createIndex(index("skill_records_skill_only_idx"))
+        .on("skill_records")
+        .column("skill_id")
+        .compile(),
+    ];
+    const botScope = sql<string>`${sql.lit("bot:")} || ${sql.ref("bot_id")}`;
+    if (context.dialect !== "sqlite") {
+      return [
+        ...common,
+        schema.alterTable("skills").addColumn("scope", text).compile(),
+        schema.alterTable("skills").addColumn("team_id", text).compile(),
+        db.updateTable("skills").set({ scope: botScope }).compile(),
+        schema
+          .alterTable("skills")
+          .alterColumn("scope", (column) => column.setNotNull())
+          .alterColumn("bot_id", (column) => column.dropNotNull())
+          .compile(),
+        schema.alterTable("skill_records").dropConstraint(index("skill_records_skill_fk")).compile(),
+        schema.alterTable("skills").dropConstraint(index("skills_bot_id_key")).compile(),
+        schema.alterTable("skills").dropConstraint(index("skills_bot_name_key")).compile(),
+        schema
+          .alterTable("skills")
+          .addUniqueConstraint(index("skills_scope_name_key"), ["scope", "name_folded"])
+          .compile(),
+        schema
+          .alterTable("skills")
+          .addForeignKeyConstraint(index("skills_team_fk"), ["team_id"], "teams", ["id"], (fk) =>
+            fk.onDelete("cascade"),
+          )
+          .compile(),
+        schema
+          .alterTable("skill_records")
+          .addForeignKeyConstraint(index("skill_records_skill_fk"), ["skill_id"], "skills", ["id"], (fk) =>
+            fk.onDelete("cascade"),
+          )
+          .compile(),
+        schema
+          .alterTable("skill_records")
+          .addForeignKeyConstraint(index("skill_records_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+            fk.onDelete("cascade"),
+          )
+          .compile(),
+        schema.alterTable("skill_versions").addColumn("scope", text).compile(),
+        schema.alterTable("skill_versions").addColumn("origin", json).compile(),
+        db.updateTable("skill_versions").set({ scope: botScope }).compile(),
+        schema
+          .alterTable("skill_versions")
+          .alterColumn("scope", (column) => column.setNotNull())
+          .alterColumn("bot_id", (column) => column.dropNotNull())
+          .compile(),
+        ...indexes,
+      ];
+    }
+    // SQLite: the temporary tables are not kilo tables, so the prefix plugin leaves them alone; name them with it.
+    const loose = db as unknown as Kysely<Record<string, Record<string, unknown>>>;
+    const skills = index("skills_next");
+    const records = index("skill_records_next");
+    const versions = index("skill_versions_next");
+    const skillColumns = [
+      "id",
+      "bot_id",
+      "name",
+      "name_folded",
+      "description",
+      "instructions",
+      "triggers",
+      "examples",
+      "data_fields",
+      "required_integrations",
+      "task_type",
+      "status",
+      "metadata",
+      "created_at",
+      "updated_at",
+      "markdown",
+    ] as const;
+    const versionColumns = [
+      "id",
+      "skill_id",
+      "bot_id",
+      "version",
+      "snapshot",
+      "author",
+      "reason",
+      "diff",
+      "created_at",
+    ] as const;
+    return [
+      ...common,
+      schema
+        .createTable(skills)
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text)
+        .addColumn("scope", text, required)
+        .addColumn("team_id", text)
+        .addColumn("name", text, required)
+        .addColumn("name_folded", text, required)
+        .addColumn("description", text, required)
+        .addColumn("instructions", text, required)
+        .addColumn("triggers", json, required)
+        .addColumn("examples", json, required)
+        .addColumn("data_fields", json, required)
+        .addColumn("required_integrations", json, required)
+        .addColumn("task_type", text, required)
+        .addColumn("status", text, required)
+        .addColumn("metadata", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addColumn("markdown", json)
+        .addForeignKeyConstraint(index("skills_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .addForeignKeyConstraint(index("skills_team_fk"), ["team_id"], "teams", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .addUniqueConstraint(index("skills_scope_name_key"), ["scope", "name_folded"])
+        .compile(),
+      loose
+        .insertInto(skills)
+        .columns([...skillColumns, "scope"])
+        .expression(db.selectFrom("skills").select([...skillColumns, botScope.as("scope")]))
+        .compile(),
+      schema
+        .createTable(records)
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("bot_id", text, required)
+        .addColumn("skill_id", text, required)
+        .addColumn("data", json, required)
+        .addColumn("created_at", timestamp, required)
+        .addColumn("updated_at", timestamp, required)
+        .addForeignKeyConstraint(index("skill_records_skill_fk"), ["skill_id"], skills, ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .addForeignKeyConstraint(index("skill_records_bot_fk"), ["bot_id"], "bots", ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      loose
+        .insertInto(records)
+        .columns(["id", "bot_id", "skill_id", "data", "created_at", "updated_at"])
+        .expression(
+          db
+            .selectFrom("skill_records")
+            .select(["id", "bot_id", "skill_id", "data", "created_at", "updated_at"]),
+        )
+        .compile(),
+      schema
+        .createTable(versions)
+        .addColumn("id", text, (column) => column.primaryKey())
+        .addColumn("skill_id", text, required)
+        .addColumn("bot_id", text)
+        .addColumn("scope", text, required)
+        .addColumn("version", integer, required)
+        .addColumn("snapshot", json, required)
+        .addColumn("author", text, required)
+        .addColumn("reason", text)
+        .addColumn("diff", text, required)
+        .addColumn("origin", json)
+        .addColumn("created_at", timestamp, required)
+        .addUniqueConstraint(index("skill_versions_skill_version_key"), ["skill_id", "version"])
+        .addForeignKeyConstraint(index("skill_versions_skill_fk"), ["skill_id"], skills, ["id"], (fk) =>
+          fk.onDelete("cascade"),
+        )
+        .compile(),
+      loose
+        .insertInto(versions)
+        .columns([...versionColumns, "scope"])
+        .expression(db.selectFrom("skill_versions").select([...versionColumns, botScope.as("scope")]))
+        .compile(),
+      // Children first: dropping `skills` while they still referenced it would cascade into them.
+      schema.dropTable("skill_records").compile(),
+      schema.dropTable("skill_versions").compile(),
+      schema.dropTable("skills").compile(),
+      schema.alterTable(skills).renameTo("skills").compile(),
+      schema.alterTable(records).renameTo("skill_records").compile(),
+      schema.alterTable(versions).renameTo("skill_versions").compile(),
+      schema
+        .createIndex(index("skills_bot_idx"))
+        .on("skills")
+        .columns(["bot_id", "created_at", "id"])
+        .compile(),
+      schema
+        .createIndex(index("skill_records_skill_idx"))
+        .on("skill_records")
+        .columns(["bot_id", "skill_id", "created_at", "id"])
+        .compile(),
+      ...indexes,
+    ];
+  },
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
@@ -661,6 +957,7 @@ export const MIGRATIONS: readonly Migration[] = [
   traces,
   runSteps,
   skillVersions,
+  skillScopes,
 ];
 
 /** The schema version this kilo reads and writes. */
@@ -693,7 +990,7 @@ function checksums(dialect: SqlDialect): Map<number, string> {
   if (cached) return cached;
   // Compiled without prefix or schema, so one migration has one checksum in every install of a dialect.
   const plain = new Kysely<Tables>({ dialect: dialect.compileOnly() });
-  const context: MigrationContext = { types: dialect.types, index: (name) => name };
+  const context: MigrationContext = { types: dialect.types, index: (name) => name, dialect: dialect.name };
   const sums = new Map<number, string>();
   for (const migration of MIGRATIONS) {
     const hash = createHash("sha256");
@@ -799,7 +1096,7 @@ export async function runMigrations(run: MigrationRun): Promise<string[]> {
     );
   }
   const sums = checksums(dialect);
-  const context: MigrationContext = { types: dialect.types, index: names.index };
+  const context: MigrationContext = { types: dialect.types, index: names.index, dialect: dialect.name };
   return run.transaction(async (db) => {
     await dialect.lockMigrations(db, names);
     await dialect.createSchema?.(db, names);

@@ -61,12 +61,21 @@ export interface BotsTable {
   metadata: Json;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** The team the bot is in (migration 11); `null` when none. */
+  team_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
-/** Row of `skills`. `name_folded` is the lower-cased name that the unique (bot_id, name) key uses. */
+/**
+ * Row of `skills`. `scope` (migration 11) is the skill's scope key (`system`,
+ * `team:<id>`, `user:<id>`, `bot:<id>`); `name_folded` is the lower-cased
+ * name that the unique (scope, name) key uses. `bot_id` is set for a bot's
+ * own skill and `team_id` for a team's, so they go with their bot or team.
+ */
 export interface SkillsTable {
   id: string;
-  bot_id: string;
+  bot_id: string | null;
+  scope: string;
+  team_id: string | null;
   name: string;
   name_folded: string;
   description: string;
@@ -301,18 +310,65 @@ export interface TracesTable {
   created_at: Timestamp;
 }
 
-/** Row of `skill_versions` (migration 10): one version of a skill, unique per (skill_id, version). */
+/**
+ * Row of `skill_versions` (migration 10): one version of a skill, unique per
+ * (skill_id, version). `scope` and `origin` came with migration 11.
+ */
 export interface SkillVersionsTable {
   id: string;
   skill_id: string;
-  bot_id: string;
+  bot_id: string | null;
+  scope: string;
   version: Integer;
   /** The skill's content after the change (a `SkillSnapshot`). */
   snapshot: Json;
   author: string;
   reason: string | null;
   diff: string;
+  /** Where a promoted version's content came from (a `SkillVersionOrigin`); `null` otherwise. */
+  origin: NullableJson;
   created_at: Timestamp;
+}
+
+/** Row of `teams` (migration 11). */
+export interface TeamsTable {
+  id: string;
+  name: string;
+  metadata: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `team_members` (migration 11): one per (team_id, user_id). */
+export interface TeamMembersTable {
+  team_id: string;
+  user_id: string;
+  role: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Row of `skill_promotions` (migration 11): one promotion request. Scopes are stored as scope keys. */
+export interface SkillPromotionsTable {
+  id: string;
+  skill_id: string;
+  skill_name: string;
+  from_scope: string;
+  to_scope: string;
+  source_version: ColumnType<unknown, number | null, number | null>;
+  /** The content to promote (a `SkillSnapshot`). */
+  snapshot: Json;
+  target_skill_id: string | null;
+  target_version: ColumnType<unknown, number | null, number | null>;
+  diff: string;
+  reason: string;
+  requested_by: string;
+  status: string;
+  reviewer: string | null;
+  review_note: string | null;
+  result_skill_id: string | null;
+  created_at: Timestamp;
+  decided_at: NullableTimestamp;
 }
 
 /** Row of `kilo_migrations`: one per applied schema version. */
@@ -342,6 +398,9 @@ export interface Tables {
   traces: TracesTable;
   run_steps: RunStepsTable;
   skill_versions: SkillVersionsTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  skill_promotions: SkillPromotionsTable;
   kilo_migrations: MigrationsTable;
 }
 
@@ -351,6 +410,8 @@ export type TableName = keyof Tables;
 /** Every table, parents before children. */
 export const TABLE_NAMES: readonly TableName[] = [
   "users",
+  "teams",
+  "team_members",
   "bots",
   "skills",
   "skill_records",
@@ -367,6 +428,7 @@ export const TABLE_NAMES: readonly TableName[] = [
   "traces",
   "run_steps",
   "skill_versions",
+  "skill_promotions",
   "kilo_migrations",
 ];
 

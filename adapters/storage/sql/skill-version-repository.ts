@@ -1,9 +1,10 @@
 import type { Insertable, Selectable } from "kysely";
-import type { SkillSnapshot, SkillVersion } from "../../../src/domain/skill-version.js";
+import { ownerScope, scopeKey } from "../../../src/domain/scope.js";
+import type { SkillSnapshot, SkillVersion, SkillVersionOrigin } from "../../../src/domain/skill-version.js";
 import { KiloError } from "../../../src/errors.js";
 import type { SkillVersionRepository } from "../../../src/ports/storage.js";
 import type { SkillVersionsTable } from "./schema.js";
-import { type SqlAccess, storableJson } from "./sql-access.js";
+import { readScope, type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
 /** The `skill_versions` repository of the SQL adapters (migration 10), kept beside sql-storage.ts for size. */
@@ -16,22 +17,26 @@ export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect
     id: version.id,
     skill_id: version.skillId,
     bot_id: version.botId,
+    scope: scopeKey(version.scope),
     version: version.version,
     snapshot: json(version.snapshot),
     author: dialect.text(version.author),
     reason: version.reason === null ? null : dialect.text(version.reason),
     diff: dialect.text(version.diff),
+    origin: version.origin === null ? null : json(version.origin),
     created_at: dialect.timestamp(version.createdAt),
   });
   const versionOf = (stored: Selectable<SkillVersionsTable>): SkillVersion => ({
     id: stored.id,
     skillId: stored.skill_id,
     botId: stored.bot_id,
+    scope: readScope(stored.scope),
     version: Number(stored.version),
     snapshot: dialect.fromJson(stored.snapshot) as SkillSnapshot,
     author: dialect.fromText(stored.author),
     reason: stored.reason === null ? null : dialect.fromText(stored.reason),
     diff: dialect.fromText(stored.diff),
+    origin: stored.origin === null ? null : (dialect.fromJson(stored.origin) as SkillVersionOrigin),
     createdAt: dialect.fromTimestamp(stored.created_at),
   });
   // The cursor is the number of the last version handed out; the next page starts below it.
@@ -51,17 +56,18 @@ export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect
   return {
     append: (version) =>
       access.atomic("skillVersions.append", async (db) => {
-        // Tenancy: the skill must be the bot's (the foreign key alone would accept another bot's skill).
+        // Tenancy: the skill must be the scope's (the foreign key alone would accept another scope's skill).
+        const scope = scopeKey(version.scope);
         const owner = await db
           .selectFrom("skills")
           .select("id")
           .where("id", "=", version.skillId)
-          .where("bot_id", "=", version.botId)
+          .where("scope", "=", scope)
           .executeTakeFirst();
         if (!owner) {
           throw fail(
             "NOT_FOUND",
-            `cannot store a skill version: bot ${version.botId} has no skill ${version.skillId}`,
+            `cannot store a skill version: the scope ${scope} has no skill ${version.skillId}`,
           );
         }
         // DO NOTHING rather than a unique violation, which on Postgres would abort the surrounding transaction.
@@ -80,7 +86,7 @@ export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect
           ? fail("CONFLICT", `a skill version with id ${version.id} already exists`)
           : fail("CONFLICT", `skill ${version.skillId} already has a version ${version.version}`);
       }),
-    list: (botId, skillId, page) =>
+    list: (owner, skillId, page) =>
       access.run("skillVersions.list", async (db) => {
         if (!Number.isInteger(page.limit) || page.limit < 1) {
           throw fail("VALIDATION_FAILED", `page limit must be a positive integer, got ${String(page.limit)}`);
@@ -88,7 +94,7 @@ export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect
         let query = db
           .selectFrom("skill_versions")
           .selectAll()
-          .where("bot_id", "=", botId)
+          .where("scope", "=", scopeKey(ownerScope(owner)))
           .where("skill_id", "=", skillId);
         if (page.cursor) query = query.where("version", "<", decodeCursor(page.cursor));
         const rows = await query
@@ -99,12 +105,12 @@ export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect
         const last = items[items.length - 1];
         return { items, nextCursor: rows.length > page.limit && last ? encodeCursor(last.version) : null };
       }),
-    get: (botId, skillId, version) =>
+    get: (owner, skillId, version) =>
       access.run("skillVersions.get", async (db) => {
         const found = await db
           .selectFrom("skill_versions")
           .selectAll()
-          .where("bot_id", "=", botId)
+          .where("scope", "=", scopeKey(ownerScope(owner)))
           .where("skill_id", "=", skillId)
           .where("version", "=", version)
           .executeTakeFirst();

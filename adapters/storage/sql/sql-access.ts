@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { parseScopeKey, type SkillScope } from "../../../src/domain/scope.js";
 import { KiloError } from "../../../src/errors.js";
 import type { Tables } from "./schema.js";
 import type { SqlDialect } from "./sql-storage.js";
@@ -25,4 +26,12 @@ export function storableJson(dialect: SqlDialect, value: unknown, what = "value"
       { adapter: dialect.name, cause },
     );
   }
+}
+
+/** A stored scope key back as a scope (written by `scopeKey`, so it always parses). */
+export function readScope(key: string): SkillScope {
+  const scope = parseScopeKey(key);
+  if (!scope)
+    throw new KiloError("STORAGE_FAILED", `a stored skill scope is not a scope key: ${JSON.stringify(key)}`);
+  return scope;
 }

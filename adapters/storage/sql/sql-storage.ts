@@ -16,6 +16,7 @@ import type { Conversation, Message, NewMessage } from "../../../src/domain/conv
 import type { Memory, MemoryRevision, MemorySource } from "../../../src/domain/memory.js";
 import type { IntegrationPlan, Proposal, ProposalStatus } from "../../../src/domain/proposal.js";
 import type { NewRun, Run, RunError, RunStatus } from "../../../src/domain/run.js";
+import { ownerScope, type SkillOwner, scopeKey } from "../../../src/domain/scope.js";
 import type {
   MarkdownSkillBody,
   Skill,
@@ -82,8 +83,10 @@ import type {
   UsageRecordsTable,
   UsersTable,
 } from "./schema.js";
+import { sqlSkillPromotionRepository } from "./skill-promotion-repository.js";
 import { sqlSkillVersionRepository } from "./skill-version-repository.js";
-import { storableJson } from "./sql-access.js";
+import { readScope, storableJson } from "./sql-access.js";
+import { sqlTeamMemberRepository, sqlTeamRepository } from "./team-repository.js";
 
 /**
  * The Storage port on kysely, shared by `kilo/storage/sqlite` and
@@ -631,11 +634,12 @@ class RowCodec {
       metadata: this.json(bot.metadata),
       created_at: this.time(bot.createdAt),
       updated_at: this.time(bot.updatedAt),
+      team_id: bot.teamId ?? null,
     };
   }
 
   bot(row: Selectable<BotsTable>): Bot {
-    return {
+    const bot: Bot = {
       id: row.id,
       userId: row.user_id,
       name: this.readText(row.name),
@@ -646,12 +650,17 @@ class RowCodec {
       createdAt: this.readTime(row.created_at),
       updatedAt: this.readTime(row.updated_at),
     };
+    // Absent, not null, on a bot in no team, so a bot written without a team reads back as written.
+    if (row.team_id !== null && row.team_id !== undefined) bot.teamId = row.team_id;
+    return bot;
   }
 
   skillRow(skill: Skill): Insertable<SkillsTable> {
     return {
       id: skill.id,
-      bot_id: skill.botId,
+      bot_id: skill.scope.kind === "bot" ? skill.scope.id : null,
+      scope: scopeKey(skill.scope),
+      team_id: skill.scope.kind === "team" ? skill.scope.id : null,
       name: this.text(skill.name),
       name_folded: this.text(fold(skill.name)),
       description: this.text(skill.description),
@@ -673,6 +682,7 @@ class RowCodec {
     const skill: Skill = {
       id: row.id,
       botId: row.bot_id,
+      scope: readScope(row.scope),
       name: this.readText(row.name),
       description: this.readText(row.description),
       instructions: this.readText(row.instructions),
@@ -1300,6 +1310,20 @@ function buildRepositories(
       }),
   };
 
+  const scopeOf = (owner: SkillOwner) => scopeKey(ownerScope(owner));
+  const skillsOf = async (db: Kysely<Tables>, scopes: readonly string[]) =>
+    scopes.length === 0
+      ? []
+      : (
+          await db
+            .selectFrom("skills")
+            .selectAll()
+            .where("scope", "in", [...scopes])
+            .orderBy("created_at")
+            .orderBy("id")
+            .execute()
+        ).map((row) => codec.skill(row));
+
   const skills: SkillRepository = {
     create: (skill) =>
       access.run("skills.create", async (db) => {
@@ -1316,32 +1340,29 @@ function buildRepositories(
           .executeTakeFirst();
         throw taken
           ? conflict(`a skill with id ${skill.id} already exists`)
-          : conflict(`the bot already has a skill named "${skill.name}"`);
+          : conflict(`the scope ${scopeKey(skill.scope)} already has a skill named "${skill.name}"`);
       }),
-    get: (botId, skillId) =>
+    get: (owner, skillId) =>
       access.run("skills.get", async (db) => {
         const row = await db
           .selectFrom("skills")
           .selectAll()
-          .where("bot_id", "=", botId)
+          .where("scope", "=", scopeOf(owner))
           .where("id", "=", skillId)
           .executeTakeFirst();
         return row ? codec.skill(row) : null;
       }),
-    listByBot: (botId) =>
-      access.run("skills.listByBot", async (db) => {
-        const rows = await db
-          .selectFrom("skills")
-          .selectAll()
-          .where("bot_id", "=", botId)
-          .orderBy("created_at")
-          .orderBy("id")
-          .execute();
-        return rows.map((row) => codec.skill(row));
+    listByBot: (botId) => access.run("skills.listByBot", (db) => skillsOf(db, [scopeOf(botId)])),
+    listByScopes: (scopes) =>
+      access.run("skills.listByScopes", async (db) => {
+        const keys = scopes.map(scopeKey);
+        const found = await skillsOf(db, keys);
+        // In the order the scopes were given; each scope's oldest first.
+        return keys.flatMap((key) => found.filter((skill) => scopeKey(skill.scope) === key));
       }),
     update: (skill) =>
       access.run("skills.update", async (db) => {
-        const { id: _id, bot_id: _botId, ...columns } = codec.skillRow(skill);
+        const { id: _id, bot_id: _botId, scope, team_id: _teamId, ...columns } = codec.skillRow(skill);
         // Checked in the statement so that a clash does not raise an error, which on
         // Postgres would abort the surrounding transaction; the unique index still
         // settles races between two renames.
@@ -1349,13 +1370,15 @@ function buildRepositories(
           .updateTable("skills")
           .set(columns)
           .where("id", "=", skill.id)
-          .where("bot_id", "=", skill.botId)
+          .where("scope", "=", scope)
+          // A bot skill's `botId` must agree with its scope.
+          .where((eb) => (skill.botId === null ? eb("bot_id", "is", null) : eb("bot_id", "=", skill.botId)))
           .where(({ not, exists, selectFrom }) =>
             not(
               exists(
                 selectFrom("skills as other")
                   .select("other.id")
-                  .where("other.bot_id", "=", skill.botId)
+                  .where("other.scope", "=", scope)
                   .where("other.name_folded", "=", columns.name_folded)
                   .where("other.id", "<>", skill.id),
               ),
@@ -1367,16 +1390,18 @@ function buildRepositories(
           .selectFrom("skills")
           .select("id")
           .where("id", "=", skill.id)
-          .where("bot_id", "=", skill.botId)
+          .where("scope", "=", scope)
+          .where((eb) => (skill.botId === null ? eb("bot_id", "is", null) : eb("bot_id", "=", skill.botId)))
           .executeTakeFirst();
-        if (exists) throw conflict(`the bot already has a skill named "${skill.name}"`);
+        if (exists) throw conflict(`the scope ${scope} already has a skill named "${skill.name}"`);
         return null;
       }),
-    delete: (botId, skillId) =>
+    delete: (owner, skillId) =>
+      // Records (every bot's) and versions cascade from the skill.
       access.run("skills.delete", async (db) => {
         const result = await db
           .deleteFrom("skills")
-          .where("bot_id", "=", botId)
+          .where("scope", "=", scopeOf(owner))
           .where("id", "=", skillId)
           .executeTakeFirst();
         return changed(result);
@@ -1398,13 +1423,40 @@ function buildRepositories(
   const skillRecords: SkillRecordRepository = {
     create: (record) =>
       access.run("skillRecords.create", async (db) => {
+        const row = codec.recordRow(record);
+        // One statement: the row goes in only under a skill the bot may keep records of (its own,
+        // or one of a shared scope); the foreign keys settle a skill or bot deleted meanwhile.
         const result = await db
           .insertInto("skill_records")
-          .values(codec.recordRow(record))
+          .columns(["id", "bot_id", "skill_id", "data", "created_at", "updated_at"])
+          .expression((eb) =>
+            eb
+              .selectFrom("skills as s")
+              .select([
+                eb.val(row.id).as("id"),
+                eb.val(row.bot_id).as("bot_id"),
+                "s.id as skill_id",
+                eb.val(row.data).as("data"),
+                eb.val(row.created_at).as("created_at"),
+                eb.val(row.updated_at).as("updated_at"),
+              ])
+              .where("s.id", "=", record.skillId)
+              .where((w) => w.or([w("s.bot_id", "is", null), w("s.bot_id", "=", record.botId)])),
+          )
           .onConflict((oc) => oc.doNothing())
           .executeTakeFirst();
-        if (!inserted(result)) throw conflict(`a skill record with id ${record.id} already exists`);
-        return copy(record);
+        if (inserted(result)) return copy(record);
+        const taken = await db
+          .selectFrom("skill_records")
+          .select("id")
+          .where("id", "=", record.id)
+          .executeTakeFirst();
+        if (taken) throw conflict(`a skill record with id ${record.id} already exists`);
+        throw storageError(
+          adapter,
+          "NOT_FOUND",
+          `cannot store a skill record: the bot has no skill ${record.skillId}`,
+        );
       }),
     get: (botId, skillId, recordId) =>
       access.run("skillRecords.get", async (db) => {
@@ -2159,5 +2211,8 @@ function buildRepositories(
     runs,
     runSteps: sqlRunStepRepository(access, dialect),
     skillVersions: sqlSkillVersionRepository(access, dialect),
+    teams: sqlTeamRepository(access, dialect),
+    teamMembers: sqlTeamMemberRepository(access, dialect),
+    skillPromotions: sqlSkillPromotionRepository(access, dialect),
   };
 }
