@@ -162,11 +162,12 @@ function buildProgram(io: CliIo, argv: readonly string[], finish: (code: number)
 
   program
     .command("serve")
-    .summary("serve kilo's HTTP API")
+    .summary("serve kilo's HTTP API and kilo studio")
     .description(
       "Serves kilo's HTTP API (GET /healthz, POST /v1/events, GET /v1/runs/:run_id, the REST API under /api)\n" +
-        "for the configured user. Without KILO_API_TOKEN it listens on loopback only and takes every request\n" +
-        "as that user; with it, requests need `Authorization: Bearer <token>`. Stops cleanly on SIGINT/SIGTERM.",
+        "and kilo studio, the browser app, at /studio/, for the configured user. Without KILO_API_TOKEN it\n" +
+        "listens on loopback only and takes every request as that user; with it, requests need\n" +
+        "`Authorization: Bearer <token>` (the studio asks the browser for it). Stops cleanly on SIGINT/SIGTERM.",
     )
     .option(
       "-p, --port <port>",

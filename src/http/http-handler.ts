@@ -1,14 +1,20 @@
 import type { Bot, UpdateBotInput } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
 import { InboundEventSchema } from "../domain/run.js";
+import type { SkillOwner, SkillScope } from "../domain/scope.js";
 import type { CreateSkillInput, Skill, UpdateSkillInput } from "../domain/skill.js";
+import type { SkillPromotion } from "../domain/skill-promotion.js";
 import type { CreateToolInput, RedactedTool, UpdateToolInput } from "../domain/tool.js";
+import type { Trace } from "../domain/trace.js";
 import { KiloError, toKiloError } from "../errors.js";
+import type { EvolveProgressEvent } from "../events.js";
 import type { Kilo, UsageQuery } from "../kilo.js";
 import type { Logger } from "../ports/logger.js";
 import type { TurnInput } from "../ports/orchestrator.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
+import type { EvolveInput } from "../skills/skill-evolution.js";
+import { createStudioServer, STUDIO_PATH, type StudioOptions } from "../studio/studio-handler.js";
 import {
   empty,
   errorBody,
@@ -19,19 +25,41 @@ import {
   readJson,
 } from "./http-response.js";
 import {
+  ApprovalListParamsSchema,
   ChatBodySchema,
   CreateBotBodySchema,
   DecisionBodySchema,
+  EvolveBodySchema,
+  HistoryParamsSchema,
   LookupParamsSchema,
   type OperationId,
   PageParamsSchema,
+  PromotionApproveBodySchema,
+  PromotionListParamsSchema,
+  PromotionRejectBodySchema,
+  PromotionRequestBodySchema,
+  ReviewBodySchema,
   ROUTES,
+  RollbackBodySchema,
   type RouteSpec,
+  RunListParamsSchema,
   runView,
+  TraceParamsSchema,
   UsageParamsSchema,
+  VersionParamSchema,
   WithoutIdSchema,
 } from "./http-routes.js";
 import { type OpenApiDocument, type OpenApiOptions, openApiDocument } from "./openapi-document.js";
+
+/** What a read returns, or nothing when the storage does not keep that kind of data (`CONFIGURATION_INVALID`). */
+async function unsupportedAsEmpty<T>(read: Promise<T[]>): Promise<T[]> {
+  try {
+    return await read;
+  } catch (error) {
+    if (KiloError.is(error, "CONFIGURATION_INVALID")) return [];
+    throw error;
+  }
+}
 
 /** The user a request acts for, as the host's {@link HttpHandlerOptions.authenticate} hook found it. */
 export interface HttpPrincipal {
@@ -68,6 +96,17 @@ export interface HttpHandlerOptions {
    * Names are 1–64 of `a-z 0-9 _ -`.
    */
   webhooks?: Record<string, WebhookReceiver>;
+  /**
+   * Serves kilo studio, the browser app over this API (chat, skills and their
+   * history, evolution review, runs and traces, usage), at
+   * `GET {basePath}/studio/`: `true`, or its options. Off by default. The page
+   * and its assets go through `authenticate` like the API (a request without
+   * credentials gets the API's 401, or what `studio.unauthenticated` answers),
+   * and carry a strict Content-Security-Policy. The page calls the API from
+   * the browser, so `authenticate` must accept what the browser sends by
+   * itself: a session cookie, or HTTP auth it prompted for. See `docs/studio.md`.
+   */
+  studio?: boolean | StudioOptions;
 }
 
 /** A Web-standard receiver of one webhook, as channels return them (`telegramChannel().webhookHandler()`). */
@@ -214,10 +253,10 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     what: "skill" | "tool",
     id: string,
     list: (botId: string) => Promise<T[]>,
+    lookup: { botId?: string | undefined } = parseInput(LookupParamsSchema, query(context.url), "query"),
   ): Promise<{ bot: Bot; item: T }> {
     const itemId = parseInput(IdSchema, id, `${what} id`);
-    const params = parseInput(LookupParamsSchema, query(context.url), "query");
-    const bots = params.botId ? [await ownBot(context.userId, params.botId)] : await allBots(context.userId);
+    const bots = lookup.botId ? [await ownBot(context.userId, lookup.botId)] : await allBots(context.userId);
     const found: Array<{ bot: Bot; item: T }> = [];
     for (const bot of bots) {
       const item = (await list(bot.id)).find((candidate) => candidate.id === itemId);
@@ -232,6 +271,146 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
       );
     }
     return first;
+  }
+
+  /**
+   * The scopes whose skills a user sees, most specific first: with a bot, that
+   * bot's own, its owner's (the user), its team's and the system's; without
+   * one, all the user's bots', the user's own, their teams' and the system's.
+   */
+  async function visibleOwners(
+    userId: string,
+    bot: Bot | null,
+  ): Promise<Array<{ owner: SkillOwner; bot: Bot | null }>> {
+    const bots = bot ? [bot] : await allBots(userId);
+    const teams = bot
+      ? bot.teamId
+        ? [bot.teamId]
+        : []
+      : (await unsupportedAsEmpty(kilo.teams.listByUser(userId))).map((member) => member.teamId);
+    return [
+      ...bots.map((each) => ({ owner: each.id as SkillOwner, bot: each })),
+      { owner: { kind: "user", id: userId }, bot },
+      ...teams.map((id) => ({ owner: { kind: "team", id } as SkillOwner, bot })),
+      { owner: { kind: "system" }, bot },
+    ];
+  }
+
+  /** Every skill a user (or one bot of theirs) sees, in any status, each carrying its `scope`. */
+  async function visibleSkills(
+    userId: string,
+    bot: Bot | null,
+  ): Promise<Array<{ owner: SkillOwner; bot: Bot | null; skill: Skill }>> {
+    const found: Array<{ owner: SkillOwner; bot: Bot | null; skill: Skill }> = [];
+    for (const { owner, bot: holder } of await visibleOwners(userId, bot)) {
+      // A storage adapter that keeps bot skills only has no shared scopes to read.
+      for (const skill of await unsupportedAsEmpty(kilo.skills.list(owner)))
+        found.push({ owner, bot: holder, skill });
+    }
+    return found;
+  }
+
+  /**
+   * Finds a skill the user sees by id, in any scope (`?botId=` narrows the
+   * search to that bot's scopes). Writes go through with the user as actor,
+   * so kilo's scope rules apply (the system's skills are read-only, a team's
+   * need its admin).
+   */
+  async function locateSkill(
+    context: RouteContext,
+    lookup: { botId?: string | undefined } = parseInput(LookupParamsSchema, query(context.url), "query"),
+  ): Promise<{ owner: SkillOwner; item: Skill }> {
+    const skillId = parseInput(IdSchema, context.params.skillId, "skill id");
+    const bot = lookup.botId ? await ownBot(context.userId, lookup.botId) : null;
+    const match = (await visibleSkills(context.userId, bot)).find(({ skill }) => skill.id === skillId);
+    if (!match) throw notFound("skill", skillId);
+    return { owner: match.owner, item: match.skill };
+  }
+
+  const actorOf = (context: RouteContext) => ({ actor: { userId: context.userId } });
+
+  /** The trace, from the `?botId=` given or else the first of the user's bots that has it. */
+  async function locateTrace(context: RouteContext): Promise<{ bot: Bot; trace: Trace }> {
+    const traceId = parseInput(IdSchema, context.params.traceId, "trace id");
+    const params = parseInput(LookupParamsSchema, query(context.url), "query");
+    const bots = params.botId ? [await ownBot(context.userId, params.botId)] : await allBots(context.userId);
+    for (const bot of bots) {
+      const trace = await kilo.traces.get(bot.id, traceId).catch((error: unknown) => {
+        if (KiloError.is(error, "NOT_FOUND")) return null;
+        throw error;
+      });
+      if (trace) return { bot, trace };
+    }
+    throw notFound("trace", traceId);
+  }
+
+  /** Approves (active) or rejects (disabled) a draft skill, recording who and why in its new version. */
+  async function review(context: RouteContext, status: "active" | "disabled"): Promise<Response> {
+    const { owner, item } = await locateSkill(context);
+    const body = parseInput(ReviewBodySchema, (await context.body()) ?? {}, "review");
+    if (item.status !== "draft") {
+      throw new KiloError("CONFLICT", `Skill '${item.name}' is not a draft (it is ${item.status})`);
+    }
+    const reason = body.reason ?? (status === "active" ? "Draft approved" : "Draft rejected");
+    return json(200, await kilo.skills.update(owner, item.id, { status }, { ...actorOf(context), reason }));
+  }
+
+  async function evolveInput(context: RouteContext): Promise<EvolveInput> {
+    const bot = await ownBot(context.userId, context.params.botId ?? "");
+    const body = parseInput(EvolveBodySchema, (await context.body()) ?? {}, "evolve request");
+    return { ...body, botId: bot.id, userId: context.userId };
+  }
+
+  /**
+   * Runs evolution and streams its `evolve-progress` events (those of this bot
+   * and user) and then its result. A client that disconnects stops listening,
+   * not the evolution: its drafts are still stored.
+   */
+  function streamEvolve(input: EvolveInput): Response {
+    const encoder = new TextEncoder();
+    let closed = false;
+    let stop = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const send = (event: string, data: unknown) => {
+          if (!closed) controller.enqueue(encoder.encode(sseFrame(event, data)));
+        };
+        controller.enqueue(encoder.encode(": stream open\n\n"));
+        const listener = (event: EvolveProgressEvent) => {
+          if (event.botId === input.botId && event.userId === input.userId) send("progress", event);
+        };
+        kilo.events.on("evolve-progress", listener);
+        stop = () => kilo.events.off("evolve-progress", listener);
+        kilo
+          .evolve(input)
+          .then(
+            (result) => send("result", { type: "result", result }),
+            (error: unknown) => {
+              const { body: errorShape, status } = errorBody(error);
+              if (status >= 500)
+                logger?.error({ code: errorShape.error.code, error }, "streamed evolve failed");
+              send("error", errorShape);
+            },
+          )
+          .finally(() => {
+            stop();
+            if (!closed) controller.close();
+            closed = true;
+          });
+      },
+      cancel() {
+        closed = true;
+        stop();
+      },
+    });
+    return new Response(body, {
+      status: 200,
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+      },
+    });
   }
 
   function ownUserPath(context: RouteContext): string {
@@ -400,7 +579,7 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     // Skills
     listSkills: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
-      return json(200, { items: await kilo.skills.list(bot.id) });
+      return json(200, { items: (await visibleSkills(context.userId, bot)).map(({ skill }) => skill) });
     },
     createSkill: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
@@ -408,16 +587,13 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
       return json(201, await kilo.skills.create(bot.id, body as CreateSkillInput));
     },
     updateSkill: async (context) => {
-      const { bot, item } = await locate(context, "skill", context.params.skillId ?? "", (id) =>
-        kilo.skills.list(id),
-      );
-      return json(200, await kilo.skills.update(bot.id, item.id, (await context.body()) as UpdateSkillInput));
+      const { owner, item } = await locateSkill(context);
+      const patch = (await context.body()) as UpdateSkillInput;
+      return json(200, await kilo.skills.update(owner, item.id, patch, actorOf(context)));
     },
     deleteSkill: async (context) => {
-      const { bot, item } = await locate(context, "skill", context.params.skillId ?? "", (id) =>
-        kilo.skills.list(id),
-      );
-      await kilo.skills.delete(bot.id, item.id);
+      const { owner, item } = await locateSkill(context);
+      await kilo.skills.delete(owner, item.id, actorOf(context));
       return empty(204);
     },
 
@@ -469,6 +645,116 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     // Usage
     getUsage: async (context) => json(200, await kilo.usage.summary(await usageQuery(context))),
     getUsageBreakdown: async (context) => json(200, await kilo.usage.breakdown(await usageQuery(context))),
+
+    // Studio and review
+    getPrincipal: async (context) => json(200, { userId: context.userId }),
+    listApprovals: async (context) => {
+      const bot = await ownBot(context.userId, context.params.botId ?? "");
+      const params = parseInput(ApprovalListParamsSchema, query(context.url), "approval list query");
+      return json(200, { items: await kilo.approvals.list(bot.id, params) });
+    },
+    getSkillHistory: async (context) => {
+      const { botId, ...page } = parseInput(HistoryParamsSchema, query(context.url), "query");
+      const { owner, item } = await locateSkill(context, { botId });
+      return json(200, await kilo.skills.history(owner, item.id, page, actorOf(context)));
+    },
+    getSkillVersion: async (context) => {
+      const version = parseInput(VersionParamSchema, context.params.version, "version");
+      const { owner, item } = await locateSkill(context);
+      return json(200, await kilo.skills.version(owner, item.id, version, actorOf(context)));
+    },
+    rollbackSkill: async (context) => {
+      const { owner, item } = await locateSkill(context);
+      const body = parseInput(RollbackBodySchema, await context.body(), "rollback");
+      return json(
+        200,
+        await kilo.skills.rollback(owner, item.id, body.version, {
+          ...actorOf(context),
+          reason: body.reason,
+        }),
+      );
+    },
+    listSkillDrafts: async (context) => {
+      const bot = await ownBot(context.userId, context.params.botId ?? "");
+      const skills = (await visibleSkills(context.userId, bot)).map(({ skill }) => skill);
+      return json(200, { items: skills.filter((skill) => skill.status === "draft") });
+    },
+    approveSkillDraft: (context) => review(context, "active"),
+    rejectSkillDraft: (context) => review(context, "disabled"),
+    requestSkillPromotion: async (context) => {
+      const { owner, item } = await locateSkill(context);
+      const body = parseInput(PromotionRequestBodySchema, await context.body(), "promotion request");
+      return json(
+        201,
+        await kilo.skills.promotions.request(owner, item.id, { ...body, ...actorOf(context) }),
+      );
+    },
+    listSkillPromotions: async (context) => {
+      const params = parseInput(PromotionListParamsSchema, query(context.url), "promotion list query");
+      const administered = (await unsupportedAsEmpty(kilo.teams.listByUser(context.userId))).filter(
+        (member) => member.role === "admin",
+      );
+      const items: SkillPromotion[] = [];
+      for (const member of administered) {
+        const to: SkillScope = { kind: "team", id: member.teamId };
+        const status = params.status ?? "pending";
+        items.push(
+          ...(await allPages((cursor) => kilo.skills.promotions.list({ status, to, limit: 500, cursor }))),
+        );
+      }
+      items.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+      return json(200, { items: items.slice(0, params.limit ?? 500), nextCursor: null });
+    },
+    approveSkillPromotion: async (context) => {
+      const id = parseInput(IdSchema, context.params.promotionId, "promotion id");
+      const body = parseInput(PromotionApproveBodySchema, (await context.body()) ?? {}, "approval");
+      return json(200, await kilo.skills.promotions.approve(id, { ...body, ...actorOf(context) }));
+    },
+    rejectSkillPromotion: async (context) => {
+      const id = parseInput(IdSchema, context.params.promotionId, "promotion id");
+      const body = parseInput(PromotionRejectBodySchema, await context.body(), "rejection");
+      return json(200, await kilo.skills.promotions.reject(id, { ...body, ...actorOf(context) }));
+    },
+    evolve: async (context) => json(200, await kilo.evolve(await evolveInput(context))),
+    evolveStream: async (context) => streamEvolve(await evolveInput(context)),
+    listTraces: async (context) => {
+      const bot = await ownBot(context.userId, context.params.botId ?? "");
+      const params = parseInput(TraceParamsSchema, query(context.url), "trace query");
+      return json(200, await kilo.traces.list({ ...params, botId: bot.id }));
+    },
+    getTrace: async (context) => json(200, (await locateTrace(context)).trace),
+    setTraceFeedback: async (context) => {
+      const { bot, trace } = await locateTrace(context);
+      return json(
+        200,
+        await kilo.traces.feedback(
+          bot.id,
+          trace.id,
+          (await context.body()) as Parameters<Kilo["traces"]["feedback"]>[2],
+        ),
+      );
+    },
+    listRuns: async (context) => {
+      const bot = await ownBot(context.userId, context.params.botId ?? "");
+      const { conversationKey, ...page } = parseInput(RunListParamsSchema, query(context.url), "run query");
+      return json(200, { items: await kilo.runs.list(bot.id, conversationKey, page) });
+    },
+    listRunSteps: async (context) => {
+      const runId = parseInput(IdSchema, context.params.runId, "run id");
+      const run = await kilo.runs.get(runId).catch((error: unknown) => {
+        if (KiloError.is(error, "NOT_FOUND")) return null;
+        throw error;
+      });
+      // The bot's owner sees its runs, whoever sent them (a Telegram user, say).
+      const bot = run
+        ? await ownBot(context.userId, run.botId).catch((error: unknown) => {
+            if (KiloError.is(error, "NOT_FOUND")) return null;
+            throw error;
+          })
+        : null;
+      if (!run || !bot) throw notFound("run", runId);
+      return json(200, { items: await kilo.runs.steps(run.id) });
+    },
   };
   const routes = (ROUTES as readonly RouteSpec[]).map((spec) =>
     compileRoute(spec, operations[spec.operationId as OperationId]),
@@ -490,6 +776,14 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     }
     return userId.data;
   }
+
+  const studio =
+    options.studio === undefined || options.studio === false
+      ? null
+      : createStudioServer(
+          options.studio === true ? {} : options.studio,
+          ROUTES.map((route) => route.operationId),
+        );
 
   const webhooks = new Map(Object.entries(options.webhooks ?? {}));
   for (const name of webhooks.keys()) {
@@ -533,6 +827,9 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
       const path = url.pathname.slice(basePath.length) || "/";
       const hooked = webhooks.size > 0 ? await webhook(request, path) : null;
       if (hooked) return hooked;
+      if (studio && (path === STUDIO_PATH || path.startsWith(`${STUDIO_PATH}/`))) {
+        return await studio.serve(request, path.slice(STUDIO_PATH.length), () => authenticate(request));
+      }
       let matched: { route: Route; match: RegExpExecArray } | null = null;
       const allowed = new Set<string>();
       for (const candidate of routes) {

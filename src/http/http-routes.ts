@@ -3,23 +3,30 @@ import { BotSchema, CreateBotInputSchema, UpdateBotInputSchema } from "../domain
 import { IdSchema } from "../domain/common.js";
 import { MemorySchema } from "../domain/memory.js";
 import { ProposalSchema } from "../domain/proposal.js";
-import { InboundEventSchema, type Run, RunErrorSchema, RunStatusSchema } from "../domain/run.js";
+import { InboundEventSchema, type Run, RunErrorSchema, RunSchema, RunStatusSchema } from "../domain/run.js";
+import { RunStepSchema } from "../domain/run-step.js";
+import { SkillScopeSchema } from "../domain/scope.js";
 import {
   CreateSkillInputSchema,
   SkillSchema,
   TaskTypeSchema,
   UpdateSkillInputSchema,
 } from "../domain/skill.js";
+import { type SkillPromotion, SkillPromotionStatusSchema } from "../domain/skill-promotion.js";
+import type { SkillVersion } from "../domain/skill-version.js";
 import {
   CreateToolInputSchema,
   RedactedToolSchema,
   ToolApprovalSchema,
+  ToolApprovalStatusSchema,
   UpdateToolInputSchema,
 } from "../domain/tool.js";
+import { type Trace, TraceFeedbackInputSchema } from "../domain/trace.js";
 import type { UsageBreakdown, UsageSummary } from "../domain/usage.js";
 import { KILO_ERROR_CODES } from "../errors.js";
 import type { ApprovalOutcome } from "../kilo.js";
 import type { TurnResult } from "../ports/orchestrator.js";
+import type { EvolveResult } from "../skills/skill-evolution.js";
 
 // The one route table: the handler serves exactly these routes and the OpenAPI document describes exactly
 // these. Request schemas are the ones the handler validates with; response schemas are typed against the
@@ -71,6 +78,85 @@ export const PageParamsSchema = z
   .strict();
 
 export const LookupParamsSchema = z.object({ botId: IdSchema.optional() }).strict();
+
+const pageLimit = z.coerce.number().int().min(1).max(500);
+const pageCursor = z.string().min(1).max(1000);
+
+/** `GET /api/skills/:skillId/history`: the bot lookup of {@link LookupParamsSchema}, and paging. */
+export const HistoryParamsSchema = z
+  .object({ botId: IdSchema.optional(), limit: pageLimit.optional(), cursor: pageCursor.optional() })
+  .strict();
+
+/** The `:version` of `GET /api/skills/:skillId/versions/:version`. */
+export const VersionParamSchema = z.coerce.number().int().min(1).describe("A version number, from 1");
+
+/** `POST /api/skills/:skillId/rollback`: the version to restore, and why. */
+export const RollbackBodySchema = z
+  .object({
+    version: z.number().int().min(1).describe("The version whose content becomes the skill's again"),
+    reason: z.string().max(2000).optional(),
+  })
+  .strict();
+
+/** `POST /api/skills/:skillId/promotions`: the scope to promote to (a team or the system), and why. */
+export const PromotionRequestBodySchema = z
+  .object({
+    to: SkillScopeSchema.describe('`{ kind: "team", id }` or `{ kind: "system" }`'),
+    reason: z.string().trim().min(1).max(2000),
+  })
+  .strict();
+
+/** `GET /api/promotions`: which requests (default: pending), paged. */
+export const PromotionListParamsSchema = z
+  .object({
+    status: SkillPromotionStatusSchema.optional(),
+    limit: pageLimit.optional(),
+  })
+  .strict();
+
+/** `POST /api/promotions/:promotionId/approve`: an optional note for the requester. */
+export const PromotionApproveBodySchema = z.object({ note: z.string().max(2000).optional() }).strict();
+
+/** `POST /api/promotions/:promotionId/reject`: why (required: the requester reads it). */
+export const PromotionRejectBodySchema = z.object({ reason: z.string().trim().min(1).max(2000) }).strict();
+
+/** `POST /api/skills/:skillId/approve` and `/reject`: why, recorded in the version the decision writes. */
+export const ReviewBodySchema = z.object({ reason: z.string().max(2000).optional() }).strict();
+
+/** `POST /api/bots/:botId/evolve`: `kilo.evolve`'s options; the user is the authenticated one. */
+export const EvolveBodySchema = z
+  .object({
+    autoApply: z.boolean().optional(),
+    minOccurrences: z.number().int().min(2).max(10_000).optional(),
+    minSuccessRate: z.number().min(0).max(1).optional(),
+    since: dateParam.optional(),
+  })
+  .strict();
+
+/** `GET /api/bots/:botId/traces`: whose traces, the `[from, to)` window, and paging. */
+export const TraceParamsSchema = z
+  .object({
+    userId: IdSchema.optional(),
+    from: dateParam.optional(),
+    to: dateParam.optional(),
+    limit: pageLimit.optional(),
+    cursor: pageCursor.optional(),
+  })
+  .strict();
+
+/** `GET /api/bots/:botId/runs`: the conversation key (required) and paging by `seq`. */
+export const RunListParamsSchema = z
+  .object({
+    conversationKey: z.string().min(1).max(256).describe("The conversation key whose runs to list"),
+    limit: pageLimit.optional(),
+    afterSeq: z.coerce.number().int().min(0).optional().describe("Only runs ingested after this `seq`"),
+  })
+  .strict();
+
+/** `GET /api/bots/:botId/approvals`: only those with `status`, at most `limit`. */
+export const ApprovalListParamsSchema = z
+  .object({ status: ToolApprovalStatusSchema.optional(), limit: pageLimit.optional() })
+  .strict();
 
 /**
  * The create input kilo validates a body with, minus the server-assigned `id`
@@ -143,6 +229,96 @@ const TurnResultSchema: z.ZodType<TurnResult> = z.object({
   }),
   skillsUsed: z.array(z.string()),
   traceId: z.string().nullable(),
+});
+
+const SkillVersionSchema: z.ZodType<SkillVersion> = z.object({
+  id: IdSchema,
+  skillId: IdSchema,
+  botId: IdSchema.nullable(),
+  scope: SkillScopeSchema,
+  version: z.number().int(),
+  snapshot: SkillSchema.omit({ id: true, botId: true, scope: true, createdAt: true, updatedAt: true }),
+  author: z.string(),
+  reason: z.string().nullable(),
+  diff: z.string().describe("A unified diff from the previous version's canonical text"),
+  origin: z
+    .object({
+      scope: SkillScopeSchema,
+      skillId: IdSchema,
+      version: z.number().int(),
+      promotionId: IdSchema,
+    })
+    .nullable(),
+  createdAt: z.date(),
+});
+
+const SkillPromotionSchema: z.ZodType<SkillPromotion> = z.object({
+  id: IdSchema,
+  skillId: IdSchema,
+  skillName: z.string(),
+  from: SkillScopeSchema,
+  to: SkillScopeSchema,
+  sourceVersion: z.number().int().nullable(),
+  snapshot: SkillSchema.omit({ id: true, botId: true, scope: true, createdAt: true, updatedAt: true }),
+  targetSkillId: IdSchema.nullable(),
+  targetVersion: z.number().int().nullable(),
+  diff: z
+    .string()
+    .describe(
+      "A unified diff from the target scope's skill of that name (or nothing) to the promoted content",
+    ),
+  reason: z.string(),
+  requestedBy: z.string(),
+  status: SkillPromotionStatusSchema,
+  reviewer: z.string().nullable(),
+  reviewNote: z.string().nullable(),
+  resultSkillId: IdSchema.nullable(),
+  createdAt: z.date(),
+  decidedAt: z.date().nullable(),
+});
+
+const TraceSchema: z.ZodType<Trace> = z.object({
+  id: IdSchema,
+  botId: IdSchema,
+  userId: IdSchema,
+  conversationId: IdSchema.nullable(),
+  userMessageId: IdSchema.nullable(),
+  replyMessageId: IdSchema.nullable(),
+  message: z.string(),
+  skillId: IdSchema.nullable(),
+  skillName: z.string().nullable(),
+  matchPass: z.enum(["fast", "llm", "none"]).nullable(),
+  matchConfidence: z.number().nullable(),
+  skillsInjected: z.array(z.string()),
+  toolCalls: z.array(z.object({ name: z.string(), ok: z.boolean() })),
+  outcome: z.enum(["ok", "error"]),
+  errorCode: z.string().nullable(),
+  latencyMs: z.number(),
+  model: z.string().nullable(),
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  costUsd: z.number(),
+  feedback: z
+    .object({ rating: z.enum(["up", "down"]), comment: z.string().nullable(), at: z.date() })
+    .nullable(),
+  createdAt: z.date(),
+});
+
+const EvolveResultSchema: z.ZodType<EvolveResult> = z.object({
+  tracesAnalyzed: z.number().int(),
+  patternsDetected: z.number().int(),
+  skillsCreated: z.number().int(),
+  skills: z.array(SkillSchema),
+  patterns: z.array(
+    z.object({
+      signature: z.string(),
+      occurrences: z.number().int(),
+      successRate: z.number(),
+      outcome: z.enum(["created", "served", "duplicate", "low-success", "invalid"]),
+      reason: z.string(),
+      skillId: IdSchema.nullable(),
+    }),
+  ),
 });
 
 const ApprovalOutcomeSchema: z.ZodType<ApprovalOutcome> = z.object({
@@ -235,6 +411,37 @@ export const NAMED_SCHEMAS = {
   ApprovalOutcome: { schema: ApprovalOutcomeSchema, io: "output" },
   UsageSummary: { schema: UsageSummarySchema, io: "output" },
   UsageBreakdown: { schema: UsageBreakdownSchema, io: "output" },
+  Principal: { schema: z.object({ userId: IdSchema }), io: "output" },
+  ApprovalList: { schema: z.object({ items: z.array(ToolApprovalSchema) }), io: "output" },
+  SkillVersion: { schema: SkillVersionSchema, io: "output" },
+  SkillVersionPage: {
+    schema: z.object({ items: z.array(SkillVersionSchema), nextCursor: z.string().nullable() }),
+    io: "output",
+  },
+  Rollback: { schema: RollbackBodySchema, io: "input" },
+  PromotionRequest: { schema: PromotionRequestBodySchema, io: "input" },
+  PromotionApprove: { schema: PromotionApproveBodySchema, io: "input" },
+  PromotionReject: { schema: PromotionRejectBodySchema, io: "input" },
+  SkillPromotion: { schema: SkillPromotionSchema, io: "output" },
+  SkillPromotionPage: {
+    schema: z.object({ items: z.array(SkillPromotionSchema), nextCursor: z.string().nullable() }),
+    io: "output",
+  },
+  ApprovedPromotion: {
+    schema: z.object({ promotion: SkillPromotionSchema, skill: SkillSchema }),
+    io: "output",
+  },
+  Review: { schema: ReviewBodySchema, io: "input" },
+  EvolveRequest: { schema: EvolveBodySchema, io: "input" },
+  EvolveResult: { schema: EvolveResultSchema, io: "output" },
+  Trace: { schema: TraceSchema, io: "output" },
+  TracePage: {
+    schema: z.object({ items: z.array(TraceSchema), nextCursor: z.string().nullable() }),
+    io: "output",
+  },
+  TraceFeedback: { schema: TraceFeedbackInputSchema, io: "input" },
+  RunList: { schema: z.object({ items: z.array(RunSchema) }), io: "output" },
+  RunStepList: { schema: z.object({ items: z.array(RunStepSchema) }), io: "output" },
 } as const satisfies Record<string, { schema: z.ZodType; io: "input" | "output" }>;
 
 /** The name of a schema in {@link NAMED_SCHEMAS}. */
@@ -247,8 +454,10 @@ export interface RouteSpec {
   /** Unique; names the handler's implementation and the document's `operationId`. */
   operationId: string;
   method: "GET" | "POST" | "PATCH" | "DELETE";
-  /** With `:name` path parameters (all ids). */
+  /** With `:name` path parameters: ids, unless {@link RouteSpec.params} says otherwise. */
   path: string;
+  /** Path parameters that are not ids, with the schema that parses them (the document shows it). */
+  params?: Record<string, z.ZodType>;
   tag: string;
   summary: string;
   description?: string;
@@ -264,7 +473,8 @@ export interface RouteSpec {
   errors?: readonly number[];
 }
 
-const LOOKUP_NOTE = "`?botId=` reads that bot only; without it the user's bots are searched.";
+const LOOKUP_NOTE =
+  "`?botId=` reads that bot and the shared scopes it sees only; without it the user's bots, the user's own scope, their teams' and the system's are searched. Writes to a team's skill need its admin; the system's skills are read-only (403).";
 
 export const ROUTES = [
   {
@@ -506,6 +716,205 @@ export const ROUTES = [
     query: UsageParamsSchema,
     response: { status: 200, schema: "UsageBreakdown", description: "Usage broken down" },
     errors: [403],
+  },
+  {
+    operationId: "getPrincipal",
+    method: "GET",
+    path: "/api/me",
+    tag: "users",
+    summary: "The authenticated user",
+    response: { status: 200, schema: "Principal", description: "Who the request acts for" },
+  },
+  {
+    operationId: "listApprovals",
+    method: "GET",
+    path: "/api/bots/:botId/approvals",
+    tag: "approvals",
+    summary: "A bot's tool-call approvals, newest first (`?status=pending` for those waiting)",
+    query: ApprovalListParamsSchema,
+    response: { status: 200, schema: "ApprovalList", description: "The approvals" },
+  },
+  {
+    operationId: "getSkillHistory",
+    method: "GET",
+    path: "/api/skills/:skillId/history",
+    tag: "skills",
+    summary: "A skill's versions, newest first, each with its author, reason and diff",
+    description: LOOKUP_NOTE,
+    query: HistoryParamsSchema,
+    response: { status: 200, schema: "SkillVersionPage", description: "A page of versions" },
+  },
+  {
+    operationId: "getSkillVersion",
+    method: "GET",
+    path: "/api/skills/:skillId/versions/:version",
+    tag: "skills",
+    summary: "One version of a skill",
+    description: LOOKUP_NOTE,
+    params: { version: VersionParamSchema },
+    query: LookupParamsSchema,
+    response: { status: 200, schema: "SkillVersion", description: "The version" },
+  },
+  {
+    operationId: "rollbackSkill",
+    method: "POST",
+    path: "/api/skills/:skillId/rollback",
+    tag: "skills",
+    summary: "Restore a version's content as a new version (history is never rewritten)",
+    description: `${LOOKUP_NOTE} A version whose content no longer validates (its name is taken now, say) answers 400 and changes nothing.`,
+    query: LookupParamsSchema,
+    body: { schema: "Rollback", required: true },
+    response: { status: 200, schema: "Skill", description: "The skill, as restored" },
+  },
+  {
+    operationId: "listSkillDrafts",
+    method: "GET",
+    path: "/api/bots/:botId/drafts",
+    tag: "evolution",
+    summary: "A bot's draft skills, waiting for review",
+    description:
+      "Drafts from `kilo.evolve` carry their evidence in `metadata.evolution`: the pattern's signature, keywords, occurrences, success rate, trace ids, and `replay` (how many of the pattern's requests matched before and would match with the draft).",
+    response: { status: 200, schema: "SkillList", description: "The drafts, oldest first" },
+  },
+  {
+    operationId: "approveSkillDraft",
+    method: "POST",
+    path: "/api/skills/:skillId/approve",
+    tag: "evolution",
+    summary: "Approve a draft skill: it becomes active",
+    description: `${LOOKUP_NOTE} A skill that is not a draft answers 409.`,
+    query: LookupParamsSchema,
+    body: { schema: "Review", required: false },
+    response: { status: 200, schema: "Skill", description: "The skill, now active" },
+    errors: [409],
+  },
+  {
+    operationId: "rejectSkillDraft",
+    method: "POST",
+    path: "/api/skills/:skillId/reject",
+    tag: "evolution",
+    summary: "Reject a draft skill: it is disabled (kept, so evolution does not draft it again)",
+    description: `${LOOKUP_NOTE} A skill that is not a draft answers 409.`,
+    query: LookupParamsSchema,
+    body: { schema: "Review", required: false },
+    response: { status: 200, schema: "Skill", description: "The skill, now disabled" },
+    errors: [409],
+  },
+  {
+    operationId: "requestSkillPromotion",
+    method: "POST",
+    path: "/api/skills/:skillId/promotions",
+    tag: "skills",
+    summary: "Ask to promote a skill to a team or the system, for review",
+    description: `${LOOKUP_NOTE} A bot's or the user's skill may go to a team the user belongs to or to the system; a team's skill to the system. The request pins the content and its diff against the target's skill of that name.`,
+    query: LookupParamsSchema,
+    body: { schema: "PromotionRequest", required: true },
+    response: { status: 201, schema: "SkillPromotion", description: "The pending request" },
+    errors: [403],
+  },
+  {
+    operationId: "listSkillPromotions",
+    method: "GET",
+    path: "/api/promotions",
+    tag: "skills",
+    summary: "Promotion requests the user may review (to teams they administer)",
+    description:
+      "Default `status=pending`. Requests to the system scope are reviewed by the host (`kilo.skills.promotions` without an actor), not over HTTP.",
+    query: PromotionListParamsSchema,
+    response: { status: 200, schema: "SkillPromotionPage", description: "The requests, oldest first" },
+  },
+  {
+    operationId: "approveSkillPromotion",
+    method: "POST",
+    path: "/api/promotions/:promotionId/approve",
+    tag: "skills",
+    summary: "Approve a promotion request: the skill is written to the target scope with its history",
+    description:
+      "Only an admin of the target team (403 otherwise). 409 when the request was decided already, or the target's skill changed since the request (its diff is out of date).",
+    body: { schema: "PromotionApprove", required: false },
+    response: { status: 200, schema: "ApprovedPromotion", description: "The request and the skill written" },
+    errors: [403, 409],
+  },
+  {
+    operationId: "rejectSkillPromotion",
+    method: "POST",
+    path: "/api/promotions/:promotionId/reject",
+    tag: "skills",
+    summary: "Reject a promotion request, saying why",
+    description:
+      "Only an admin of the target team (403 otherwise); 409 when the request was decided already.",
+    body: { schema: "PromotionReject", required: true },
+    response: { status: 200, schema: "SkillPromotion", description: "The rejected request" },
+    errors: [403, 409],
+  },
+  {
+    operationId: "evolve",
+    method: "POST",
+    path: "/api/bots/:botId/evolve",
+    tag: "evolution",
+    summary: "Run evolution over the authenticated user's traces with the bot",
+    description:
+      "Detects repeated requests no skill serves and drafts a Markdown skill for each (active with `autoApply`).",
+    body: { schema: "EvolveRequest", required: false },
+    response: { status: 200, schema: "EvolveResult", description: "What evolution found and drafted" },
+  },
+  {
+    operationId: "evolveStream",
+    method: "POST",
+    path: "/api/bots/:botId/evolve/stream",
+    tag: "evolution",
+    summary: "Run evolution and stream its progress as Server-Sent Events",
+    description:
+      "Frames: `progress` (data: an `evolve-progress` event: `stage`, `message`, and totals or the pattern), then `result` (data `{ type, result: EvolveResult }`), or `error` (data: the error body).",
+    body: { schema: "EvolveRequest", required: false },
+    response: { status: 200, stream: true, description: "A stream of progress events and the result" },
+  },
+  {
+    operationId: "listTraces",
+    method: "GET",
+    path: "/api/bots/:botId/traces",
+    tag: "traces",
+    summary: "A bot's traces (one per chat turn), oldest first, paged",
+    query: TraceParamsSchema,
+    response: { status: 200, schema: "TracePage", description: "A page of traces" },
+  },
+  {
+    operationId: "getTrace",
+    method: "GET",
+    path: "/api/traces/:traceId",
+    tag: "traces",
+    summary: "One trace",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    response: { status: 200, schema: "Trace", description: "The trace" },
+  },
+  {
+    operationId: "setTraceFeedback",
+    method: "POST",
+    path: "/api/traces/:traceId/feedback",
+    tag: "traces",
+    summary: "Rate a turn up or down (replacing earlier feedback); evolution reads it",
+    description: LOOKUP_NOTE,
+    query: LookupParamsSchema,
+    body: { schema: "TraceFeedback", required: true },
+    response: { status: 200, schema: "Trace", description: "The trace with its feedback" },
+  },
+  {
+    operationId: "listRuns",
+    method: "GET",
+    path: "/api/bots/:botId/runs",
+    tag: "runs",
+    summary: "A bot's runs of one conversation key, in ingest order",
+    query: RunListParamsSchema,
+    response: { status: 200, schema: "RunList", description: "The runs" },
+  },
+  {
+    operationId: "listRunSteps",
+    method: "GET",
+    path: "/api/runs/:runId/steps",
+    tag: "runs",
+    summary: "A run's recorded workflow steps, in order",
+    response: { status: 200, schema: "RunStepList", description: "The steps" },
   },
 ] as const satisfies readonly RouteSpec[];
 

@@ -1,11 +1,13 @@
 /**
  * kilo's HTTP API as a Web-standard handler, plus an adapter for `node:http`
- * (and so Express, Connect and Fastify raw routes), and the API's OpenAPI 3.1
- * document. See `docs/http.md`.
+ * (and so Express, Connect and Fastify raw routes), the API's OpenAPI 3.1
+ * document, and kilo studio, the browser app over the API (`studio: true`).
+ * See `docs/http.md` and `docs/studio.md`.
  *
  * @module kilo/http
  */
 
+export type { StudioOptions } from "../studio/studio-handler.js";
 export type { HttpHandler, HttpHandlerOptions, HttpPrincipal, WebhookReceiver } from "./http-handler.js";
 export { createHttpHandler, DEFAULT_MAX_BODY_BYTES } from "./http-handler.js";
 export type { HttpErrorBody, HttpErrorCode } from "./http-response.js";

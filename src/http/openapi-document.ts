@@ -104,12 +104,10 @@ export function openApiPath(path: string): string {
 
 function parameters(spec: RouteSpec): unknown[] {
   const idSchema = toJsonSchema(IdSchema, "input");
-  const inPath = pathParameters(spec.path).map((name) => ({
-    name,
-    in: "path",
-    required: true,
-    schema: idSchema,
-  }));
+  const inPath = pathParameters(spec.path).map((name) => {
+    const own = spec.params?.[name];
+    return { name, in: "path", required: true, schema: own ? toJsonSchema(own, "input") : idSchema };
+  });
   if (!spec.query) return inPath;
   const query = toJsonSchema(spec.query, "input") as {
     properties?: Record<string, JsonSchema>;

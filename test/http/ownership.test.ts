@@ -20,7 +20,16 @@ const RISKY_TOOL = {
 
 describe("every route checks that the authenticated user owns what it touches", () => {
   let api: TestApi;
-  const alice = { botId: "", skillId: "", toolId: "", conversationId: "", runId: "", approvalId: "" };
+  const alice = {
+    botId: "",
+    skillId: "",
+    toolId: "",
+    conversationId: "",
+    runId: "",
+    approvalId: "",
+    traceId: "",
+    promotionId: "",
+  };
   let malloryBot = "";
 
   async function json<T>(response: Promise<Response>, status: number): Promise<T> {
@@ -41,7 +50,12 @@ describe("every route checks that the authenticated user owns what it touches", 
       conversations: await kilo.conversations.list(alice.botId),
       messages,
       run: await kilo.runs.get(alice.runId),
+      steps: await kilo.runs.steps(alice.runId),
+      traces: await kilo.traces.list({ botId: alice.botId }),
+      history: await kilo.skills.history(alice.botId, alice.skillId),
       usage: await kilo.usage.summary({ userId: ALICE }),
+      promotions: await kilo.skills.promotions.list(),
+      teamSkills: await kilo.skills.list({ kind: "team", id: "crumb-team" }),
       providerCalls: api.provider.calls,
     };
   }
@@ -80,8 +94,20 @@ describe("every route checks that the authenticated user owns what it touches", 
     );
     alice.runId = run_id;
     expect((await api.kilo.runs.wait(run_id)).status).toBe("succeeded");
+    alice.traceId = (await api.kilo.traces.list({ botId: bot.id })).items[0]?.id ?? "";
+    expect(alice.traceId).not.toBe("");
     malloryBot = (
       await json<{ id: string }>(api.call("POST", "/api/bots", { user: MALLORY, body: { name: "Mal" } }), 201)
+    ).id;
+    // Alice's team, and her request to share the skill with it (Mallory is in no team).
+    await api.kilo.teams.create({ id: "crumb-team", name: "Crumbs" }, { actor: { userId: ALICE } });
+    alice.promotionId = (
+      await json<{ id: string }>(
+        api.call("POST", `/api/skills/${alice.skillId}/promotions`, {
+          body: { to: { kind: "team", id: "crumb-team" }, reason: "Share it" },
+        }),
+        201,
+      )
     ).id;
   });
 
@@ -91,7 +117,7 @@ describe("every route checks that the authenticated user owns what it touches", 
 
   it("answers 403 or 404 on every route called with another user's ids, and changes nothing", async () => {
     const before = await aliceState();
-    const { botId, skillId, toolId, conversationId, runId, approvalId } = alice;
+    const { botId, skillId, toolId, conversationId, runId, approvalId, traceId, promotionId } = alice;
     const attempts: Array<[method: string, path: string, body: unknown, expected: 403 | 404]> = [
       ["GET", `/api/users/${ALICE}/bots`, undefined, 403],
       ["POST", "/api/bots", { name: "Planted", userId: ALICE }, 403],
@@ -153,6 +179,26 @@ describe("every route checks that the authenticated user owns what it touches", 
         404,
       ],
       ["GET", `/v1/runs/${runId}`, undefined, 404],
+      ["GET", `/api/bots/${botId}/approvals`, undefined, 404],
+      ["GET", `/api/skills/${skillId}/history`, undefined, 404],
+      ["GET", `/api/skills/${skillId}/history?botId=${botId}`, undefined, 404],
+      ["GET", `/api/skills/${skillId}/versions/1`, undefined, 404],
+      ["POST", `/api/skills/${skillId}/rollback`, { version: 1 }, 404],
+      ["POST", `/api/skills/${skillId}/rollback?botId=${botId}`, { version: 1 }, 404],
+      ["GET", `/api/bots/${botId}/drafts`, undefined, 404],
+      ["POST", `/api/skills/${skillId}/approve`, undefined, 404],
+      ["POST", `/api/skills/${skillId}/reject?botId=${botId}`, { reason: "mine" }, 404],
+      ["POST", `/api/bots/${botId}/evolve`, {}, 404],
+      ["POST", `/api/bots/${botId}/evolve/stream`, {}, 404],
+      ["GET", `/api/bots/${botId}/traces`, undefined, 404],
+      ["GET", `/api/traces/${traceId}`, undefined, 404],
+      ["GET", `/api/traces/${traceId}?botId=${botId}`, undefined, 404],
+      ["POST", `/api/traces/${traceId}/feedback`, { rating: "down" }, 404],
+      ["GET", `/api/bots/${botId}/runs?conversationKey=k1`, undefined, 404],
+      ["GET", `/api/runs/${runId}/steps`, undefined, 404],
+      ["POST", `/api/skills/${skillId}/promotions`, { to: { kind: "system" }, reason: "mine" }, 404],
+      ["POST", `/api/promotions/${promotionId}/approve`, {}, 403],
+      ["POST", `/api/promotions/${promotionId}/reject`, { reason: "no" }, 403],
     ];
     const seen = new Set<string>();
     for (const [method, path, body, expected] of attempts) {
@@ -165,11 +211,17 @@ describe("every route checks that the authenticated user owns what it touches", 
       // Never names whose the thing is.
       expect(text).not.toContain(ALICE);
     }
-    // Every authenticated route of the API (all but /healthz and /openapi.json) was walked.
+    // The review queue lists only requests Mallory may review: none of Alice's.
+    const queue = await api.call("GET", "/api/promotions", { user: MALLORY });
+    expect(queue.status).toBe(200);
+    expect(((await queue.json()) as { items: unknown[] }).items).toEqual([]);
+    seen.add("GET /api/promotions");
+    // Every authenticated route of the API (all but /healthz, /openapi.json and /api/me, which names
+    // no id and answers only who the caller is) was walked.
     const templates = (ROUTES as readonly RouteSpec[])
-      .filter((route) => route.auth !== false)
+      .filter((route) => route.auth !== false && route.operationId !== "getPrincipal")
       .map((route) => `${route.method} ${route.path}`);
-    expect(templates).toHaveLength(22);
+    expect(templates).toHaveLength(40);
     const ids: Record<string, string> = {
       ":userId": ALICE,
       ":botId": botId,
@@ -177,6 +229,10 @@ describe("every route checks that the authenticated user owns what it touches", 
       ":toolId": toolId,
       ":approvalId": approvalId,
       ":run_id": runId,
+      ":runId": runId,
+      ":traceId": traceId,
+      ":promotionId": promotionId,
+      ":version": "1",
     };
     for (const template of templates) {
       const concrete = template.replace(/:[A-Za-z_]+/g, (key) => ids[key] ?? key);
