@@ -60,8 +60,12 @@ export type EvolveStage = "analysing" | "detected" | "created" | "skipped" | "do
 
 /** Progress of one evolution pass (`evolve-progress`). */
 export interface EvolveProgressEvent {
-  botId: string;
-  userId: string;
+  /** The bot evolved, when `kilo.evolve` named one. */
+  botId: string | null;
+  /** The user whose traces are read, when `kilo.evolve` named one (else `teamId`). */
+  userId: string | null;
+  /** The team whose bots' traces are read, when `kilo.evolve` named one. */
+  teamId: string | null;
   stage: EvolveStage;
   /** One line a UI or CLI can show as is. */
   message: string;

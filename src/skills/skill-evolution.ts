@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
+import type { SkillScope } from "../domain/scope.js";
 import { type CreateSkillInput, CreateSkillInputSchema, type Skill } from "../domain/skill.js";
 import type { Trace } from "../domain/trace.js";
 import { KiloError } from "../errors.js";
@@ -23,8 +24,15 @@ import { type DetectedPattern, detectPatterns } from "./trace-patterns.js";
 /** Validates what `kilo.evolve` receives. */
 export const EvolveInputSchema = z
   .object({
-    botId: IdSchema,
-    userId: IdSchema,
+    /**
+     * One bot of `userId`: analyse its traces and draft into its own scope. Without it, every bot
+     * of the user (drafts in the user's scope) or of the team (drafts in the team's scope).
+     */
+    botId: IdSchema.optional(),
+    /** Whose traces: a user's (with `botId`, that bot's). Give `userId` or `teamId`. */
+    userId: IdSchema.optional(),
+    /** A team's: the traces of the team's bots; drafts go to the team's scope. */
+    teamId: IdSchema.optional(),
     /** Create the skills active instead of as drafts (default false: drafts, for review). */
     autoApply: z.boolean().default(false),
     /** Fewest similar requests that make a pattern (default 3). */
@@ -35,7 +43,15 @@ export const EvolveInputSchema = z
     since: z.date().optional(),
     signal: z.instanceof(AbortSignal).optional(),
   })
-  .strict();
+  .strict()
+  .refine((input) => (input.userId === undefined) !== (input.teamId === undefined), {
+    message: "give userId or teamId (one of them)",
+    path: ["userId"],
+  })
+  .refine((input) => input.botId === undefined || input.userId !== undefined, {
+    message: "botId needs the bot's userId",
+    path: ["botId"],
+  });
 
 /** Input of `kilo.evolve`. */
 export type EvolveInput = z.input<typeof EvolveInputSchema>;
@@ -147,13 +163,37 @@ const SAMPLE_SIZE = 10;
 export class SkillEvolution {
   constructor(private readonly deps: SkillEvolutionDependencies) {}
 
+  /** The bots whose traces a pass reads, and the scope its drafts go to. */
+  private async subjects(
+    input: z.output<typeof EvolveInputSchema>,
+  ): Promise<{ bots: Bot[]; scope: SkillScope }> {
+    const { botId, userId, teamId } = input;
+    if (botId !== undefined) {
+      const bot = await this.deps.loadBot(botId);
+      if (!bot || bot.userId !== userId)
+        throw new KiloError("NOT_FOUND", `User '${userId}' has no bot '${botId}'`);
+      return { bots: [bot], scope: { kind: "bot", id: bot.id } };
+    }
+    const botsOf = (user: string) =>
+      allPages((cursor) => this.deps.storage.bots.listByUser(user, { limit: 500, cursor }));
+    if (userId !== undefined) return { bots: await botsOf(userId), scope: { kind: "user", id: userId } };
+    const teams = this.deps.storage.teams;
+    const team = teams ? await teams.get(teamId!) : null;
+    if (!teams || !team) throw new KiloError("NOT_FOUND", `No team '${teamId}'`);
+    const bots: Bot[] = [];
+    for (const member of (await this.deps.storage.teamMembers?.listByTeam(team.id)) ?? []) {
+      bots.push(...(await botsOf(member.userId)).filter((bot) => bot.teamId === team.id));
+    }
+    return { bots, scope: { kind: "team", id: team.id } };
+  }
+
   /** Runs one evolution pass; see `kilo.evolve`. */
   async evolve(raw: EvolveInput): Promise<EvolveResult> {
     const input = parseInput(EvolveInputSchema, raw, "evolve input");
-    const { botId, userId } = input;
-    const bot = await this.deps.loadBot(botId);
-    if (!bot || bot.userId !== userId)
-      throw new KiloError("NOT_FOUND", `User '${userId}' has no bot '${botId}'`);
+    const { bots, scope } = await this.subjects(input);
+    const botId = input.botId ?? null;
+    const userId = input.userId ?? null;
+    const teamId = input.teamId ?? null;
     const repository = this.deps.storage.traces;
     if (!repository) {
       throw new KiloError(
@@ -165,12 +205,20 @@ export class SkillEvolution {
       stage: EvolveProgressEvent["stage"],
       message: string,
       extra: Partial<EvolveProgressEvent> = {},
-    ) => this.deps.emit({ botId, userId, stage, message, ...extra });
+    ) => this.deps.emit({ botId, userId, teamId, stage, message, ...extra });
 
     progress("analysing", "Reading traces");
-    const traces = await allPages((cursor) =>
-      repository.list({ botId, userId, from: input.since }, { limit: 1000, cursor }),
-    );
+    const traces: Trace[] = [];
+    for (const bot of bots) {
+      traces.push(
+        ...(await allPages((cursor) =>
+          repository.list(
+            { botId: bot.id, userId: userId ?? undefined, from: input.since },
+            { limit: 1000, cursor },
+          ),
+        )),
+      );
+    }
     const detected = detectPatterns(traces, { minOccurrences: input.minOccurrences });
     progress(
       "detected",
@@ -181,8 +229,22 @@ export class SkillEvolution {
       },
     );
 
-    let all = await this.deps.skills.list(botId);
-    const tools = (await this.deps.storage.tools.listByBot(botId)).map((tool) => tool.name);
+    // What the analysed bots see (a pattern one of them serves is skipped), plus the drafts and
+    // disabled skills of the target scope (an earlier pass's drafts are not drafted again).
+    const seen = new Map<string, Skill>();
+    for (const bot of bots) {
+      for (const { skill } of await this.deps.skills.effective(bot.id)) seen.set(skill.id, skill);
+    }
+    for (const skill of await this.deps.skills.list(scope)) seen.set(skill.id, skill);
+    let all = [...seen.values()];
+    const botsById = new Map(bots.map((bot) => [bot.id, bot]));
+    const tools = [
+      ...new Set(
+        (await Promise.all(bots.map((bot) => this.deps.storage.tools.listByBot(bot.id)))).flatMap((list) =>
+          list.map((tool) => tool.name),
+        ),
+      ),
+    ];
     const result: EvolveResult = {
       tracesAnalyzed: traces.length,
       patternsDetected: detected.length,
@@ -194,7 +256,15 @@ export class SkillEvolution {
     for (const pattern of detected) {
       input.signal?.throwIfAborted();
       const members = pattern.members.map((index) => traces[index]!);
-      const outcome = await this.consider(bot, pattern, members, all, tools, input);
+      const outcome = await this.consider(
+        mostFrequentBot(members, botsById),
+        scope,
+        pattern,
+        members,
+        all,
+        tools,
+        input,
+      );
       result.patterns.push(outcome.pattern);
       progress(outcome.skill ? "created" : "skipped", outcome.pattern.reason, {
         signature: pattern.signature,
@@ -216,6 +286,7 @@ export class SkillEvolution {
 
   private async consider(
     bot: Bot,
+    scope: SkillScope,
     pattern: DetectedPattern,
     members: Trace[],
     skills: Skill[],
@@ -305,7 +376,7 @@ export class SkillEvolution {
     const replay = await this.replay(bot, input, { ...draft, triggers }, messages.slice(-SAMPLE_SIZE));
     const evolution = { ...(verdict.skill.metadata?.evolution as Record<string, unknown>), replay };
     const skill = await this.deps.skills.create(
-      bot.id,
+      scope,
       { ...verdict.skill, metadata: { ...verdict.skill.metadata, evolution } },
       {
         author: "evolution",
@@ -335,7 +406,7 @@ export class SkillEvolution {
       taskType: "skill_generation",
       purpose: "evolve-skill",
       botId: bot.id,
-      userId: input.userId,
+      userId: bot.userId,
       signal: input.signal,
       system: [
         {
@@ -383,7 +454,7 @@ export class SkillEvolution {
   ): Promise<EvolutionReplay> {
     const { matcher, composer, clock } = this.deps;
     const now = clock.now();
-    const before = await this.deps.skills.catalog(bot.id);
+    const before = await this.deps.skills.catalog(bot);
     const candidate: Skill = {
       ...CreateSkillInputSchema.parse({
         name: draft.name,
@@ -395,6 +466,7 @@ export class SkillEvolution {
       }),
       id: DRAFT_ID,
       botId: bot.id,
+      scope: { kind: "bot", id: bot.id },
       createdAt: now,
       updatedAt: now,
     };
@@ -409,7 +481,7 @@ export class SkillEvolution {
           message,
           catalog,
           bot,
-          userId: input.userId,
+          userId: bot.userId,
           conversationId: null,
           signal: input.signal,
         });
@@ -494,6 +566,14 @@ export class SkillEvolution {
     }
     return hits * 2 > probes.length ? top : null;
   }
+}
+
+/** The bot most of a pattern's traces came from: its catalog and soul are what the draft is checked against. */
+function mostFrequentBot(members: Trace[], bots: ReadonlyMap<string, Bot>): Bot {
+  const counts = new Map<string, number>();
+  for (const trace of members) counts.set(trace.botId, (counts.get(trace.botId) ?? 0) + 1);
+  const [top] = [...counts].sort((a, b) => b[1] - a[1]);
+  return bots.get(top![0])!;
 }
 
 /** How many messages the index matches confidently (to `only`, when given). */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { memoryStorage } from "../../adapters/storage/memory/index.js";
 import type { EvolutionReplay, EvolveProgressEvent, Trace } from "../../src/index.js";
-import { ORDER_TRACKER } from "../fixtures.js";
 import { detectPatterns } from "../../src/skills/trace-patterns.js";
+import { ORDER_TRACKER } from "../fixtures.js";
 import { setup, USER } from "../kilo/helpers.js";
 
 const draft = (name = "invoice-reminders") =>
@@ -105,6 +105,54 @@ describe("kilo.evolve", () => {
       expect(example.promptChars.after).toBeGreaterThan(example.promptChars.before);
     }
     expect(provider.requests.filter((request) => request.purpose === "classify")).toHaveLength(3);
+  });
+
+  it("evolves a user across their bots into the user's scope, which every bot of theirs then sees", async () => {
+    const storage = memoryStorage();
+    const { kilo } = setup({ "evolve-skill": [draft()] }, { storage });
+    const crumb = await kilo.bots.create({ userId: USER, name: "Crumb" });
+    const rye = await kilo.bots.create({ userId: USER, name: "Rye" });
+    // The pattern only shows across both bots: two requests to one, one to the other.
+    await storage.traces!.create(makeTrace(crumb.id, 0));
+    await storage.traces!.create(makeTrace(crumb.id, 1));
+    await storage.traces!.create(makeTrace(rye.id, 2));
+
+    const result = await kilo.evolve({ userId: USER, autoApply: true });
+
+    expect(result).toMatchObject({ tracesAnalyzed: 3, patternsDetected: 1, skillsCreated: 1 });
+    expect(result.skills[0]!.scope).toEqual({ kind: "user", id: USER });
+    for (const bot of [crumb, rye]) {
+      const names = (await kilo.skills.effective(bot.id)).map(({ skill }) => skill.name);
+      expect(names).toEqual(["invoice-reminders"]);
+    }
+    // A second pass sees the skill in the user's scope: nothing new.
+    expect((await kilo.evolve({ userId: USER })).patterns[0]).toMatchObject({ outcome: "served" });
+  });
+
+  it("evolves a team from its bots' traces into the team's scope, leaving members' other bots out", async () => {
+    const storage = memoryStorage();
+    const { kilo } = setup({ "evolve-skill": [draft()] }, { storage });
+    const team = await kilo.teams.create({ id: "bakers", name: "Bakers" });
+    await kilo.teams.addMember(team.id, { userId: USER });
+    await kilo.teams.addMember(team.id, { userId: "bob" });
+    const mine = await kilo.bots.create({ userId: USER, name: "Crumb", teamId: team.id });
+    const bobs = await kilo.bots.create({ userId: "bob", name: "Rye", teamId: team.id });
+    const outside = await kilo.bots.create({ userId: "bob", name: "Private" });
+    await storage.traces!.create(makeTrace(mine.id, 0));
+    await storage.traces!.create(makeTrace(bobs.id, 1, { userId: "bob" }));
+    await storage.traces!.create(makeTrace(bobs.id, 2, { userId: "bob" }));
+    await storage.traces!.create(makeTrace(outside.id, 3, { userId: "bob", id: "trace_private" }));
+
+    const result = await kilo.evolve({ teamId: team.id });
+
+    expect(result).toMatchObject({ tracesAnalyzed: 3, skillsCreated: 1 });
+    expect(result.skills[0]).toMatchObject({ scope: { kind: "team", id: "bakers" }, status: "draft" });
+    const evidence = result.skills[0]!.metadata.evolution as { traceIds: string[] };
+    expect(evidence.traceIds).not.toContain("trace_private");
+    await expect(kilo.evolve({ teamId: "nope" })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(kilo.evolve({ userId: USER, teamId: team.id })).rejects.toMatchObject({
+      code: "VALIDATION_FAILED",
+    });
   });
 
   it("applies the skill at once with autoApply", async () => {
