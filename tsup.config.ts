@@ -1,4 +1,5 @@
 import { defineConfig } from "tsup";
+import { studioAssetsPlugin } from "./src/studio/build-studio.js";
 
 // Every entry here has a matching subpath in package.json "exports" (test/package/exports.test.ts checks it).
 export const entries = {
@@ -13,6 +14,8 @@ export const entries = {
   "providers/openai/index": "adapters/providers/openai/index.ts",
   "search/brave/index": "adapters/search/brave/index.ts",
   "channels/telegram/index": "adapters/channels/telegram/index.ts",
+  "volumes/git/index": "adapters/volumes/git/index.ts",
+  "durable/dbos/index": "adapters/durable/dbos/index.ts",
 };
 
 export default defineConfig({
@@ -27,5 +30,18 @@ export default defineConfig({
   splitting: true,
   treeshake: true,
   // Drivers are optional peer dependencies: never bundled, loaded only by their adapter.
-  external: ["vitest", "kysely", "pg", "better-sqlite3", "ioredis", "openai", "@anthropic-ai/sdk", "grammy"],
+  external: [
+    "vitest",
+    "kysely",
+    "pg",
+    "better-sqlite3",
+    "ioredis",
+    "openai",
+    "@anthropic-ai/sdk",
+    "grammy",
+    "isomorphic-git",
+    "@dbos-inc/dbos-sdk",
+  ],
+  // kilo studio's browser client (src/studio/client), bundled into `kilo/http` at build time.
+  esbuildPlugins: [studioAssetsPlugin()],
 });

@@ -8,8 +8,16 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-/** Bytes: the size when the budget was set (328 297 raw, 87 951 gzip) plus about 15% headroom. */
-export const BUDGET = { raw: 378_000, gzip: 101_000 };
+/**
+ * Bytes. History: set at 328 297 raw / 87 951 gzip plus about 15% headroom (378 000 / 101 000).
+ * Raised to 486 000 / 127 000 (the size then, 441 341 / 114 998, plus about 10%) when skill scopes,
+ * teams, promotion requests, the skill volume link and the run-executor seam landed: they are
+ * `kilo.teams`, `kilo.skills.*` and `createKilo({ volume, runs: { executor } })` of the core API,
+ * not adapters (the git volume and DBOS executors themselves live behind their subpaths). The
+ * largest parts that could move behind a subpath next: auto-learning (src/research, about 30 KB)
+ * and evolution (about 16 KB).
+ */
+export const BUDGET = { raw: 486_000, gzip: 127_000 };
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const entry = join(root, "dist", "index.js");

@@ -15,6 +15,7 @@ export type {
   KiloComponents,
   KiloOptions,
   KiloParts,
+  RunListOptions,
   UsageQuery,
 } from "./kilo.js";
 export { createKilo } from "./kilo.js";
@@ -54,7 +55,9 @@ export type * from "./ports/skill-matcher.js";
 export type * from "./ports/learner.js";
 export type * from "./ports/search-provider.js";
 export type * from "./ports/skill-proposer.js";
+export type * from "./ports/skill-volume.js";
 export type * from "./ports/storage.js";
+export type * from "./ports/run-executor.js";
 export type * from "./ports/tool-provider.js";
 
 // Default components, for hosts that wrap or reconfigure them
@@ -216,10 +219,61 @@ export type { IntegrationPlanInput } from "./research/proposal-builder.js";
 export { buildIntegrationPlan, renderIntegrationPlan } from "./research/proposal-builder.js";
 export type {
   ImportedSkillMarkdown,
+  SkillAccessOptions,
   SkillChangeOptions,
   SkillMarkdownSource,
   SkillServiceDependencies,
 } from "./skills/skill-service.js";
-export { SKILL_MARKDOWN_MAX_CHARS, SkillService } from "./skills/skill-service.js";
-export { canonicalSkillText, skillSnapshot, skillVersionDiff } from "./skills/skill-versions.js";
+export { SKILL_MARKDOWN_MAX_CHARS, SkillService, storageOwner } from "./skills/skill-service.js";
+export { canonicalSkillText, skillDiff, skillSnapshot, skillVersionDiff } from "./skills/skill-versions.js";
+// Scopes, teams and promotion requests
+export type { EffectiveSkill, SkillRef } from "./skills/effective-skills.js";
+export { resolveEffectiveSkills } from "./skills/effective-skills.js";
+export type { ScopeAccessDependencies } from "./skills/scope-access.js";
+export { describeScope, ScopeAccess } from "./skills/scope-access.js";
+export type { KiloSkills, KiloSkillVolume } from "./skills/skill-api.js";
+export type { SkillVolumeSyncReport } from "./skills/skill-volume-link.js";
+export { createSkillApi } from "./skills/skill-api.js";
+export type {
+  ApprovedSkillPromotion,
+  KiloSkillPromotions,
+  SkillPromotionApproval,
+  SkillPromotionDependencies,
+  SkillPromotionListOptions,
+  SkillPromotionRejection,
+  SkillPromotionRequestInput,
+} from "./skills/skill-promotions.js";
+export { createSkillPromotionApi } from "./skills/skill-promotions.js";
+export type { KiloTeams, TeamOptions, TeamServiceDependencies } from "./teams/team-service.js";
+export { createTeamApi, withoutTeam } from "./teams/team-service.js";
 export * from "./skills/markdown/index.js";
+// Skill volumes: scopes kept as folders of SKILL.md files (kilo/volumes/git), and importing what people change there
+export {
+  isSkillFolderName,
+  resourcePathProblem,
+  SKILL_VOLUME_FILE,
+  SKILL_VOLUME_LIMITS,
+  SkillFolderNameSchema,
+  SkillVolumeChangeOptionsSchema,
+  SkillVolumeHistoryOptionsSchema,
+  SkillVolumeIdentitySchema,
+  SkillVolumeReadOptionsSchema,
+  SkillVolumeResourcePathSchema,
+  SkillVolumeVersionSchema,
+  SkillVolumeWriteInputSchema,
+  skillVolumeScopePath,
+} from "./skills/skill-volume-layout.js";
+export type {
+  SkillVolumeActionBase,
+  SkillVolumeCreateAction,
+  SkillVolumeDeleteAction,
+  SkillVolumeImportAction,
+  SkillVolumeImportOptions,
+  SkillVolumeImportPlan,
+  SkillVolumeImportProblem,
+  SkillVolumeStoredSkill,
+  SkillVolumeSyncOptions,
+  SkillVolumeSyncResult,
+  SkillVolumeUpdateAction,
+} from "./skills/skill-volume-sync.js";
+export { planSkillVolumeImport, syncSkillVolume } from "./skills/skill-volume-sync.js";

@@ -14,8 +14,8 @@ import type { Conversation, Message } from "./domain/conversation.js";
 import type { Memory } from "./domain/memory.js";
 import type { Proposal, ProposalStatus } from "./domain/proposal.js";
 import { ProposalStatusSchema } from "./domain/proposal.js";
-import type { CreateSkillInput, Skill, SkillRecord, UpdateSkillInput } from "./domain/skill.js";
-import type { SkillVersion } from "./domain/skill-version.js";
+import { type Run, RunSchema } from "./domain/run.js";
+import type { Skill, SkillRecord } from "./domain/skill.js";
 import {
   type CreateToolInput,
   CreateToolInputSchema,
@@ -55,6 +55,7 @@ import type { ResponseProcessor } from "./ports/response-processor.js";
 import type { SearchProvider } from "./ports/search-provider.js";
 import type { SkillMatcher } from "./ports/skill-matcher.js";
 import type { SkillProposer } from "./ports/skill-proposer.js";
+import type { SkillVolume } from "./ports/skill-volume.js";
 import type { SkillRecordFilter, Storage } from "./ports/storage.js";
 import type { ToolProvider } from "./ports/tool-provider.js";
 import { createPromptComposer } from "./prompt/prompt-composer.js";
@@ -76,16 +77,15 @@ import { silentLogger } from "./runtime/logger.js";
 import { allPages } from "./runtime/pages.js";
 import { parseInput } from "./runtime/validate.js";
 import { skillReadTools } from "./skills/markdown/skill-read-tool.js";
+import { ScopeAccess } from "./skills/scope-access.js";
+import { createSkillApi, type KiloSkills } from "./skills/skill-api.js";
 import { SkillDataService, skillDataTools } from "./skills/skill-data.js";
 import { type EvolveInput, type EvolveResult, SkillEvolution } from "./skills/skill-evolution.js";
 import { createSkillMatcher } from "./skills/skill-matcher.js";
+import { createSkillPromotionApi } from "./skills/skill-promotions.js";
 import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
-import {
-  type ImportedSkillMarkdown,
-  type SkillChangeOptions,
-  type SkillMarkdownSource,
-  SkillService,
-} from "./skills/skill-service.js";
+import { SkillService } from "./skills/skill-service.js";
+import { createTeamApi, type KiloTeams, withoutTeam } from "./teams/team-service.js";
 import { ApiCaller, callApiTools, resolveCall } from "./tools/call-api.js";
 import { aesGcmVault } from "./tools/credential-vault.js";
 import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
@@ -127,6 +127,13 @@ export interface KiloOptions {
   cache?: Cache;
   /** Size and lifetimes of the in-process tier and of entries in `cache`. */
   cacheOptions?: CacheOptions;
+  /**
+   * A skill volume, e.g. `gitVolume({ root, author })` from 'kilo/volumes/git': every change to a
+   * Markdown skill is also written to it as one version (a git commit per change), and
+   * `kilo.skills.volume` reads its history, rolls back through it and imports hand edits.
+   * Storage stays the source of truth. `kilo.close()` closes it. See `docs/volumes-git.md`.
+   */
+  volume?: SkillVolume;
   /** LLM providers, in fallback order. Required unless you pass your own `gateway`. */
   providers?: LlmProvider[];
   /** Which provider and model serve each task type. Default: every provider in order, with its default model. */
@@ -190,7 +197,10 @@ export interface KiloOptions {
   contextLoader?: Component<ContextLoader>;
   /** Replace the orchestrator. */
   orchestrator?: Component<Orchestrator>;
-  /** The runs executor behind `kilo.runs`: concurrency, whether raw events are stored, recovery. */
+  /**
+   * The runs executor behind `kilo.runs`: concurrency, whether raw events are stored, recovery,
+   * or a host's own executor (`executor`, e.g. `dbosExecutor` from `kilo/durable/dbos`).
+   */
   runs?: RunSettings;
   /** Trace retention: `{ retentionDays }`, applied by `kilo.traces.prune()`. See docs/traces-and-evolution.md. */
   traces?: TraceOptions;
@@ -210,6 +220,21 @@ export interface UsageQuery {
   from?: Date;
   to?: Date;
 }
+
+/** Options of `kilo.runs.list`. */
+export interface RunListOptions {
+  /** Most runs to return, 1–500 (default 50). */
+  limit?: number;
+  /** Only runs ingested after this `seq` (the next page after the last run seen). */
+  afterSeq?: number;
+}
+
+const RunListOptionsSchema = z
+  .object({
+    limit: z.number().int().min(1).max(500).default(50),
+    afterSeq: z.number().int().min(0).optional(),
+  })
+  .strict();
 
 /** What deciding on an approval did. */
 export interface ApprovalOutcome {
@@ -244,9 +269,16 @@ export interface Kilo {
    * v1): `ingest` stores a queued run and returns its `run_id` at once; runs of
    * one conversation key execute one at a time in ingest order. `start`
    * begins executing without ingesting (a worker process on shared storage);
-   * `register` adds a named workflow.
+   * `register` adds a named workflow; `list` reads one conversation key's runs.
    */
-  runs: Pick<RunService, "ingest" | "get" | "steps" | "wait" | "start" | "register">;
+  runs: Pick<RunService, "ingest" | "get" | "steps" | "wait" | "start" | "register"> & {
+    /**
+     * The bot's runs of one conversation key, in ingest order (oldest first), at most
+     * `limit` (default 50, up to 500); with `afterSeq`, only those ingested after that `seq`.
+     * Fails with `NOT_FOUND` when there is no such bot.
+     */
+    list(botId: string, conversationKey: string, options?: RunListOptions): Promise<Run[]>;
+  };
   /**
    * The same turn as `chat`, streamed: yields reply text as the model writes
    * it (whole words, secrets redacted), thinking deltas and a thinking
@@ -271,7 +303,10 @@ export interface Kilo {
     get(userId: string): Promise<User>;
   };
   bots: {
-    /** Creates a bot (and its user, if new). */
+    /**
+     * Creates a bot (and its user, if new). With `teamId`, the bot joins that team (and sees its
+     * skills); its owner must be a member (`FORBIDDEN` otherwise, `NOT_FOUND` for no such team).
+     */
     create(input: CreateBotInput): Promise<Bot>;
     /** The bot with this id (read cache-first). Fails with `NOT_FOUND`. */
     get(botId: string): Promise<Bot>;
@@ -279,76 +314,22 @@ export interface Kilo {
     listByUser(userId: string, page?: PageOptions): Promise<Page<Bot>>;
     /**
      * Applies the fields given in `patch` (omitted fields stay as they are) and drops the bot
-     * from every process's cache. Fails with `NOT_FOUND` or `VALIDATION_FAILED`.
+     * from every process's cache. `teamId` moves the bot to a team its owner is a member of
+     * (`FORBIDDEN` otherwise), `null` takes it out of its team. Fails with `NOT_FOUND` or
+     * `VALIDATION_FAILED`.
      */
     update(botId: string, patch: UpdateBotInput): Promise<Bot>;
     /** Deletes the bot and all of its data. */
     delete(botId: string): Promise<void>;
   };
-  skills: {
-    /**
-     * Validates and stores a new skill; the matcher sees it on the next turn. Writes the
-     * skill's version 1 (`options`: its author, default the bot's owner, and reason). Fails with
-     * `VALIDATION_FAILED`, `CONFLICT` (the bot has a skill of that name) or `NOT_FOUND` (no bot).
-     */
-    create(botId: string, input: CreateSkillInput, options?: SkillChangeOptions): Promise<Skill>;
-    /** The bot's skill with this id. Fails with `NOT_FOUND` (also for another bot's skill). */
-    get(botId: string, skillId: string): Promise<Skill>;
-    /** All the bot's skills, active or not, oldest first (not paged). */
-    list(botId: string): Promise<Skill[]>;
-    /**
-     * Applies `patch`, re-validates the whole skill and writes a new version (`options`:
-     * its author and reason). Fails with `NOT_FOUND`, `VALIDATION_FAILED` or `CONFLICT`.
-     */
-    update(
-      botId: string,
-      skillId: string,
-      patch: UpdateSkillInput,
-      options?: SkillChangeOptions,
-    ): Promise<Skill>;
-    /** Deletes the skill and all of its stored records. Fails with `NOT_FOUND`. */
-    delete(botId: string, skillId: string): Promise<void>;
-    /**
-     * Creates a Markdown skill from a SKILL.md (text, or `{ file, text }` to
-     * name the file in warnings and check `name` against its folder). Loading
-     * is lenient: a file breaking the Agent Skills standard is imported, with
-     * one `{ file, rule, message }` warning per broken rule. Fails with
-     * `VALIDATION_FAILED` (naming the file) only when the file cannot be read.
-     */
-    importMarkdown(
-      botId: string,
-      source: SkillMarkdownSource,
-      options?: SkillChangeOptions,
-    ): Promise<ImportedSkillMarkdown>;
-    /**
-     * A Markdown skill as a SKILL.md that strict Agent Skills validators
-     * accept (LLMos-Lite's category and keywords under `metadata`). Fails with
-     * `VALIDATION_FAILED` for a structured skill or one that breaks the
-     * standard, listing the rules.
-     */
-    exportMarkdown(botId: string, skillId: string): Promise<string>;
-    /**
-     * The skill's versions, newest first, paged: one per change (create, update, status
-     * change, import, rollback) with its author, time, reason, content and a unified diff.
-     * Fails with `NOT_FOUND`, or `CONFIGURATION_INVALID` when the storage keeps no versions.
-     *
-     * @example
-     * ```ts
-     * const { items } = await kilo.skills.history(bot.id, skill.id, { limit: 10 });
-     * console.log(items[0]?.version, items[0]?.author, items[0]?.diff);
-     * ```
-     */
-    history(botId: string, skillId: string, page?: PageOptions): Promise<Page<SkillVersion>>;
-    /** One version of the skill. Fails with `NOT_FOUND` (unknown skill or version) or `CONFIGURATION_INVALID`. */
-    version(botId: string, skillId: string, version: number): Promise<SkillVersion>;
-    /**
-     * Restores a version's content as a new version (history is never rewritten) and returns
-     * the skill. Fails with `NOT_FOUND` (unknown skill or version), `VALIDATION_FAILED`
-     * (the old content no longer validates, e.g. its name is now taken; nothing changes)
-     * or `CONFIGURATION_INVALID`.
-     */
-    rollback(botId: string, skillId: string, version: number, options?: SkillChangeOptions): Promise<Skill>;
-  };
+  /**
+   * Skills in every scope (a bot's own, its owner's, a team's, the system's), what a bot sees
+   * (`effective`), their history and their promotion. A bot id names the bot's own skills, as
+   * before scopes existed. See docs/skill-scopes.md.
+   */
+  skills: KiloSkills;
+  /** Teams and their members: a team shares its skills with the bots in it. See docs/skill-scopes.md. */
+  teams: KiloTeams;
   /** A skill's stored data. */
   records: {
     /** Validates `data` against the skill's data fields and stores it. Fails with `VALIDATION_FAILED` or `NOT_FOUND`. */
@@ -607,7 +588,16 @@ export function createKilo(options: KiloOptions): Kilo {
     });
   const gateway = meter.wrap(baseGateway);
   const cache = createCacheLoader({ ...options.cacheOptions, storage, cache: options.cache, logger });
-  const skills = new SkillService({ storage, clock, ids, cache });
+  const scopeAccess = new ScopeAccess({ storage, cache });
+  const skills = new SkillService({
+    storage,
+    clock,
+    ids,
+    cache,
+    access: scopeAccess,
+    volume: options.volume,
+    logger,
+  });
   const memory = new MemoryService({ storage, clock, ids });
   const records = new SkillDataService({ storage, clock, ids });
   const parts: KiloParts = { storage, gateway, clock, ids, logger, cache, skills, memory, records };
@@ -823,6 +813,11 @@ export function createKilo(options: KiloOptions): Kilo {
       wait: runs.wait,
       start: runs.start,
       register: runs.register,
+      async list(botId, conversationKey, listOptions = {}) {
+        const { limit, afterSeq } = parseInput(RunListOptionsSchema, listOptions, "run list options");
+        const key = parseInput(RunSchema.shape.conversationKey, conversationKey, "conversation key");
+        return storage.runs.listByConversation((await getBot(botId)).id, key, { limit, afterSeq });
+      },
     },
     stream: (input) => streamTurn(orchestrator, input),
     users: {
@@ -844,6 +839,9 @@ export function createKilo(options: KiloOptions): Kilo {
     bots: {
       async create(input) {
         const parsed = parseInput(CreateBotInputSchema, input, "bot");
+        // A bot joins only a team its owner is a member of: the team's skills are the members'.
+        if (parsed.teamId)
+          await scopeAccess.assertTeamMember(parsed.userId, parsed.teamId, "put a bot in the team");
         const now = clock.now();
         const bot = await storage.transaction(async (tx) => {
           await tx.users.upsert({ id: parsed.userId, name: null, metadata: {}, createdAt: now });
@@ -855,6 +853,7 @@ export function createKilo(options: KiloOptions): Kilo {
             personality: parsed.personality ?? null,
             context: parsed.context ?? null,
             metadata: parsed.metadata ?? {},
+            ...(parsed.teamId ? { teamId: parsed.teamId } : {}),
             createdAt: now,
             updatedAt: now,
           });
@@ -875,7 +874,11 @@ export function createKilo(options: KiloOptions): Kilo {
         const bot = await storage.bots.get(parseInput(IdSchema, botId, "bot id"));
         if (!bot) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
         const changes = Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== undefined));
-        const updated = await storage.bots.update({ ...bot, ...changes, updatedAt: clock.now() });
+        if (parsed.teamId)
+          await scopeAccess.assertTeamMember(bot.userId, parsed.teamId, "put a bot in the team");
+        const merged: Bot = { ...bot, ...changes, updatedAt: clock.now() };
+        // Out of its team, a bot has no `teamId` (as a bot created without one).
+        const updated = await storage.bots.update(merged.teamId === null ? withoutTeam(merged) : merged);
         await cache.invalidateBot(bot.id);
         if (!updated) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
         return updated;
@@ -886,28 +889,16 @@ export function createKilo(options: KiloOptions): Kilo {
         if (!deleted) throw new KiloError("NOT_FOUND", `No bot '${botId}'`);
       },
     },
-    skills: {
-      create: async (botId, input, options) => skills.create((await getBot(botId)).id, input, options),
-      get: (botId, skillId) => skills.get(botId, parseInput(IdSchema, skillId, "skill id")),
-      list: async (botId) => skills.list((await getBot(botId)).id),
-      update: (botId, skillId, patch, options) =>
-        skills.update(botId, parseInput(IdSchema, skillId, "skill id"), patch, options),
-      delete: (botId, skillId) => skills.delete(botId, parseInput(IdSchema, skillId, "skill id")),
-      importMarkdown: async (botId, source, options) =>
-        skills.importMarkdown((await getBot(botId)).id, source, options),
-      exportMarkdown: (botId, skillId) =>
-        skills.exportMarkdown(botId, parseInput(IdSchema, skillId, "skill id")),
-      history: (botId, skillId, page) =>
-        skills.history(botId, parseInput(IdSchema, skillId, "skill id"), page),
-      version: (botId, skillId, version) =>
-        skills.version(botId, parseInput(IdSchema, skillId, "skill id"), version),
-      rollback: (botId, skillId, version, options) =>
-        skills.rollback(botId, parseInput(IdSchema, skillId, "skill id"), version, options),
-    },
+    skills: createSkillApi(
+      skills,
+      createSkillPromotionApi({ storage, clock, ids, skills, access: scopeAccess }),
+    ),
+    teams: createTeamApi({ storage, clock, ids, cache, access: scopeAccess }),
     records: {
-      create: async (botId, skillId, data) => records.create(await skills.get(botId, skillId), data),
+      create: async (botId, skillId, data) =>
+        records.create(await skills.visible(botId, skillId), data, botId),
       async list(botId, skillId, filter = {}, page = {}) {
-        const skill = await skills.get(botId, skillId);
+        const skill = await skills.visible(botId, skillId);
         return storage.skillRecords.query(
           botId,
           skill.id,
@@ -917,12 +908,17 @@ export function createKilo(options: KiloOptions): Kilo {
       },
       update: async (botId, skillId, recordId, changes) =>
         records.update(
-          await skills.get(botId, skillId),
+          await skills.visible(botId, skillId),
           parseInput(IdSchema, recordId, "record id"),
           changes,
+          botId,
         ),
       delete: async (botId, skillId, recordId) =>
-        records.delete(await skills.get(botId, skillId), parseInput(IdSchema, recordId, "record id")),
+        records.delete(
+          await skills.visible(botId, skillId),
+          parseInput(IdSchema, recordId, "record id"),
+          botId,
+        ),
     },
     conversations: {
       list: async (botId, page = {}) =>
@@ -1167,6 +1163,7 @@ export function createKilo(options: KiloOptions): Kilo {
       try {
         await runs.close();
         await cache.close();
+        await options.volume?.close?.();
       } finally {
         await storage.close();
       }

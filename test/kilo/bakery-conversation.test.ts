@@ -82,7 +82,7 @@ describe("a bakery owner talks to Crumb", () => {
     expect(create?.inputSchema).toMatchObject({ properties: { skill: { enum: ["Order Tracker"] } } });
     const context = lastUserText(provider.requests.at(-2)!);
     expect(context).toContain(
-      'the record_* tools with skill "Order Tracker". Fields:\ncustomer (text, required): ',
+      'Records: record_* tools, skill "Order Tracker". Fields:\ncustomer (text, required): ',
     );
     expect(context).toContain("item (text, required)");
     expect(context).toContain("pickup_day (date, required)");

@@ -20,6 +20,8 @@ const drivers = [
   "@anthropic-ai/sdk",
   "openai",
   "grammy",
+  "isomorphic-git",
+  "@dbos-inc/dbos-sdk",
   "vitest",
 ];
 
