@@ -6,7 +6,7 @@ import type { SkillSnapshot } from "../../../src/domain/skill-version.js";
 import { KiloError } from "../../../src/errors.js";
 import type { SkillPromotionRepository } from "../../../src/ports/storage.js";
 import type { SkillPromotionsTable } from "./schema.js";
-import { readScope, type SqlAccess, storableJson } from "./sql-access.js";
+import { decodeCursor, encodeCursor, readScope, type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
 /** The `skill_promotions` repository of the SQL adapters (migration 11), kept beside sql-storage.ts for size. */
@@ -63,24 +63,6 @@ export function sqlSkillPromotionRepository(
         ? null
         : dialect.fromTimestamp(stored.decided_at),
   });
-  // Keyset cursor over (created_at, id), newest first.
-  const encodeCursor = (promotion: SkillPromotion) =>
-    Buffer.from(JSON.stringify(["p1", promotion.createdAt.getTime(), promotion.id])).toString("base64url");
-  const decodeCursor = (cursor: string): { at: number; id: string } => {
-    try {
-      const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-      if (
-        Array.isArray(parsed) &&
-        parsed[0] === "p1" &&
-        Number.isFinite(parsed[1]) &&
-        typeof parsed[2] === "string"
-      )
-        return { at: parsed[1] as number, id: parsed[2] };
-    } catch {
-      // Reported below as an invalid cursor.
-    }
-    throw fail("VALIDATION_FAILED", "invalid page cursor; pass the `nextCursor` of the previous page");
-  };
 
   return {
     create: (promotion) =>
@@ -115,7 +97,7 @@ export function sqlSkillPromotionRepository(
         if (filter.from !== undefined) query = query.where("from_scope", "=", scopeKey(filter.from));
         if (filter.skillId !== undefined) query = query.where("skill_id", "=", filter.skillId);
         if (page.cursor) {
-          const before = decodeCursor(page.cursor);
+          const before = decodeCursor(page.cursor, "p1", adapter);
           const at = dialect.timestamp(new Date(before.at));
           query = query.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(at, before.id)));
         }
@@ -126,7 +108,13 @@ export function sqlSkillPromotionRepository(
           .execute();
         const items = rows.slice(0, page.limit).map(promotionOf);
         const last = items[items.length - 1];
-        return { items, nextCursor: rows.length > page.limit && last ? encodeCursor(last) : null };
+        return {
+          items,
+          nextCursor:
+            rows.length > page.limit && last
+              ? encodeCursor({ at: last.createdAt.getTime(), id: last.id }, "p1")
+              : null,
+        };
       }),
     decide: (promotionId, decision) =>
       access.run("skillPromotions.decide", async (db) => {

@@ -35,3 +35,40 @@ export function readScope(key: string): SkillScope {
     throw new KiloError("STORAGE_FAILED", `a stored skill scope is not a scope key: ${JSON.stringify(key)}`);
   return scope;
 }
+
+/** A keyset position: the sort column's value (epoch milliseconds) and the row id breaking ties. */
+export interface CursorPosition {
+  at: number;
+  id: string;
+}
+
+/**
+ * A page cursor for a keyset position. `tag` names the listing, so a cursor
+ * of one listing is refused by another instead of reading the wrong rows.
+ */
+export function encodeCursor(position: CursorPosition, tag: string): string {
+  return Buffer.from(JSON.stringify([tag, position.at, position.id])).toString("base64url");
+}
+
+/** The position a cursor of {@link encodeCursor} holds; `VALIDATION_FAILED` for anything else. */
+export function decodeCursor(cursor: string, tag: string, adapter: string): CursorPosition {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 3 &&
+      parsed[0] === tag &&
+      Number.isFinite(parsed[1]) &&
+      typeof parsed[2] === "string"
+    ) {
+      return { at: parsed[1], id: parsed[2] };
+    }
+  } catch {
+    // Reported below as an invalid cursor.
+  }
+  throw new KiloError(
+    "VALIDATION_FAILED",
+    `${adapter} storage: invalid page cursor; pass the \`nextCursor\` of the previous page`,
+    { adapter },
+  );
+}

@@ -85,7 +85,7 @@ import type {
 } from "./schema.js";
 import { sqlSkillPromotionRepository } from "./skill-promotion-repository.js";
 import { sqlSkillVersionRepository } from "./skill-version-repository.js";
-import { readScope, storableJson } from "./sql-access.js";
+import { type CursorPosition, decodeCursor, encodeCursor, readScope, storableJson } from "./sql-access.js";
 import { sqlTeamMemberRepository, sqlTeamRepository } from "./team-repository.js";
 
 /**
@@ -1148,39 +1148,7 @@ function copy<T>(value: T): T {
 // ---------------------------------------------------------------------------
 // Paging: keyset cursors over (sort column, id)
 
-interface CursorPosition {
-  /** The sort column's value: epoch milliseconds. */
-  at: number;
-  id: string;
-}
-
 const CURSOR_TAG = "s1";
-
-function encodeCursor(position: CursorPosition): string {
-  return Buffer.from(JSON.stringify([CURSOR_TAG, position.at, position.id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string, adapter: string): CursorPosition {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (
-      Array.isArray(parsed) &&
-      parsed.length === 3 &&
-      parsed[0] === CURSOR_TAG &&
-      Number.isFinite(parsed[1]) &&
-      typeof parsed[2] === "string"
-    ) {
-      return { at: parsed[1], id: parsed[2] };
-    }
-  } catch {
-    // Reported below as an invalid cursor.
-  }
-  throw storageError(
-    adapter,
-    "VALIDATION_FAILED",
-    "invalid page cursor; pass the `nextCursor` of the previous page",
-  );
-}
 
 function checkLimit(limit: number, adapter: string): void {
   if (!Number.isInteger(limit) || limit < 1) {
@@ -1197,7 +1165,7 @@ function toPage<T extends { id: string }>(items: T[], limit: number, sortKey: (i
   if (items.length <= limit) return { items, nextCursor: null };
   const kept = items.slice(0, limit);
   const last = kept[kept.length - 1]!;
-  return { items: kept, nextCursor: encodeCursor({ at: sortKey(last).getTime(), id: last.id }) };
+  return { items: kept, nextCursor: encodeCursor({ at: sortKey(last).getTime(), id: last.id }, CURSOR_TAG) };
 }
 
 // ---------------------------------------------------------------------------
@@ -1228,7 +1196,7 @@ function buildRepositories(
   });
   const cursorOf = (page: StoragePageOptions) => {
     checkLimit(page.limit, adapter);
-    return page.cursor ? after(decodeCursor(page.cursor, adapter)) : null;
+    return page.cursor ? after(decodeCursor(page.cursor, CURSOR_TAG, adapter)) : null;
   };
 
   const users: UserRepository = {

@@ -4,7 +4,7 @@ import type { Team, TeamMember, TeamRole } from "../../../src/domain/team.js";
 import { KiloError } from "../../../src/errors.js";
 import type { TeamMemberRepository, TeamRepository } from "../../../src/ports/storage.js";
 import type { TeamMembersTable, TeamsTable } from "./schema.js";
-import { type SqlAccess, storableJson } from "./sql-access.js";
+import { decodeCursor, encodeCursor, type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
 /**
@@ -36,24 +36,6 @@ export function sqlTeamRepository(access: SqlAccess, dialect: SqlDialect): TeamR
     createdAt: dialect.fromTimestamp(stored.created_at),
     updatedAt: dialect.fromTimestamp(stored.updated_at),
   });
-  // Keyset cursor over (created_at, id).
-  const encodeCursor = (team: Team) =>
-    Buffer.from(JSON.stringify(["t1", team.createdAt.getTime(), team.id])).toString("base64url");
-  const decodeCursor = (cursor: string): { at: number; id: string } => {
-    try {
-      const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-      if (
-        Array.isArray(parsed) &&
-        parsed[0] === "t1" &&
-        Number.isFinite(parsed[1]) &&
-        typeof parsed[2] === "string"
-      )
-        return { at: parsed[1] as number, id: parsed[2] };
-    } catch {
-      // Reported below as an invalid cursor.
-    }
-    throw fail("VALIDATION_FAILED", "invalid page cursor; pass the `nextCursor` of the previous page");
-  };
 
   return {
     create: (team) =>
@@ -79,7 +61,7 @@ export function sqlTeamRepository(access: SqlAccess, dialect: SqlDialect): TeamR
         }
         let query = db.selectFrom("teams").selectAll();
         if (page.cursor) {
-          const after = decodeCursor(page.cursor);
+          const after = decodeCursor(page.cursor, "t1", adapter);
           const at = dialect.timestamp(new Date(after.at));
           query = query.where((eb) => eb(eb.refTuple("created_at", "id"), ">", eb.tuple(at, after.id)));
         }
@@ -90,7 +72,13 @@ export function sqlTeamRepository(access: SqlAccess, dialect: SqlDialect): TeamR
           .execute();
         const items = rows.slice(0, page.limit).map(teamOf);
         const last = items[items.length - 1];
-        return { items, nextCursor: rows.length > page.limit && last ? encodeCursor(last) : null };
+        return {
+          items,
+          nextCursor:
+            rows.length > page.limit && last
+              ? encodeCursor({ at: last.createdAt.getTime(), id: last.id }, "t1")
+              : null,
+        };
       }),
     update: (team) =>
       access.run("teams.update", async (db) => {
