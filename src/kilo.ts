@@ -278,6 +278,12 @@ export interface Kilo {
      * Fails with `NOT_FOUND` when there is no such bot.
      */
     list(botId: string, conversationKey: string, options?: RunListOptions): Promise<Run[]>;
+    /**
+     * The bot's runs of every conversation key, newest first, paged (`limit` 1–500, default 50;
+     * `cursor` from the previous page). Fails with `NOT_FOUND` when there is no such bot, and
+     * `CONFIGURATION_INVALID` when the storage cannot list a bot's runs (`runs.listByBot`).
+     */
+    recent(botId: string, page?: PageOptions): Promise<Page<Run>>;
   };
   /**
    * The same turn as `chat`, streamed: yields reply text as the model writes
@@ -817,6 +823,17 @@ export function createKilo(options: KiloOptions): Kilo {
         const { limit, afterSeq } = parseInput(RunListOptionsSchema, listOptions, "run list options");
         const key = parseInput(RunSchema.shape.conversationKey, conversationKey, "conversation key");
         return storage.runs.listByConversation((await getBot(botId)).id, key, { limit, afterSeq });
+      },
+      async recent(botId, page = {}) {
+        const { limit, cursor } = parseInput(PageOptionsSchema, page, "page options");
+        const bot = await getBot(botId);
+        if (!storage.runs.listByBot) {
+          throw new KiloError(
+            "CONFIGURATION_INVALID",
+            `Storage adapter '${storage.name}' cannot list a bot's runs (it has no runs.listByBot); list them by conversation key`,
+          );
+        }
+        return storage.runs.listByBot(bot.id, { limit, cursor: cursor ?? null });
       },
     },
     stream: (input) => streamTurn(orchestrator, input),

@@ -736,8 +736,28 @@ export function createHttpHandler(kilo: Kilo, options: HttpHandlerOptions): Http
     },
     listRuns: async (context) => {
       const bot = await ownBot(context.userId, context.params.botId ?? "");
-      const { conversationKey, ...page } = parseInput(RunListParamsSchema, query(context.url), "run query");
-      return json(200, { items: await kilo.runs.list(bot.id, conversationKey, page) });
+      const { conversationKey, limit, afterSeq, cursor } = parseInput(
+        RunListParamsSchema,
+        query(context.url),
+        "run query",
+      );
+      if (conversationKey === undefined) {
+        if (afterSeq !== undefined) {
+          throw new KiloError(
+            "VALIDATION_FAILED",
+            "afterSeq pages one conversation's runs: give conversationKey too",
+          );
+        }
+        return json(200, await kilo.runs.recent(bot.id, { limit, cursor }));
+      }
+      if (cursor !== undefined) {
+        throw new KiloError(
+          "VALIDATION_FAILED",
+          "one conversation's runs are paged with afterSeq, not cursor",
+        );
+      }
+      const items = await kilo.runs.list(bot.id, conversationKey, { limit, afterSeq });
+      return json(200, { items, nextCursor: null });
     },
     listRunSteps: async (context) => {
       const runId = parseInput(IdSchema, context.params.runId, "run id");

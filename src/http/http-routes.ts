@@ -147,9 +147,22 @@ export const TraceParamsSchema = z
 /** `GET /api/bots/:botId/runs`: the conversation key (required) and paging by `seq`. */
 export const RunListParamsSchema = z
   .object({
-    conversationKey: z.string().min(1).max(256).describe("The conversation key whose runs to list"),
+    conversationKey: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe("Only this conversation key's runs, in ingest order; without it, every key's, newest first"),
     limit: pageLimit.optional(),
-    afterSeq: z.coerce.number().int().min(0).optional().describe("Only runs ingested after this `seq`"),
+    afterSeq: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("With `conversationKey`: only runs ingested after this `seq`"),
+    cursor: pageCursor
+      .optional()
+      .describe("Without `conversationKey`: the `nextCursor` of the previous page"),
   })
   .strict();
 
@@ -440,7 +453,16 @@ export const NAMED_SCHEMAS = {
     io: "output",
   },
   TraceFeedback: { schema: TraceFeedbackInputSchema, io: "input" },
-  RunList: { schema: z.object({ items: z.array(RunSchema) }), io: "output" },
+  RunList: {
+    schema: z.object({
+      items: z.array(RunSchema),
+      nextCursor: z
+        .string()
+        .nullable()
+        .describe("The next page (every conversation's runs only); `null` at the end"),
+    }),
+    io: "output",
+  },
   RunStepList: { schema: z.object({ items: z.array(RunStepSchema) }), io: "output" },
 } as const satisfies Record<string, { schema: z.ZodType; io: "input" | "output" }>;
 
@@ -904,7 +926,7 @@ export const ROUTES = [
     method: "GET",
     path: "/api/bots/:botId/runs",
     tag: "runs",
-    summary: "A bot's runs of one conversation key, in ingest order",
+    summary: "A bot's runs: every conversation's, newest first, or one conversation key's, in ingest order",
     query: RunListParamsSchema,
     response: { status: 200, schema: "RunList", description: "The runs" },
   },

@@ -365,6 +365,13 @@ export interface RunRepository {
     options: { limit: number; afterSeq?: number | undefined },
   ): Promise<Run[]>;
   /**
+   * Optional: the bot's runs of every conversation key, newest first
+   * (descending `createdAt`, then id), paged with cursors: what a run list
+   * shows before it is filtered by conversation. Without it `kilo.runs.recent`
+   * fails with `CONFIGURATION_INVALID`.
+   */
+  listByBot?(botId: string, page: StoragePageOptions): Promise<Page<Run>>;
+  /**
    * Replaces the stored run (same id and bot) with `run`; `seq` is kept as
    * stored. Returns `null` when the bot has no such run.
    */

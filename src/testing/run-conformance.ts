@@ -538,3 +538,33 @@ export function registerRunBatchReadTests(group: RunTestGroup): void {
     });
   });
 }
+
+/** Registers the `runs listByBot` group, for adapters with the optional `runs.listByBot`. */
+export function registerRunListByBotTests(group: RunTestGroup): void {
+  group("runs listByBot", (test) => {
+    test("listByBot returns the bot's runs of every key, newest first, paged", async (s) => {
+      const listByBot = s.runs.listByBot!.bind(s.runs);
+      const bot = await seedBot(s);
+      const other = await seedBot(s);
+      const made: Run[] = [];
+      for (let n = 0; n < 5; n++) {
+        made.push(await s.runs.create(makeRun(bot, { conversationKey: `k${n % 2}`, createdAt: at(10 + n) })));
+      }
+      await s.runs.create(makeRun(other, { createdAt: at(50) }));
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 10; pages++) {
+        const page: Awaited<ReturnType<NonNullable<Storage["runs"]["listByBot"]>>> = await listByBot(bot.id, {
+          limit: 2,
+          cursor,
+        });
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        seen.push(...page.items.map((run) => run.id));
+        if (page.nextCursor === null) break;
+        cursor = page.nextCursor;
+      }
+      expect(seen).toEqual(made.map((run) => run.id).reverse());
+      expect((await listByBot(other.id, { limit: 10, cursor: null })).items).toHaveLength(1);
+    });
+  });
+}

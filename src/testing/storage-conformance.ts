@@ -10,7 +10,12 @@ import type { UsageRecord } from "../domain/usage.js";
 import type { User } from "../domain/user.js";
 import { KiloError, type KiloErrorCode } from "../errors.js";
 import type { Storage, StorageCapabilities, StorageRepositories } from "../ports/storage.js";
-import { registerRunBatchReadTests, registerRunQueueTests, registerRunTests } from "./run-conformance.js";
+import {
+  registerRunBatchReadTests,
+  registerRunListByBotTests,
+  registerRunQueueTests,
+  registerRunTests,
+} from "./run-conformance.js";
 import { registerRunStepTests } from "./run-step-conformance.js";
 import {
   registerScopedSkillTests,
@@ -158,6 +163,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     });
     if (queueMethodCount === queueMethods.length) registerRunQueueTests(group);
     if (hasRunsGetMany) registerRunBatchReadTests(group);
+    if (typeof probe.runs.listByBot === "function") registerRunListByBotTests(group);
     // Traces are optional: without them turns leave none, so only adapters that have them are checked.
     if (hasTraces) registerTraceTests(group, hasCommitTurn);
     // runSteps is optional: without it the core runs workflows unrecorded.

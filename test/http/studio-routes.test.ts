@@ -301,7 +301,37 @@ describe("runs by conversation", () => {
       (await json<{ items: unknown[] }>(server.call("GET", `/api/bots/${botId}/runs?conversationKey=other`)))
         .items,
     ).toEqual([]);
-    expect((await server.call("GET", `/api/bots/${botId}/runs`)).status).toBe(400);
+    // Without a conversation key: every conversation's runs, newest first, paged with a cursor.
+    const { run_id: otherRun } = await json<{ run_id: string }>(
+      server.call("POST", "/v1/events", {
+        body: {
+          schema_version: 1,
+          type: "message",
+          conversation_key: "k2",
+          user_key: ALICE,
+          text: "hi",
+          bot_id: botId,
+        },
+      }),
+      202,
+    );
+    await server.kilo.runs.wait(otherRun);
+    const first = await json<{ items: RunItem[]; nextCursor: string | null }>(
+      server.call("GET", `/api/bots/${botId}/runs?limit=2`),
+    );
+    expect(first.items.map((run) => [run.id, run.conversationKey])).toEqual([
+      [otherRun, "k2"],
+      [runIds[1], "k1"],
+    ]);
+    const rest = await json<{ items: RunItem[]; nextCursor: string | null }>(
+      server.call("GET", `/api/bots/${botId}/runs?limit=2&cursor=${first.nextCursor}`),
+    );
+    expect(rest).toMatchObject({ items: [expect.objectContaining({ id: runIds[0] })], nextCursor: null });
+    // Each way of paging belongs to its listing.
+    expect((await server.call("GET", `/api/bots/${botId}/runs?afterSeq=1`)).status).toBe(400);
+    expect((await server.call("GET", `/api/bots/${botId}/runs?conversationKey=k1&cursor=x`)).status).toBe(
+      400,
+    );
     // kilo.runs.list itself: the bot must exist, and its options are checked.
     await expect(server.kilo.runs.list("bot_missing", "k1")).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(server.kilo.runs.list(botId, "k1", { limit: 501 })).rejects.toMatchObject({

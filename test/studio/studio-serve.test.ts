@@ -1,6 +1,13 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  chunk,
+  completion,
+  type FakeOpenAIServer,
+  startFakeOpenAIServer,
+  usageChunk,
+} from "../providers/fake-openai-server.js";
+import {
   contrastProblems,
   focused,
   launchBrowser,
@@ -199,23 +206,40 @@ describe("kilo studio on kilo serve", () => {
     await page.context().close();
   }, 60_000);
 
-  it("lists a conversation's runs, opens one step by step, and records feedback on a trace", async () => {
-    const { run_id: runId } = await serve.api<{ run_id: string }>("POST", "/v1/events", {
-      schema_version: 1,
-      type: "message",
-      conversation_key: "studio:1",
-      user_key: "local",
-      text: "ping",
-      bot_id: serve.botId,
-    });
-    for (let attempt = 0; attempt < 200; attempt += 1) {
-      const run = await serve.api<{ status: string }>("GET", `/v1/runs/${runId}`);
-      if (run.status === "succeeded") break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+  it("lists runs of every conversation, filters by one, opens a run step by step, and records feedback on a trace", async () => {
+    const ingest = async (conversationKey: string, text: string) => {
+      const { run_id } = await serve.api<{ run_id: string }>("POST", "/v1/events", {
+        schema_version: 1,
+        type: "message",
+        conversation_key: conversationKey,
+        user_key: "local",
+        text,
+        bot_id: serve.botId,
+      });
+      for (let attempt = 0; attempt < 200; attempt += 1) {
+        const run = await serve.api<{ status: string }>("GET", `/v1/runs/${run_id}`);
+        if (run.status === "succeeded") break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      return run_id;
+    };
+    const otherId = await ingest("studio:2", "hello");
+    const runId = await ingest("studio:1", "ping");
     const { page, errors } = await open("runs");
+    // Unfiltered: every conversation's runs, newest first.
+    const recent = page.getByRole("table", { name: "Recent runs" });
+    await recent.getByRole("row").filter({ hasText: otherId }).waitFor();
+    const ids = await recent.getByRole("row").allTextContents();
+    const at = (id: string) => ids.findIndex((text) => text.includes(id));
+    expect(at(runId)).toBeGreaterThan(0);
+    expect(at(runId)).toBeLessThan(at(otherId));
+    await expect(recent.getByRole("row").filter({ hasText: otherId }).textContent()).resolves.toContain(
+      "studio:2",
+    );
     await page.getByLabel("Conversation key").fill("studio:1");
     await page.getByRole("button", { name: "Show runs" }).click();
+    await page.getByRole("table", { name: "Runs of conversation studio:1" }).waitFor();
+    expect(await page.getByRole("row").filter({ hasText: otherId }).count()).toBe(0);
     const row = page.getByRole("row").filter({ hasText: runId });
     await row.getByText("succeeded").waitFor();
     await row.getByRole("button", { name: runId }).click();
@@ -409,6 +433,121 @@ describe("kilo studio on kilo serve with KILO_API_TOKEN", () => {
     await page.getByLabel("Message").fill("ping");
     await page.getByLabel("Message").press("Enter");
     await expect.poll(() => page.locator(".message.assistant .text").last().textContent()).toBe("pong");
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+});
+
+describe("kilo studio on kilo serve with an OpenAI-compatible model server", () => {
+  // kilo serve's live provider pointed (OPENAI_BASE_URL) at a local server speaking OpenAI's wire
+  // format, scripted to call a risky endpoint: the call waits for the user's approval in the studio.
+  let fake: FakeOpenAIServer;
+  let live: ServeProcess;
+  const refund = { tool: "bakeshop", endpoint: "refund", params: { amount: 1200 } };
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAIServer();
+    fake.reply((request) => {
+      const messages = request.body.messages ?? [];
+      const toolResult = messages.some((message) => message.role === "tool");
+      if (request.body.stream) {
+        return {
+          sse: toolResult
+            ? [
+                chunk({ role: "assistant", content: "The refund waits for your approval." }),
+                chunk({}, { finishReason: "stop" }),
+                usageChunk({ prompt: 300, completion: 8 }),
+              ]
+            : [
+                chunk({
+                  role: "assistant",
+                  tool_calls: [
+                    {
+                      index: 0,
+                      id: "call_refund",
+                      type: "function",
+                      function: { name: "call_api", arguments: JSON.stringify(refund) },
+                    },
+                  ],
+                }),
+                chunk({}, { finishReason: "tool_calls" }),
+                usageChunk({ prompt: 280, completion: 20 }),
+              ],
+        };
+      }
+      // The turn after the decision has the tools; other helpers (the skill proposer) get nothing usable.
+      return {
+        json: completion({
+          content: request.body.tools ? "I asked the bakeshop for the refund." : "{}",
+          usage: { prompt: 200, completion: 9 },
+        }),
+      };
+    });
+    live = await startServe({
+      KILO_PROVIDER: "openai",
+      OPENAI_API_KEY: "sk-test-studio",
+      OPENAI_BASE_URL: fake.baseURL,
+    });
+    await live.api("POST", `/api/bots/${live.botId}/tools`, {
+      name: "bakeshop",
+      description: "The bakery's order system",
+      baseUrl: "https://api.bakeshop.example",
+      auth: { type: "none" },
+      endpoints: [
+        {
+          name: "refund",
+          method: "POST",
+          path: "/v1/refunds",
+          description: "Refund a payment",
+          parameters: [{ name: "amount", in: "body", type: "integer", required: true, description: "Cents" }],
+          risky: true,
+        },
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await live?.stop();
+    await fake?.close();
+  }, 30_000);
+
+  it("shows a pending tool call with Approve, and approving it settles the approval and continues", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const errors = watchForErrors(page);
+    await page.goto(`${live.url}/studio#/chat`);
+    await page.getByLabel("Message").fill("Please refund my order, $12");
+    await page.getByRole("button", { name: "Send" }).click();
+    const turn = page.locator(".message.assistant").first();
+    await turn.getByText("The refund waits for your approval.").waitFor();
+    const call = turn.locator(".tool-call");
+    await expect(call.textContent()).resolves.toContain("waiting for approval");
+    const pending = page.getByRole("region", { name: "Waiting for your approval" });
+    await pending.getByRole("button", { name: "Approve bakeshop.refund" }).waitFor();
+    const before = await live.api<{ items: Array<{ status: string }> }>(
+      "GET",
+      `/api/bots/${live.botId}/approvals`,
+    );
+    expect(before.items.map((approval) => approval.status)).toEqual(["pending"]);
+
+    await call.getByRole("button", { name: "Approve" }).click();
+    await page
+      .locator(".message.assistant")
+      .nth(1)
+      .getByText("I asked the bakeshop for the refund.")
+      .waitFor();
+    await expect.poll(() => pending.isHidden()).toBe(true);
+    const after = await live.api<{ items: Array<{ status: string; toolName: string }> }>(
+      "GET",
+      `/api/bots/${live.botId}/approvals`,
+    );
+    expect(after.items.map((approval) => [approval.toolName, approval.status])).toEqual([
+      ["bakeshop", "approved"],
+    ]);
+    // The model saw the call's outcome in the turn after the decision.
+    const followUp = fake.requests.find((request) => !request.body.stream && request.body.tools);
+    expect(JSON.stringify(followUp?.body.messages)).toContain("bakeshop.refund");
+    await screenshot(page, "approvals-serve");
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);

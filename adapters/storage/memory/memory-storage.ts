@@ -1443,6 +1443,8 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       }),
     listUnfinished: (page) =>
       access.read(() => readPage({ index: db.runs.index.unfinished, group: "unfinished", page })),
+    listByBot: (botId, page) =>
+      access.read(() => readPage({ index: db.runs.index.byBot, group: botId, page, reverse: true })),
   };
 
   const runSteps: RunStepRepository = {

@@ -1961,6 +1961,26 @@ function buildRepositories(
         const rows = await query.orderBy("seq").limit(limit).execute();
         return rows.map((row) => runOf(dialect, row));
       }),
+    listByBot: (botId, page) =>
+      access.run("runs.listByBot", async (db) => {
+        const cursor = cursorOf(page);
+        let query = db.selectFrom("runs").selectAll().where("bot_id", "=", botId);
+        if (cursor) {
+          query = query.where((eb) =>
+            eb(eb.refTuple("created_at", "id"), "<", eb.tuple(cursor.at, cursor.id)),
+          );
+        }
+        const rows = await query
+          .orderBy("created_at", "desc")
+          .orderBy("id", "desc")
+          .limit(page.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => runOf(dialect, row)),
+          page.limit,
+          (run) => run.createdAt,
+        );
+      }),
     update: (run) =>
       access.run("runs.update", async (db) => {
         const { id: _id, bot_id: _botId, seq: _seq, ...columns } = runRow(codec, dialect, run, run.seq);

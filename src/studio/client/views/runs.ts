@@ -113,37 +113,42 @@ function runsSection(studio: Studio): HTMLElement {
 
   const load = async () => {
     lastKey = key.value.trim();
-    if (lastKey === "") return;
+    const filtered = lastKey !== "";
     showError(error, null);
     try {
+      // One conversation: its runs in ingest order, shown newest first. Otherwise every conversation's, newest first.
       const { items } = await api.get<{ items: Run[] }>(
-        withQuery(`api/bots/${segment(bot.id)}/runs`, { conversationKey: lastKey, limit: 500 }),
+        withQuery(
+          `api/bots/${segment(bot.id)}/runs`,
+          filtered ? { conversationKey: lastKey, limit: 500 } : { limit: 100 },
+        ),
       );
-      shown.textContent = `${items.length} run${items.length === 1 ? "" : "s"} in conversation ${lastKey}`;
+      const runs = filtered ? items.slice().reverse() : items;
+      shown.textContent = filtered
+        ? `${runs.length} run${runs.length === 1 ? "" : "s"} in conversation ${lastKey}`
+        : `${runs.length} most recent run${runs.length === 1 ? "" : "s"}, every conversation`;
       replace(
         list,
-        items.length === 0
-          ? h("p", { class: "muted" }, "No runs in that conversation.")
+        runs.length === 0
+          ? h("p", { class: "muted" }, filtered ? "No runs in that conversation." : "No runs yet.")
           : table(
-              `Runs of conversation ${lastKey}`,
-              ["Run", "Status", "Workflow", "Queued", "Took"],
-              items
-                .slice()
-                .reverse()
-                .map((run) => {
-                  const button: HTMLButtonElement = h(
-                    "button",
-                    { type: "button", class: "link", onclick: () => openRun(run, button) },
-                    run.id,
-                  );
-                  return [
-                    button,
-                    badge(run.status),
-                    run.workflow,
-                    when(run.createdAt),
-                    took(run.startedAt, run.finishedAt),
-                  ];
-                }),
+              filtered ? `Runs of conversation ${lastKey}` : "Recent runs",
+              ["Run", "Conversation", "Status", "Workflow", "Queued", "Took"],
+              runs.map((run) => {
+                const button: HTMLButtonElement = h(
+                  "button",
+                  { type: "button", class: "link", onclick: () => openRun(run, button) },
+                  run.id,
+                );
+                return [
+                  button,
+                  run.conversationKey,
+                  badge(run.status),
+                  run.workflow,
+                  when(run.createdAt),
+                  took(run.startedAt, run.finishedAt),
+                ];
+              }),
             ),
       );
     } catch (failure) {
@@ -151,7 +156,7 @@ function runsSection(studio: Studio): HTMLElement {
     }
   };
 
-  if (lastKey !== "") void load();
+  void load();
   return h(
     "section",
     { class: "stack", "aria-labelledby": headingId },
@@ -161,13 +166,17 @@ function runsSection(studio: Studio): HTMLElement {
       {
         class: "toolbar",
         role: "search",
-        "aria-label": "Runs of a conversation",
+        "aria-label": "Filter runs by conversation",
         onsubmit: (event: Event) => {
           event.preventDefault();
           void load();
         },
       },
-      field("Conversation key", key, "The conversation_key of the events (e.g. tg:12345)."),
+      field(
+        "Conversation key",
+        key,
+        "The conversation_key of the events (e.g. tg:12345); empty shows every conversation's runs.",
+      ),
       h("div", { class: "actions" }, h("button", { type: "submit" }, "Show runs")),
     ),
     shown,
