@@ -20,13 +20,13 @@ import {
   UNNAMED_SKILL_FILE,
 } from "./skill-markdown-rules.js";
 
+/** Most characters of a SKILL.md that `kilo.skills.importMarkdown` and skill volumes read. */
+export const SKILL_MARKDOWN_MAX_CHARS = 1_000_000;
+
 /**
  * A skill as a SKILL.md describes it: what `kilo.skills.create` needs for a
  * Markdown skill. The front matter's `keywords` are its `triggers`.
  */
-/** Most characters of a SKILL.md that `kilo.skills.importMarkdown` and skill volumes read. */
-export const SKILL_MARKDOWN_MAX_CHARS = 1_000_000;
-
 export type MarkdownSkillInput = Pick<Skill, "name" | "description" | "triggers"> & {
   markdown: MarkdownSkillBody;
 };
