@@ -155,7 +155,7 @@ export class SkillService {
           {
             listScope: (scope) => this.listScope(scope),
             find: (scope, skillId) => this.find(scope, skillId),
-            create: (scope, skill, change) => this.create(scope, skill as CreateSkillInput, change),
+            create: (scope, skill, change) => this.create(scope, skill, change),
             update: (scope, skillId, patch, change) => this.update(scope, skillId, patch, change),
             delete: (scope, skillId) => this.delete(scope, skillId),
           },

@@ -1,5 +1,5 @@
 import { type SkillScope, scopeKey } from "../domain/scope.js";
-import type { Skill, UpdateSkillInput } from "../domain/skill.js";
+import type { CreateSkillInput, Skill, UpdateSkillInput } from "../domain/skill.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { Logger } from "../ports/logger.js";
 import type { SkillVolume, SkillVolumeChangeOptions, SkillVolumeVersion } from "../ports/skill-volume.js";
@@ -14,7 +14,7 @@ export interface SkillVolumeTarget {
   listScope(scope: SkillScope): Promise<Skill[]>;
   create(
     scope: SkillScope,
-    skill: Skill | object,
+    skill: CreateSkillInput,
     change: { author: string; reason: string },
   ): Promise<unknown>;
   update(

@@ -113,3 +113,19 @@ export const WEATHER_TOOL = {
     },
   ],
 };
+
+/**
+ * An in-process handler over a fresh kilo (memory storage, a mock model that says "ok"), whose auth
+ * hook trusts an `x-user` header; `close()` closes that kilo (call it after each test).
+ */
+export function inProcessHandler(options: Partial<HttpHandlerOptions> = {}) {
+  const kilo = createKilo({ storage: memoryStorage(), providers: [mockProvider({ respond: () => "ok" })] });
+  const handler = createHttpHandler(kilo, {
+    authenticate: async (request) => {
+      const user = request.headers.get("x-user");
+      return user ? { userId: user } : null;
+    },
+    ...options,
+  });
+  return { kilo, handler, close: () => kilo.close() };
+}

@@ -1,33 +1,21 @@
 import { validate } from "@readme/openapi-parser";
 import { afterEach, describe, expect, it } from "vitest";
-import { memoryStorage } from "../../adapters/storage/memory/index.js";
 import { ROUTES } from "../../src/http/http-routes.js";
-import {
-  createHttpHandler,
-  type HttpHandlerOptions,
-  type OpenApiDocument,
-  openApiDocument,
-} from "../../src/http/index.js";
-import { createKilo, type Kilo } from "../../src/index.js";
-import { mockProvider } from "../../src/testing/index.js";
+import { type HttpHandlerOptions, type OpenApiDocument, openApiDocument } from "../../src/http/index.js";
+import { inProcessHandler } from "./helpers.js";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
-let kilo: Kilo | null = null;
+let close: (() => Promise<void>) | null = null;
 afterEach(async () => {
-  await kilo?.close();
-  kilo = null;
+  await close?.();
+  close = null;
 });
 
 function handlerWith(options: Partial<HttpHandlerOptions> = {}) {
-  kilo = createKilo({ storage: memoryStorage(), providers: [mockProvider({ respond: () => "ok" })] });
-  return createHttpHandler(kilo, {
-    authenticate: async (request) => {
-      const user = request.headers.get("x-user");
-      return user ? { userId: user } : null;
-    },
-    ...options,
-  });
+  const made = inProcessHandler(options);
+  close = made.close;
+  return made.handler;
 }
 
 /** Every (METHOD, /path/{param}) the document describes. */

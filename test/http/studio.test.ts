@@ -1,25 +1,19 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { memoryStorage } from "../../adapters/storage/memory/index.js";
-import { createHttpHandler, type HttpHandlerOptions } from "../../src/http/index.js";
-import { createKilo, type Kilo, KiloError } from "../../src/index.js";
+import type { HttpHandlerOptions } from "../../src/http/index.js";
+import { KiloError } from "../../src/index.js";
 import { STUDIO_CONTENT_SECURITY_POLICY } from "../../src/studio/studio-handler.js";
-import { mockProvider } from "../../src/testing/index.js";
+import { inProcessHandler } from "./helpers.js";
 
-let kilo: Kilo | null = null;
+let close: (() => Promise<void>) | null = null;
 afterEach(async () => {
-  await kilo?.close();
-  kilo = null;
+  await close?.();
+  close = null;
 });
 
 function handlerWith(options: Partial<HttpHandlerOptions> = {}) {
-  kilo = createKilo({ storage: memoryStorage(), providers: [mockProvider({ respond: () => "ok" })] });
-  return createHttpHandler(kilo, {
-    authenticate: async (request) => {
-      const user = request.headers.get("x-user");
-      return user ? { userId: user } : null;
-    },
-    ...options,
-  });
+  const made = inProcessHandler(options);
+  close = made.close;
+  return made.handler;
 }
 
 const get = (path: string, headers: Record<string, string> = { "x-user": "alice" }, method = "GET") =>
