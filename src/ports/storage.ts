@@ -349,8 +349,14 @@ export interface RunRepository {
    * creates. Throws `CONFLICT` when the id is taken or the bot already has a
    * run with the same non-null `deliveryId`, and `NOT_FOUND` when the bot does
    * not exist.
+   *
+   * With `options.reserveFor` (adapters with {@link claim}): the queued run is
+   * reserved for that worker until `until`: no other owner's `claim` takes it
+   * before then (the worker whose caller waits on the run executes it, with
+   * what cannot be stored: a stream observer, an abort signal). After `until`
+   * anyone may claim it, as any queued run.
    */
-  create(run: NewRun): Promise<Run>;
+  create(run: NewRun, options?: RunCreateOptions): Promise<Run>;
   /** The run with this id, or `null`. */
   get(runId: string): Promise<Run | null>;
   /** The bot's run ingested with this delivery id (idempotency key), or `null`. */
@@ -402,7 +408,8 @@ export interface RunRepository {
    * first (ascending `createdAt`, then id). A run can be claimed only when it
    * is the *head* of its (bot, conversation key): no run of that key with a
    * smaller `seq` is `queued` or `running`. A head is claimable when it is
-   * `queued`, or `running` under a lease that expired before `now` (or under no
+   * `queued` (and not reserved for another owner until after `now`, see
+   * {@link create}), or `running` under a lease that expired before `now` (or under no
    * lease: a run left `running` by an executor without leases). So at most one
    * run per key is claimed by one call, and runs of a key are claimed strictly
    * in `seq` order; `awaiting_approval`, `succeeded` and `failed` runs do not
@@ -454,6 +461,12 @@ export interface RunRepository {
    * such run.
    */
   finish?(run: Run, owner: string): Promise<Run | null>;
+}
+
+/** Options of {@link RunRepository.create}. */
+export interface RunCreateOptions {
+  /** Reserve the queued run for one worker's claims until `until`. */
+  reserveFor?: { owner: string; until: Date } | undefined;
 }
 
 /** What {@link RunRepository.claim} is asked for. */
@@ -739,6 +752,29 @@ export interface TurnCommit {
   trace?: Trace | undefined;
 }
 
+/** A turn that ends a run, stored atomically by {@link Storage.commitRunTurn}. */
+export interface RunTurnCommit extends TurnCommit {
+  /** The run as it ends: `succeeded`, with the turn's result as its output and `finishedAt`. */
+  run: Run;
+  /** The run's step that the turn was, `succeeded` (inserted, or replacing the step at its index). */
+  step: RunStep;
+  /**
+   * The worker that must still hold the run's lease (shared queue), or `null`
+   * for runs executed without leases (the in-process queue, a host executor):
+   * the run's outcome is stored only while the run is `running` (under this
+   * lease); the turn and its step are stored either way.
+   */
+  owner: string | null;
+}
+
+/** What {@link Storage.commitRunTurn} stored. */
+export interface RunTurnCommitted {
+  /** The stored reply. */
+  message: Message;
+  /** The run as stored, or `null` when its outcome was refused (not running, or the lease is another's). */
+  run: Run | null;
+}
+
 /** The names of every repository in {@link StorageRepositories} (optional ones included: check they exist), for code that wraps them all. */
 export const STORAGE_REPOSITORY_NAMES = [
   "users",
@@ -818,6 +854,15 @@ export interface Storage extends StorageRepositories {
    * `traces.create` one by one.
    */
   commitTurn?(turn: TurnCommit): Promise<Message>;
+  /**
+   * Optional: {@link commitTurn} for a turn that ends a run (the built-in
+   * `message` workflow's only step): the turn's writes, the run's `turn` step
+   * and the run's outcome in one atomic step (one statement on Postgres), so
+   * a run costs no write of its own after its turn. The outcome is
+   * conditional (see {@link RunTurnCommit.owner}); the rest is not. Without it
+   * the core commits the turn, then saves the step and the outcome itself.
+   */
+  commitRunTurn?(turn: RunTurnCommit): Promise<RunTurnCommitted>;
   /**
    * Optional: brings the backing schema up to date (forward-only migrations)
    * and returns the versions it applied. Adapters that migrate on `init` by

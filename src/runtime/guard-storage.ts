@@ -1,5 +1,6 @@
 import { KiloError, toKiloError } from "../errors.js";
 import {
+  type RunTurnCommit,
   STORAGE_REPOSITORY_NAMES,
   type Storage,
   type StorageRepositories,
@@ -117,6 +118,23 @@ export function guardStorage(storage: Storage): GuardedStorage {
                   adapter: storage.name,
                   retryable: true,
                 },
+              );
+            }
+          },
+        }
+      : {}),
+    ...(storage.commitRunTurn
+      ? {
+          async commitRunTurn(turn: RunTurnCommit) {
+            await ensureOpen();
+            try {
+              return await storage.commitRunTurn!(turn);
+            } catch (error) {
+              throw toKiloError(
+                error,
+                "STORAGE_FAILED",
+                `Storage adapter '${storage.name}' failed in commitRunTurn`,
+                { adapter: storage.name, retryable: true },
               );
             }
           },

@@ -4,6 +4,8 @@ import type { Page } from "../domain/common.js";
 import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
+import type { Run } from "../domain/run.js";
+import type { RunStep } from "../domain/run-step.js";
 import type { Skill, SkillRecord } from "../domain/skill.js";
 import type { Tool, ToolApproval, ToolCallAudit, ToolEndpoint } from "../domain/tool.js";
 import type { UsageRecord } from "../domain/usage.js";
@@ -157,6 +159,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     registerHostileStringTests(group);
     // commitTurn is optional: the core falls back to single writes, so only adapters that have it are checked.
     if (hasCommitTurn) registerCommitTurnTests(group);
+    if (typeof probe.commitRunTurn === "function") {
+      registerCommitRunTurnTests(group, typeof probe.runs.claim === "function");
+    }
     // The shared runs queue is optional too, but all or nothing: the core uses it only whole.
     it("implements runs.claim, runs.extendLeases and runs.finish together or not at all", () => {
       expect([0, queueMethods.length]).toContain(queueMethodCount);
@@ -1100,6 +1105,143 @@ function registerCommitTurnTests(group: Group): void {
       ).rejects.toThrow();
       expect((await s.usage.list({ userId: bot.userId }, { limit: 10 })).items).toEqual([]);
       expect(await s.messages.listRecent(other.id, conversation.id, { limit: 10 })).toEqual([]);
+    });
+  });
+}
+
+function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
+  group("commitRunTurn", (test) => {
+    const seed = async (s: Storage, status: "running" | "queued" = "running") => {
+      const bot = await seedBot(s);
+      const conversation = makeConversation(bot.id, bot.userId);
+      await s.conversations.create(conversation);
+      const run = await s.runs.create({
+        id: uid("run"),
+        botId: bot.id,
+        userId: bot.userId,
+        conversationKey: conversation.id,
+        conversationId: conversation.id,
+        eventType: "message",
+        workflow: "message",
+        status,
+        input: { schema_version: 1, type: "message", text: "hi" },
+        output: null,
+        error: null,
+        deliveryId: null,
+        createdAt: at(1),
+        startedAt: status === "running" ? at(2) : null,
+        finishedAt: null,
+      });
+      const reply = makeMessage(bot.id, conversation.id, {
+        role: "assistant",
+        content: "hello",
+        createdAt: at(9),
+      });
+      const outcome: Run = { ...run, status: "succeeded", output: { reply: "hello" }, finishedAt: at(9) };
+      const step: RunStep = {
+        runId: run.id,
+        botId: bot.id,
+        index: 0,
+        name: "turn",
+        kind: "turn",
+        status: "succeeded",
+        output: { reply: "hello" },
+        error: null,
+        startedAt: at(2),
+        finishedAt: at(9),
+      };
+      return { bot, conversation, run, reply, outcome, step };
+    };
+
+    test("stores the reply, the run's step and the run's outcome together", async (s) => {
+      const { bot, conversation, run, reply, outcome, step } = await seed(s);
+      const usage = [makeUsage(bot.userId, bot.id, { conversationId: conversation.id })];
+      const committed = await s.commitRunTurn!({
+        message: reply,
+        usage,
+        conversationUpdatedAt: at(9),
+        run: outcome,
+        step,
+        owner: null,
+      });
+      expect(committed.message).toEqual({ ...reply, seq: committed.message.seq });
+      expect(committed.run).toEqual({ ...outcome, seq: run.seq });
+      expect(await s.runs.get(run.id)).toEqual({ ...outcome, seq: run.seq });
+      expect(await s.runSteps!.listByRun(bot.id, run.id)).toEqual([step]);
+      expect(await s.messages.listRecent(bot.id, conversation.id, { limit: 5 })).toEqual([committed.message]);
+      expect((await s.usage.list({ userId: bot.userId, botId: bot.id }, { limit: 10 })).items).toHaveLength(
+        1,
+      );
+    });
+
+    test("refuses the outcome of a run that is not running, and still stores the turn and its step", async (s) => {
+      const { bot, conversation, run, reply, outcome, step } = await seed(s, "queued");
+      const committed = await s.commitRunTurn!({
+        message: reply,
+        usage: [],
+        conversationUpdatedAt: at(9),
+        run: outcome,
+        step,
+        owner: null,
+      });
+      expect(committed.run).toBeNull();
+      expect(await s.runs.get(run.id)).toEqual(run);
+      expect(await s.runSteps!.listByRun(bot.id, run.id)).toEqual([step]);
+      expect(await s.messages.listRecent(bot.id, conversation.id, { limit: 5 })).toHaveLength(1);
+    });
+
+    test("stores nothing when the conversation is not the bot's", async (s) => {
+      const { bot, run, outcome, step } = await seed(s);
+      const other = await seedBot(s);
+      const foreign = makeConversation(other.id, other.userId);
+      await s.conversations.create(foreign);
+      await expect(
+        s.commitRunTurn!({
+          message: makeMessage(bot.id, foreign.id),
+          usage: [],
+          conversationUpdatedAt: at(9),
+          run: outcome,
+          step,
+          owner: null,
+        }),
+      ).rejects.toThrow();
+      expect(await s.runs.get(run.id)).toEqual(run);
+      expect(await s.runSteps!.listByRun(bot.id, run.id)).toEqual([]);
+    });
+
+    if (!hasClaim) return;
+    test("stores the outcome only under the owner's lease", async (s) => {
+      const { bot, run, reply, outcome, step } = await seed(s, "queued");
+      const claims = await s.runs.claim!({
+        owner: "holder",
+        now: at(3),
+        leaseExpiresAt: at(60),
+        limit: 1_000,
+      });
+      const mine = claims.find((claim) => claim.run.id === run.id);
+      expect(mine).toBeDefined();
+      const refused = await s.commitRunTurn!({
+        message: reply,
+        usage: [],
+        conversationUpdatedAt: at(9),
+        run: { ...outcome, startedAt: at(3) },
+        step,
+        owner: "someone-else",
+      });
+      expect(refused.run).toBeNull();
+      expect((await s.runs.get(run.id))?.status).toBe("running");
+      const second = makeMessage(bot.id, run.conversationId!, { role: "assistant", createdAt: at(10) });
+      const stored = await s.commitRunTurn!({
+        message: second,
+        usage: [],
+        conversationUpdatedAt: at(10),
+        run: { ...outcome, startedAt: at(3) },
+        step,
+        owner: "holder",
+      });
+      expect(stored.run).toEqual({ ...outcome, startedAt: at(3), seq: run.seq });
+      // Finished: its lease is gone, so nobody can extend it.
+      expect(await s.runs.extendLeases!("holder", [run.id], at(100))).toEqual([]);
     });
   });
 }

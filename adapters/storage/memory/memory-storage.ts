@@ -24,6 +24,8 @@ import type {
   ProposalRepository,
   RunRepository,
   RunStepRepository,
+  RunTurnCommit,
+  RunTurnCommitted,
   SkillPromotionFilter,
   SkillPromotionRepository,
   SkillRecordFilter,
@@ -185,16 +187,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
       outerAccess.write((ambient) => {
         const scope = new Scope(ambient);
         try {
-          const message = appendMessage(db, turn.message, scope);
-          for (const record of turn.usage) recordUsage(db, record, scope);
-          if (turn.trace) insertTrace(db, turn.trace, scope);
-          touchConversation(
-            db,
-            turn.message.botId,
-            turn.message.conversationId,
-            turn.conversationUpdatedAt,
-            scope,
-          );
+          const message = writeTurn(db, turn, scope);
           return copy(message);
         } catch (caught) {
           scope.rollback();
@@ -203,7 +196,69 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
           scope.close();
         }
       }),
+    // The same one synchronous step, with the run's step and (when it is still the worker's) outcome.
+    commitRunTurn: (turn: RunTurnCommit) =>
+      outerAccess.write((ambient): RunTurnCommitted => {
+        const scope = new Scope(ambient);
+        try {
+          const message = writeTurn(db, turn, scope);
+          saveRunStep(db, turn.step, scope);
+          return { message: copy(message), run: finishRun(db, turn.run, turn.owner, scope) };
+        } catch (caught) {
+          scope.rollback();
+          throw caught;
+        } finally {
+          scope.close();
+        }
+      }),
   };
+}
+
+/** A turn's writes (reply, usage, trace, the conversation's touch); returns the stored reply. */
+function writeTurn(db: Database, turn: TurnCommit, journal: Journal): Message {
+  const message = appendMessage(db, turn.message, journal);
+  for (const record of turn.usage) recordUsage(db, record, journal);
+  if (turn.trace) insertTrace(db, turn.trace, journal);
+  touchConversation(db, turn.message.botId, turn.message.conversationId, turn.conversationUpdatedAt, journal);
+  return message;
+}
+
+/** Sets or clears a run's lease, undoably. */
+function setLeaseOf(db: Database, runId: string, lease: Lease | null, journal: Journal): void {
+  const previous = db.leases.get(runId);
+  if (lease) db.leases.set(runId, lease);
+  else db.leases.delete(runId);
+  journal?.record(() => {
+    if (previous) db.leases.set(runId, previous);
+    else db.leases.delete(runId);
+  });
+}
+
+/** True when the run is `running` under `owner`'s lease. */
+function holdsLease(db: Database, run: Run | undefined, owner: string): run is Run {
+  return run !== undefined && run.status === "running" && db.leases.get(run.id)?.owner === owner;
+}
+
+/** Stores a run's outcome if it is still running (under `owner`'s lease, when given); `null` otherwise. */
+function finishRun(db: Database, run: Run, owner: string | null, journal: Journal): Run | null {
+  const existing = ownedBy(db.runs.get(run.id), run.botId);
+  // The lease is the fence: a worker whose run was reclaimed finishes nothing.
+  if (owner === null ? existing?.status !== "running" : !holdsLease(db, existing, owner)) return null;
+  const stored: Run = { ...copy(run), seq: existing!.seq };
+  db.runs.replace(stored, journal);
+  setLeaseOf(db, run.id, null, journal);
+  return copy(stored);
+}
+
+/** Inserts a run step, or replaces the step at its index. */
+function saveRunStep(db: Database, step: RunStep, journal: Journal): RunStep {
+  if (!ownedBy(db.runs.get(step.runId), step.botId)) {
+    throw error("NOT_FOUND", `cannot save a run step: bot ${step.botId} has no run ${step.runId}`);
+  }
+  const stored: StoredRunStep = { id: key(step.runId, String(step.index)), step: copy(step) };
+  if (db.runSteps.has(stored.id)) db.runSteps.replace(stored, journal);
+  else db.runSteps.insert(stored, journal);
+  return copy(stored.step);
 }
 
 // ---------------------------------------------------------------------------
@@ -974,17 +1029,9 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   };
   const copyOrNull = <T>(value: T | undefined): T | null => (value === undefined ? null : copy(value));
 
-  const setLease = (runId: string, lease: Lease | null, journal: Journal) => {
-    const previous = db.leases.get(runId);
-    if (lease) db.leases.set(runId, lease);
-    else db.leases.delete(runId);
-    journal?.record(() => {
-      if (previous) db.leases.set(runId, previous);
-      else db.leases.delete(runId);
-    });
-  };
-  const holds = (run: Run | undefined, owner: string): run is Run =>
-    run !== undefined && run.status === "running" && db.leases.get(run.id)?.owner === owner;
+  const setLease = (runId: string, lease: Lease | null, journal: Journal) =>
+    setLeaseOf(db, runId, lease, journal);
+  const holds = (run: Run | undefined, owner: string): run is Run => holdsLease(db, run, owner);
 
   /** Removes a skill with its versions and every bot's records of it. */
   const removeSkill = (skillId: string, journal: Journal) => {
@@ -1352,7 +1399,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   };
 
   const runs: RunRepository = {
-    create: (run) =>
+    create: (run, options = {}) =>
       access.write((journal) => {
         requireBot(run.botId, "run");
         requireFreeId(db.runs, run.id, "run");
@@ -1366,6 +1413,8 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
         const seq = (earlier[earlier.length - 1]?.value.seq ?? 0) + 1;
         const stored: Run = { ...copy(run), seq };
         db.runs.insert(stored, journal);
+        const reserve = options.reserveFor;
+        if (reserve) setLease(run.id, { owner: reserve.owner, expiresAt: reserve.until.getTime() }, journal);
         return copy(stored);
       }),
     get: (runId) => access.read(() => copyOrNull(db.runs.get(runId))),
@@ -1403,8 +1452,10 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
         }
         const claimable = [...heads.values()]
           .filter((run) => {
-            if (run.status === "queued") return true;
             const lease = db.leases.get(run.id);
+            // A queued run reserved for another owner waits for it until the reservation ends.
+            if (run.status === "queued")
+              return !lease || lease.owner === owner || lease.expiresAt < now.getTime();
             return !lease || lease.expiresAt < now.getTime();
           })
           .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1))
@@ -1431,16 +1482,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
           return true;
         }),
       ),
-    finish: (run, owner) =>
-      access.write((journal) => {
-        const existing = ownedBy(db.runs.get(run.id), run.botId);
-        // The lease is the fence: a worker whose run was reclaimed finishes nothing.
-        if (!holds(existing, owner)) return null;
-        const stored: Run = { ...copy(run), seq: existing.seq };
-        db.runs.replace(stored, journal);
-        setLease(run.id, null, journal);
-        return copy(stored);
-      }),
+    finish: (run, owner) => access.write((journal) => finishRun(db, run, owner, journal)),
     listUnfinished: (page) =>
       access.read(() => readPage({ index: db.runs.index.unfinished, group: "unfinished", page })),
     listByBot: (botId, page) =>
@@ -1448,16 +1490,7 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
   };
 
   const runSteps: RunStepRepository = {
-    save: (step) =>
-      access.write((journal) => {
-        if (!ownedBy(db.runs.get(step.runId), step.botId)) {
-          throw error("NOT_FOUND", `cannot save a run step: bot ${step.botId} has no run ${step.runId}`);
-        }
-        const stored: StoredRunStep = { id: key(step.runId, String(step.index)), step: copy(step) };
-        if (db.runSteps.has(stored.id)) db.runSteps.replace(stored, journal);
-        else db.runSteps.insert(stored, journal);
-        return copy(stored.step);
-      }),
+    save: (step) => access.write((journal) => saveRunStep(db, step, journal)),
     listByRun: (botId, runId) =>
       access.read(() =>
         ownedBy(db.runs.get(runId), botId)

@@ -1,15 +1,17 @@
 import {
   type Dialect,
   DummyDriver,
+  type Kysely,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
   type RawBuilder,
+  type Selectable,
   type SqlBool,
   sql,
 } from "kysely";
-import type { TracesTable, UsageRecordsTable } from "./schema.js";
-import type { AppendOutcome, SqlDialect, SqlErrorClass } from "./sql-storage.js";
+import type { RunStepsTable, RunsTable, SqlNames, Tables, TracesTable, UsageRecordsTable } from "./schema.js";
+import type { AppendOutcome, RunRows, SqlDialect, SqlErrorClass, TurnRows } from "./sql-storage.js";
 
 /**
  * What is particular to Postgres (pg): `jsonb` and `timestamptz` columns,
@@ -97,41 +99,62 @@ export const postgresDialect: SqlDialect = {
     return outcome(result.rows[0]);
   },
 
-  async commitTurn(db, names, { message, usage, conversationUpdatedAt, trace }) {
-    const usageTable = names.qualified("usage_records");
-    const tracesTable = names.qualified("traces");
-    // The trace rides in the same statement as one more CTE (no extra round trip); its JSON
-    // columns go in as JSON values, not as the JSON text the row holds.
-    const traced = trace
-      ? sql`, traced as (
-        insert into ${tracesTable} (${traceColumns})
-        select ${traceColumns} from jsonb_populate_record(null::${tracesTable}, ${JSON.stringify(traceJson(trace))}::jsonb)
-        where exists (select 1 from appended)
-        returning id
-      )`
-      : sql``;
-    // One statement: nothing of the turn is stored unless all of it is. The usage rows
-    // travel as one JSON parameter, typed by the table's own row type.
-    const result = await sql<{ bumped: unknown; seq: unknown }>`
+  async commitTurn(db, names, rows) {
+    return (await commitStatement(db, names, rows)).append;
+  },
+
+  commitRunTurn: (db, names, rows) => commitStatement(db, names, rows),
+
+  async createRun(db, names, row) {
+    // One statement: the key's counter bump (its row lock orders concurrent creates of a key,
+    // across processes too) and the insert that reads the bumped value. A clash rolls both back.
+    const runsTable = names.qualified("runs");
+    const result = await sql<{ seq: unknown }>`
       with bumped as (
-        update ${names.qualified("conversations")}
-        set last_seq = last_seq + 1, updated_at = ${conversationUpdatedAt}::timestamptz
-        where bot_id = ${message.bot_id} and id = ${message.conversation_id}
+        insert into ${names.qualified("run_keys")} (bot_id, conversation_key, last_seq)
+        values (${row.bot_id}, ${row.conversation_key}, 1)
+        on conflict (bot_id, conversation_key) do update set last_seq = ${names.qualified("run_keys")}.last_seq + 1
         returning last_seq
-      ), appended as (
-        insert into ${names.qualified("messages")} (${messageColumns})
-        select ${messageValues(message)} from bumped
-        returning seq
-      ), recorded as (
-        insert into ${usageTable} (${usageColumns})
-        select ${usageColumns} from jsonb_populate_recordset(null::${usageTable}, ${JSON.stringify(usage)}::jsonb)
-        where exists (select 1 from appended)
-        returning id
-      )${traced}
-      select (select last_seq from bumped) as bumped, (select seq from appended) as seq,
-        (select count(*) from recorded) as recorded${trace ? sql`, (select count(*) from traced) as traced` : sql``}
+      )
+      insert into ${runsTable} (id, bot_id, user_id, conversation_key, conversation_id, event_type, workflow,
+        status, input, output, error, delivery_id, seq, created_at, started_at, finished_at, lease_owner, lease_expires_at)
+      select ${row.id}::text, ${row.bot_id}::text, ${row.user_id}::text, ${row.conversation_key}::text,
+        ${row.conversation_id}::text, ${row.event_type}::text, ${row.workflow}::text, ${row.status}::text,
+        ${row.input}::jsonb, ${row.output}::jsonb, ${row.error}::jsonb, ${row.delivery_id}::text, bumped.last_seq,
+        ${row.created_at}::timestamptz, ${row.started_at}::timestamptz, ${row.finished_at}::timestamptz,
+        ${row.lease_owner ?? null}::text, ${row.lease_expires_at ?? null}::timestamptz
+      from bumped
+      returning seq
     `.execute(db);
-    return outcome(result.rows[0]);
+    return Number(result.rows[0]!.seq);
+  },
+
+  async claimRuns(db, names, { owner, now, leaseExpiresAt, limit }) {
+    // One statement: pick the claimable heads, locking them and skipping rows another claimer
+    // holds, and mark them running under the new lease. Nothing stays locked after it returns.
+    const runsTable = names.qualified("runs");
+    const result = await sql<Record<string, unknown>>`
+      with picked as (
+        select r.id, r.status from ${runsTable} as r
+        where ((r.status = 'queued'
+            and (r.lease_owner is null or r.lease_owner = ${owner}::text or r.lease_expires_at < ${now}::timestamptz))
+          or (r.status = 'running' and (r.lease_expires_at is null or r.lease_expires_at < ${now}::timestamptz)))
+          and not exists (
+            select 1 from ${runsTable} as e
+            where e.bot_id = r.bot_id and e.conversation_key = r.conversation_key
+              and e.status in ('queued', 'running') and e.seq < r.seq
+          )
+        order by r.created_at, r.id
+        limit ${limit}
+        for update of r skip locked
+      )
+      update ${runsTable} as u
+      set status = 'running', started_at = ${now}::timestamptz, finished_at = null, output = null, error = null,
+        lease_owner = ${owner}::text, lease_expires_at = ${leaseExpiresAt}::timestamptz
+      from picked where u.id = picked.id
+      returning u.*, picked.status as previous_status
+    `.execute(db);
+    return result.rows as Array<Selectable<RunsTable> & { previous_status: string }>;
   },
 
   async lockMigrations(db, names) {
@@ -261,15 +284,109 @@ const TRACE_COLUMNS: ReadonlyArray<keyof TracesTable> = [
 
 const traceColumns = sql.join(TRACE_COLUMNS.map((column) => sql.id(column)));
 
-/** A trace row as one JSON object for `jsonb_populate_record`: JSON columns hold their values. */
-function traceJson(row: Record<string, unknown>): Record<string, unknown> {
-  const parse = (raw: unknown) => (typeof raw === "string" ? (JSON.parse(raw) as unknown) : raw);
+/**
+ * A turn as one statement: nothing of it is stored unless all of it is. The
+ * usage rows travel as one JSON parameter, typed by the table's own row type;
+ * the trace, and a run's step and outcome, ride as more CTEs (no extra round
+ * trip). The run's outcome is conditional (still running, under the owner's
+ * lease): `finished` is null when it was refused.
+ */
+async function commitStatement(
+  db: Kysely<Tables>,
+  names: SqlNames,
+  { message, usage, conversationUpdatedAt, trace, run }: TurnRows & { run?: RunRows | undefined },
+): Promise<{ append: AppendOutcome; finishedSeq: number | null }> {
+  const usageTable = names.qualified("usage_records");
+  const tracesTable = names.qualified("traces");
+  const runsTable = names.qualified("runs");
+  const stepsTable = names.qualified("run_steps");
+  // JSON columns go in as JSON values, not as the JSON text the row holds.
+  const traced = trace
+    ? sql`, traced as (
+        insert into ${tracesTable} (${traceColumns})
+        select ${traceColumns} from jsonb_populate_record(null::${tracesTable}, ${JSON.stringify(jsonColumns(trace, ["skills_injected", "tool_calls", "feedback"]))}::jsonb)
+        where exists (select 1 from appended)
+        returning id
+      )`
+    : sql``;
+  const ran = run
+    ? sql`, stepped as (
+        insert into ${stepsTable} (${stepColumns})
+        select ${stepColumns} from jsonb_populate_record(null::${stepsTable}, ${JSON.stringify(jsonColumns(run.step, ["output", "error"]))}::jsonb)
+        where exists (select 1 from appended)
+          and exists (select 1 from ${runsTable} where id = ${run.step.run_id} and bot_id = ${run.step.bot_id})
+        on conflict (run_id, step_index) do update set ${stepUpdates}
+        returning step_index
+      ), finished as (
+        update ${runsTable}
+        set status = ${run.outcome.status}::text, output = ${run.outcome.output}::jsonb,
+          error = ${run.outcome.error}::jsonb, started_at = ${run.outcome.started_at}::timestamptz,
+          finished_at = ${run.outcome.finished_at}::timestamptz, lease_owner = null, lease_expires_at = null
+        where id = ${run.outcome.id} and bot_id = ${run.outcome.bot_id} and status = 'running'
+          and ${run.owner === null ? sql`true` : sql`lease_owner = ${run.owner}::text`}
+          and exists (select 1 from appended)
+        returning seq
+      )`
+    : sql``;
+  const result = await sql<{ bumped: unknown; seq: unknown; finished?: unknown }>`
+      with bumped as (
+        update ${names.qualified("conversations")}
+        set last_seq = last_seq + 1, updated_at = ${conversationUpdatedAt}::timestamptz
+        where bot_id = ${message.bot_id} and id = ${message.conversation_id}
+        returning last_seq
+      ), appended as (
+        insert into ${names.qualified("messages")} (${messageColumns})
+        select ${messageValues(message)} from bumped
+        returning seq
+      ), recorded as (
+        insert into ${usageTable} (${usageColumns})
+        select ${usageColumns} from jsonb_populate_recordset(null::${usageTable}, ${JSON.stringify(usage)}::jsonb)
+        where exists (select 1 from appended)
+        returning id
+      )${traced}${ran}
+      select (select last_seq from bumped) as bumped, (select seq from appended) as seq,
+        (select count(*) from recorded) as recorded${trace ? sql`, (select count(*) from traced) as traced` : sql``}${
+          run
+            ? sql`, (select count(*) from stepped) as stepped, (select seq from finished) as finished`
+            : sql``
+        }
+    `.execute(db);
+  const row = result.rows[0];
+  const finished = row?.finished;
   return {
-    ...row,
-    skills_injected: parse(row.skills_injected),
-    tool_calls: parse(row.tool_calls),
-    feedback: row.feedback === null || row.feedback === undefined ? null : parse(row.feedback),
+    append: outcome(row),
+    finishedSeq: finished === null || finished === undefined ? null : Number(finished),
   };
+}
+
+const STEP_COLUMNS: ReadonlyArray<keyof RunStepsTable> = [
+  "run_id",
+  "bot_id",
+  "step_index",
+  "name",
+  "kind",
+  "status",
+  "output",
+  "error",
+  "started_at",
+  "finished_at",
+];
+
+const stepColumns = sql.join(STEP_COLUMNS.map((column) => sql.id(column)));
+const stepUpdates = sql.join(
+  STEP_COLUMNS.filter((column) => column !== "run_id" && column !== "step_index").map(
+    (column) => sql`${sql.id(column)} = excluded.${sql.id(column)}`,
+  ),
+);
+
+/** A row as one JSON object for `jsonb_populate_record`, its JSON-text columns as JSON values. */
+function jsonColumns(row: object, columns: readonly string[]): Record<string, unknown> {
+  const values: Record<string, unknown> = { ...row };
+  for (const column of columns) {
+    const raw = values[column];
+    if (typeof raw === "string") values[column] = JSON.parse(raw) as unknown;
+  }
+  return values;
 }
 
 interface MessageValues {

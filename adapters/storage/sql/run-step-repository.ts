@@ -1,17 +1,16 @@
-import type { Insertable, Selectable } from "kysely";
+import type { Insertable, Kysely, Selectable } from "kysely";
 import type { RunError } from "../../../src/domain/run.js";
 import type { RunStep, RunStepKind, RunStepStatus } from "../../../src/domain/run-step.js";
 import { KiloError } from "../../../src/errors.js";
 import type { RunStepRepository } from "../../../src/ports/storage.js";
-import type { RunStepsTable } from "./schema.js";
+import type { RunStepsTable, Tables } from "./schema.js";
 import { type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
-/** The `run_steps` repository of the SQL adapters (migration 9), kept beside sql-storage.ts for size. */
-export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): RunStepRepository {
-  const adapter = dialect.name;
+/** A run step as a `run_steps` row. */
+export function runStepRow(dialect: SqlDialect, step: RunStep): Insertable<RunStepsTable> {
   const json = (value: unknown): string => storableJson(dialect, value, "a run step's output");
-  const row = (step: RunStep): Insertable<RunStepsTable> => ({
+  return {
     run_id: step.runId,
     bot_id: step.botId,
     step_index: step.index,
@@ -23,7 +22,39 @@ export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): Ru
     error: step.error === null ? null : json(step.error),
     started_at: dialect.timestamp(step.startedAt),
     finished_at: step.finishedAt === null ? null : dialect.timestamp(step.finishedAt),
-  });
+  };
+}
+
+/**
+ * Inserts the step, or replaces the step at its index; call it inside a
+ * transaction. Only when the run is the step's bot's (the foreign key alone
+ * would accept another bot's run): returns false when the bot has no such run.
+ */
+export async function upsertRunStep(
+  db: Kysely<Tables>,
+  dialect: SqlDialect,
+  step: RunStep,
+): Promise<boolean> {
+  const owner = await db
+    .selectFrom("runs")
+    .select("id")
+    .where("id", "=", step.runId)
+    .where("bot_id", "=", step.botId)
+    .executeTakeFirst();
+  if (!owner) return false;
+  const row = runStepRow(dialect, step);
+  const { run_id: _runId, step_index: _index, ...columns } = row;
+  await db
+    .insertInto("run_steps")
+    .values(row)
+    .onConflict((oc) => oc.columns(["run_id", "step_index"]).doUpdateSet(columns))
+    .execute();
+  return true;
+}
+
+/** The `run_steps` repository of the SQL adapters (migration 9), kept beside sql-storage.ts for size. */
+export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): RunStepRepository {
+  const adapter = dialect.name;
   const stepOf = (stored: Selectable<RunStepsTable>): RunStep => ({
     runId: stored.run_id,
     botId: stored.bot_id,
@@ -40,26 +71,13 @@ export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): Ru
   return {
     save: (step) =>
       access.atomic("runSteps.save", async (db) => {
-        // Tenancy: the run must be the bot's (the foreign key alone would accept another bot's run).
-        const owner = await db
-          .selectFrom("runs")
-          .select("id")
-          .where("id", "=", step.runId)
-          .where("bot_id", "=", step.botId)
-          .executeTakeFirst();
-        if (!owner) {
+        if (!(await upsertRunStep(db, dialect, step))) {
           throw new KiloError(
             "NOT_FOUND",
             `${adapter} storage: cannot save a run step: bot ${step.botId} has no run ${step.runId}`,
             { adapter },
           );
         }
-        const { run_id: _runId, step_index: _index, ...columns } = row(step);
-        await db
-          .insertInto("run_steps")
-          .values(row(step))
-          .onConflict((oc) => oc.columns(["run_id", "step_index"]).doUpdateSet(columns))
-          .execute();
         return { ...structuredClone(step), output: step.output ?? null };
       }),
     listByRun: (botId, runId) =>

@@ -46,6 +46,8 @@ import type {
   MessageRepository,
   ProposalRepository,
   RunRepository,
+  RunTurnCommit,
+  RunTurnCommitted,
   SkillRecordFilter,
   SkillRecordRepository,
   SkillRepository,
@@ -62,13 +64,14 @@ import type {
   UserRepository,
 } from "../../../src/ports/storage.js";
 import { checkSchema, LATEST_SCHEMA_VERSION, runMigrations } from "./migrations.js";
-import { sqlRunStepRepository } from "./run-step-repository.js";
+import { runStepRow, sqlRunStepRepository, upsertRunStep } from "./run-step-repository.js";
 import type {
   BotsTable,
   ConversationsTable,
   MemoriesTable,
   MessagesTable,
   ProposalsTable,
+  RunStepsTable,
   RunsTable,
   SkillRecordsTable,
   SkillsTable,
@@ -132,6 +135,19 @@ export interface TurnRows {
   trace?: Insertable<TracesTable> | undefined;
 }
 
+/** A run a turn ends, encoded: stored with the turn by {@link SqlStorage.commitRunTurn}. */
+export interface RunRows {
+  /** The run's `turn` step, inserted or replacing the step at its index. */
+  step: Insertable<RunStepsTable>;
+  /** The run's outcome columns. */
+  outcome: Pick<
+    Insertable<RunsTable>,
+    "id" | "bot_id" | "status" | "output" | "error" | "started_at" | "finished_at"
+  >;
+  /** The lease the run must still be under; `null`: it must only be `running`. */
+  owner: string | null;
+}
+
 /**
  * What differs between the SQL databases kilo runs on. Implemented by
  * `sqliteDialect` and `postgresDialect`; the repositories are written once
@@ -179,6 +195,30 @@ export interface SqlDialect {
   appendMessage(db: Kysely<Tables>, names: SqlNames, row: Insertable<MessagesTable>): Promise<AppendOutcome>;
   /** Stores a turn in one statement, when the database can; otherwise the storage uses a transaction. */
   commitTurn?(db: Kysely<Tables>, names: SqlNames, rows: TurnRows): Promise<AppendOutcome>;
+  /**
+   * {@link commitTurn} with a run's step and conditional outcome, in one
+   * statement; `finishedSeq` is the run's seq when its outcome was stored.
+   */
+  commitRunTurn?(
+    db: Kysely<Tables>,
+    names: SqlNames,
+    rows: TurnRows & { run: RunRows },
+  ): Promise<{ append: AppendOutcome; finishedSeq: number | null }>;
+  /**
+   * Inserts a run and bumps its key's seq in one statement, when the database
+   * can; returns the run's seq. A clash (id, delivery id) throws the driver's
+   * unique-violation error, having stored nothing. Otherwise the storage uses a transaction.
+   */
+  createRun?(db: Kysely<Tables>, names: SqlNames, row: Insertable<RunsTable>): Promise<number>;
+  /**
+   * `runs.claim` in one statement, when the database can: the claimed rows as
+   * stored, each with its status before the claim.
+   */
+  claimRuns?(
+    db: Kysely<Tables>,
+    names: SqlNames,
+    request: { owner: string; now: StoredTimestamp; leaseExpiresAt: StoredTimestamp; limit: number },
+  ): Promise<Array<Selectable<RunsTable> & { previous_status: string }>>;
   /** Called first inside the migration transaction: takes the lock that serializes migrations. */
   lockMigrations(db: Kysely<Tables>, names: SqlNames): Promise<void>;
   /** Creates the schema that holds the tables, when the install has one. */
@@ -220,6 +260,7 @@ export interface SqlStorage extends Storage {
    */
   migrate(options?: MigrateOptions): Promise<MigrationResult>;
   commitTurn(turn: TurnCommit): Promise<Message>;
+  commitRunTurn(turn: RunTurnCommit): Promise<RunTurnCommitted>;
   /** Releases what the adapter opened; never a database, pool or kysely instance the host passed in. */
   close(): Promise<void>;
 }
@@ -410,28 +451,74 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
   const repositories = buildRepositories(outerAccess, codec, dialect, names);
 
   const commitTurn = async (turn: TurnCommit): Promise<Message> => {
-    const message = codec.messageRow(turn.message, 0);
-    const usage = turn.usage.map((record) => codec.usageRow(record));
-    const updatedAt = dialect.timestamp(turn.conversationUpdatedAt);
-    const trace = turn.trace ? traceRow(codec, dialect, turn.trace) : undefined;
+    const rows = turnRows(turn);
     if (dialect.commitTurn) {
-      const outcome = await outerAccess.run("commitTurn", (db) =>
-        dialect.commitTurn!(db, names, { message, usage, conversationUpdatedAt: updatedAt, trace }),
-      );
+      const outcome = await outerAccess.run("commitTurn", (db) => dialect.commitTurn!(db, names, rows));
       return appendedMessage(turn.message, outcome, adapter);
     }
-    return outerAccess.atomic("commitTurn", async (db) => {
-      // Throws on a missing conversation or a taken id, which rolls the whole turn back.
-      const stored = appendedMessage(turn.message, await dialect.appendMessage(db, names, message), adapter);
-      for (const row of usage) await db.insertInto("usage_records").values(row).execute();
-      if (trace) await db.insertInto("traces").values(trace).execute();
-      await db
-        .updateTable("conversations")
-        .set({ updated_at: updatedAt })
-        .where("bot_id", "=", turn.message.botId)
-        .where("id", "=", turn.message.conversationId)
-        .execute();
-      return stored;
+    return outerAccess.atomic("commitTurn", (db) => writeTurn(db, turn, rows));
+  };
+
+  /** A turn's rows, encoded. */
+  const turnRows = (turn: TurnCommit): TurnRows => ({
+    message: codec.messageRow(turn.message, 0),
+    usage: turn.usage.map((record) => codec.usageRow(record)),
+    conversationUpdatedAt: dialect.timestamp(turn.conversationUpdatedAt),
+    trace: turn.trace ? traceRow(codec, dialect, turn.trace) : undefined,
+  });
+
+  /** A turn's writes one by one, inside a transaction; returns the stored reply. */
+  const writeTurn = async (db: Kysely<Tables>, turn: TurnCommit, rows: TurnRows): Promise<Message> => {
+    // Throws on a missing conversation or a taken id, which rolls the whole turn back.
+    const stored = appendedMessage(
+      turn.message,
+      await dialect.appendMessage(db, names, rows.message),
+      adapter,
+    );
+    for (const row of rows.usage) await db.insertInto("usage_records").values(row).execute();
+    if (rows.trace) await db.insertInto("traces").values(rows.trace).execute();
+    await db
+      .updateTable("conversations")
+      .set({ updated_at: rows.conversationUpdatedAt })
+      .where("bot_id", "=", turn.message.botId)
+      .where("id", "=", turn.message.conversationId)
+      .execute();
+    return stored;
+  };
+
+  const commitRunTurn = async (turn: RunTurnCommit): Promise<RunTurnCommitted> => {
+    const rows = turnRows(turn);
+    const { id, bot_id, status, output, error, started_at, finished_at } = runRow(
+      codec,
+      dialect,
+      turn.run,
+      turn.run.seq,
+    );
+    const run: RunRows = {
+      step: runStepRow(dialect, turn.step),
+      outcome: { id, bot_id, status, output, error, started_at, finished_at },
+      owner: turn.owner,
+    };
+    const finished = (seq: number | null): Run | null =>
+      seq === null ? null : { ...structuredClone(turn.run), seq };
+    if (dialect.commitRunTurn) {
+      const { append, finishedSeq } = await outerAccess.run("commitRunTurn", (db) =>
+        dialect.commitRunTurn!(db, names, { ...rows, run }),
+      );
+      return { message: appendedMessage(turn.message, append, adapter), run: finished(finishedSeq) };
+    }
+    return outerAccess.atomic("commitRunTurn", async (db) => {
+      const stored = await writeTurn(db, turn, rows);
+      await upsertRunStep(db, dialect, turn.step);
+      let update = db
+        .updateTable("runs")
+        .set({ ...run.outcome, lease_owner: null, lease_expires_at: null })
+        .where("id", "=", id)
+        .where("bot_id", "=", bot_id)
+        .where("status", "=", sql.lit("running"));
+      if (turn.owner !== null) update = update.where("lease_owner", "=", turn.owner);
+      const row = await update.returning("seq").executeTakeFirst();
+      return { message: stored, run: finished(row ? toNumber(row.seq) : null) };
     });
   };
 
@@ -443,6 +530,7 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
     migrate,
     transaction,
     commitTurn,
+    commitRunTurn,
     async close() {
       if (closed) return;
       closed = true;
@@ -1188,6 +1276,8 @@ function buildRepositories(
   const conflict = (message: string) => storageError(adapter, "CONFLICT", message);
   const inserted = (result: { numInsertedOrUpdatedRows?: bigint | undefined }) =>
     (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  const reservation = (reserve: { owner: string; until: Date } | undefined) =>
+    reserve ? { lease_owner: reserve.owner, lease_expires_at: dialect.timestamp(reserve.until) } : {};
   const changed = (result: { numUpdatedRows?: bigint; numDeletedRows?: bigint }) =>
     (result.numUpdatedRows ?? result.numDeletedRows ?? 0n) > 0n;
   const after = (position: CursorPosition) => ({
@@ -1908,32 +1998,54 @@ function buildRepositories(
   };
 
   const runs: RunRepository = {
-    create: (run) =>
-      // The counter bump and the insert commit together: on Postgres the bumped counter row
-      // stays locked until then, so concurrent creates of one key get their seqs in commit order.
-      access.atomic("runs.create", async (db) => {
-        const bumped = await db
-          .insertInto("run_keys")
-          .values({ bot_id: run.botId, conversation_key: dialect.text(run.conversationKey), last_seq: 1 })
-          .onConflict((oc) =>
-            oc.columns(["bot_id", "conversation_key"]).doUpdateSet({
-              last_seq: sql<number>`${sql.ref("run_keys.last_seq")} + 1`,
-            }),
-          )
-          .returning("last_seq")
-          .executeTakeFirstOrThrow();
-        const seq = toNumber(bumped.last_seq);
-        const result = await db
-          .insertInto("runs")
-          .values(runRow(codec, dialect, run, seq))
-          .onConflict((oc) => oc.doNothing())
-          .executeTakeFirst();
-        if (inserted(result)) return { ...copy(run), seq };
-        const taken = await db.selectFrom("runs").select("id").where("id", "=", run.id).executeTakeFirst();
-        throw taken
-          ? conflict(`a run with id ${run.id} already exists`)
-          : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
-      }),
+    create: (run, options = {}) =>
+      dialect.createRun
+        ? access.run("runs.create", async (db) => {
+            try {
+              const seq = await dialect.createRun!(db, names, {
+                ...runRow(codec, dialect, run, 0),
+                ...reservation(options.reserveFor),
+              });
+              return { ...copy(run), seq };
+            } catch (error) {
+              if (dialect.classify(error)?.code !== "CONFLICT") throw error;
+              const taken = await db
+                .selectFrom("runs")
+                .select("id")
+                .where("id", "=", run.id)
+                .executeTakeFirst();
+              throw taken
+                ? conflict(`a run with id ${run.id} already exists`)
+                : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+            }
+          })
+        : access.atomic("runs.create", async (db) => {
+            const bumped = await db
+              .insertInto("run_keys")
+              .values({ bot_id: run.botId, conversation_key: dialect.text(run.conversationKey), last_seq: 1 })
+              .onConflict((oc) =>
+                oc.columns(["bot_id", "conversation_key"]).doUpdateSet({
+                  last_seq: sql<number>`${sql.ref("run_keys.last_seq")} + 1`,
+                }),
+              )
+              .returning("last_seq")
+              .executeTakeFirstOrThrow();
+            const seq = toNumber(bumped.last_seq);
+            const result = await db
+              .insertInto("runs")
+              .values({ ...runRow(codec, dialect, run, seq), ...reservation(options.reserveFor) })
+              .onConflict((oc) => oc.doNothing())
+              .executeTakeFirst();
+            if (inserted(result)) return { ...copy(run), seq };
+            const taken = await db
+              .selectFrom("runs")
+              .select("id")
+              .where("id", "=", run.id)
+              .executeTakeFirst();
+            throw taken
+              ? conflict(`a run with id ${run.id} already exists`)
+              : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+          }),
     get: (runId) =>
       access.run("runs.get", async (db) => {
         const row = await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst();
@@ -2004,67 +2116,91 @@ function buildRepositories(
         return rows.map((row) => runOf(dialect, row));
       }),
     claim: ({ owner, now, leaseExpiresAt, limit }) =>
-      // One short transaction: pick the claimable heads (locking them on Postgres, skipping rows
-      // another claimer holds), then mark them running under the new lease. Nothing stays locked
-      // after it returns.
-      access.atomic("runs.claim", async (db) => {
-        checkLimit(limit, adapter);
-        const at = dialect.timestamp(now);
-        let candidates = db
-          .selectFrom("runs as r")
-          .select(["r.id", "r.status"])
-          .where((eb) =>
-            eb.or([
-              eb("r.status", "=", sql.lit("queued")),
-              eb.and([
-                eb("r.status", "=", sql.lit("running")),
-                eb.or([eb("r.lease_expires_at", "is", null), eb("r.lease_expires_at", "<", at)]),
-              ]),
-            ]),
-          )
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom("runs as e")
-                  .select("e.id")
-                  .whereRef("e.bot_id", "=", "r.bot_id")
-                  .whereRef("e.conversation_key", "=", "r.conversation_key")
-                  .where("e.status", "in", UNFINISHED)
-                  .whereRef("e.seq", "<", "r.seq"),
-              ),
-            ),
-          )
-          .orderBy("r.created_at")
-          .orderBy("r.id")
-          .limit(limit);
-        // Raw, so the table prefix plugin leaves the alias alone.
-        if (dialect.rowLocks)
-          candidates = candidates.modifyEnd(sql`for update of ${sql.id("r")} skip locked`);
-        const picked = await candidates.execute();
-        if (picked.length === 0) return [];
-        const rows = await db
-          .updateTable("runs")
-          .set({
-            status: sql.lit("running"),
-            started_at: at,
-            finished_at: null,
-            output: null,
-            error: null,
-            lease_owner: owner,
-            lease_expires_at: dialect.timestamp(leaseExpiresAt),
+      dialect.claimRuns
+        ? access.run("runs.claim", async (db) => {
+            checkLimit(limit, adapter);
+            const rows = await dialect.claimRuns!(db, names, {
+              owner,
+              now: dialect.timestamp(now),
+              leaseExpiresAt: dialect.timestamp(leaseExpiresAt),
+              limit,
+            });
+            return rows
+              .map(({ previous_status, ...row }) => ({
+                run: runOf(dialect, row as Selectable<RunsTable>),
+                reclaimed: dialect.fromText(previous_status) === "running",
+              }))
+              .sort((a, b) => order(a.run, b.run));
           })
-          .where(
-            "id",
-            "in",
-            picked.map((row) => row.id),
-          )
-          .returningAll()
-          .execute();
-        const previous = new Map(picked.map((row) => [row.id, dialect.fromText(row.status)]));
-        return rows
-          .map((row) => ({ run: runOf(dialect, row), reclaimed: previous.get(row.id) === "running" }))
-          .sort((a, b) => order(a.run, b.run));
-      }),
+        : // One short transaction: pick the claimable heads (locking them on Postgres, skipping rows
+          // another claimer holds), then mark them running under the new lease. Nothing stays locked
+          // after it returns.
+          access.atomic("runs.claim", async (db) => {
+            checkLimit(limit, adapter);
+            const at = dialect.timestamp(now);
+            let candidates = db
+              .selectFrom("runs as r")
+              .select(["r.id", "r.status"])
+              .where((eb) =>
+                eb.or([
+                  eb.and([
+                    eb("r.status", "=", sql.lit("queued")),
+                    // Not reserved for another owner (see runs.create's reserveFor).
+                    eb.or([
+                      eb("r.lease_owner", "is", null),
+                      eb("r.lease_owner", "=", owner),
+                      eb("r.lease_expires_at", "<", at),
+                    ]),
+                  ]),
+                  eb.and([
+                    eb("r.status", "=", sql.lit("running")),
+                    eb.or([eb("r.lease_expires_at", "is", null), eb("r.lease_expires_at", "<", at)]),
+                  ]),
+                ]),
+              )
+              .where(({ not, exists, selectFrom }) =>
+                not(
+                  exists(
+                    selectFrom("runs as e")
+                      .select("e.id")
+                      .whereRef("e.bot_id", "=", "r.bot_id")
+                      .whereRef("e.conversation_key", "=", "r.conversation_key")
+                      .where("e.status", "in", UNFINISHED)
+                      .whereRef("e.seq", "<", "r.seq"),
+                  ),
+                ),
+              )
+              .orderBy("r.created_at")
+              .orderBy("r.id")
+              .limit(limit);
+            // Raw, so the table prefix plugin leaves the alias alone.
+            if (dialect.rowLocks)
+              candidates = candidates.modifyEnd(sql`for update of ${sql.id("r")} skip locked`);
+            const picked = await candidates.execute();
+            if (picked.length === 0) return [];
+            const rows = await db
+              .updateTable("runs")
+              .set({
+                status: sql.lit("running"),
+                started_at: at,
+                finished_at: null,
+                output: null,
+                error: null,
+                lease_owner: owner,
+                lease_expires_at: dialect.timestamp(leaseExpiresAt),
+              })
+              .where(
+                "id",
+                "in",
+                picked.map((row) => row.id),
+              )
+              .returningAll()
+              .execute();
+            const previous = new Map(picked.map((row) => [row.id, dialect.fromText(row.status)]));
+            return rows
+              .map((row) => ({ run: runOf(dialect, row), reclaimed: previous.get(row.id) === "running" }))
+              .sort((a, b) => order(a.run, b.run));
+          }),
     extendLeases: (owner, runIds, expiresAt) =>
       access.run("runs.extendLeases", async (db) => {
         if (runIds.length === 0) return [];
