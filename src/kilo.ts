@@ -708,10 +708,10 @@ export function createKilo(options: KiloOptions): Kilo {
     }),
   );
 
-  // --- runs (issue 6, first slice) ---
-  // Seam: `chat` below still calls the orchestrator directly; switching it to ingest + wait
-  // (one code path, as DESIGN.md wants) is the next slice.
+  // --- runs ---
+  // Every turn is a run: `chat` and `stream` store a `message` run and wait for it.
   const runs = createRunService({
+    loadBot: (botId) => cache.bot(botId),
     storage,
     orchestrator,
     clock,
@@ -784,7 +784,8 @@ export function createKilo(options: KiloOptions): Kilo {
       await caller.denied(context, approval);
       note = `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
     }
-    const turn = await orchestrator.handle({
+    // The continuation is a run in the conversation's lane, after whatever it has queued.
+    const turn = await runs.turn({
       botId: bot.id,
       userId: approval.userId,
       conversationId: approval.conversationId,
@@ -811,7 +812,7 @@ export function createKilo(options: KiloOptions): Kilo {
   const kilo: Kilo = {
     traces: traceApi,
     evolve: (input) => evolution.evolve(input),
-    chat: (input) => orchestrator.handle(input),
+    chat: (input) => runs.turn(input),
     runs: {
       ingest: runs.ingest,
       get: runs.get,
@@ -836,7 +837,7 @@ export function createKilo(options: KiloOptions): Kilo {
         return storage.runs.listByBot(bot.id, { limit, cursor: cursor ?? null });
       },
     },
-    stream: (input) => streamTurn(orchestrator, input),
+    stream: (input) => streamTurn(runs, input),
     users: {
       async upsert(input) {
         const parsed = parseInput(UpsertUserSchema, input, "user");
@@ -1189,7 +1190,7 @@ export function createKilo(options: KiloOptions): Kilo {
   return kilo;
 }
 
-async function* streamTurn(orchestrator: Orchestrator, input: TurnInput): AsyncGenerator<TurnStreamEvent> {
+async function* streamTurn(runs: RunService, input: TurnInput): AsyncGenerator<TurnStreamEvent> {
   const queue: TurnStreamEvent[] = [];
   let wake: (() => void) | null = null;
   let finished = false;
@@ -1198,8 +1199,8 @@ async function* streamTurn(orchestrator: Orchestrator, input: TurnInput): AsyncG
     queue.push(event);
     wake?.();
   };
-  orchestrator
-    .handle(input, { onEvent: push })
+  runs
+    .turn(input, { onEvent: push })
     .then(
       (result) => push({ type: "result", result }),
       (error: unknown) => {

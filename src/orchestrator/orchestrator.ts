@@ -24,7 +24,9 @@ import type {
   Orchestrator,
   TurnInput,
   TurnObserver,
+  TurnOptions,
   TurnResult,
+  TurnRunLink,
   TurnStreamEvent,
   TurnToolCall,
 } from "../ports/orchestrator.js";
@@ -209,8 +211,26 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     return deps.storage.messages.append(message(conversation.id));
   }
 
-  async function storeReply(reply: NewMessage, usage: UsageRecord[], trace: Trace | null): Promise<Message> {
+  async function storeReply(
+    reply: NewMessage,
+    usage: UsageRecord[],
+    trace: Trace | null,
+    turn: TurnResult,
+    run: TurnRunLink | undefined,
+  ): Promise<Message> {
     const traced = trace && deps.storage.traces ? trace : undefined;
+    // A turn that ends a run stores the run's outcome and step with it: no write of the run's own.
+    if (run && deps.storage.commitRunTurn) {
+      const committed = await deps.storage.commitRunTurn({
+        message: reply,
+        usage,
+        conversationUpdatedAt: reply.createdAt,
+        ...(traced ? { trace: traced } : {}),
+        ...run.finish(turn),
+      });
+      run.stored(committed.run);
+      return committed.message;
+    }
     if (deps.storage.commitTurn) {
       return deps.storage.commitTurn({
         message: reply,
@@ -501,7 +521,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
   }
 
   return {
-    async handle(raw: TurnInput, observer?: TurnObserver): Promise<TurnResult> {
+    async handle(raw: TurnInput, observer?: TurnObserver, options?: TurnOptions): Promise<TurnResult> {
       const input = parseInput(TurnInputSchema, raw, "chat input");
       const started = performance.now();
       const trail: Trail = { match: null, toolCalls: [] };
@@ -560,31 +580,27 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
               errorCode: null,
             })
           : null;
-        const replyMessage = await storeReply(
-          {
-            id: replyId,
-            conversationId: base.conversationId,
-            botId: bot.id,
-            role: "assistant",
-            content: processed.text,
-            metadata: {
-              skillId: done.match?.skill?.id ?? null,
-              pass: done.match?.pass ?? null,
-              toolCalls: done.toolCalls.map((call) => ({ name: call.name, isError: call.isError })),
-              proposalId: done.proposal?.id ?? null,
-              actions: processed.actions,
-              costUsd: usage.costUsd,
-            },
-            createdAt: deps.clock.now(),
+        const reply: NewMessage = {
+          id: replyId,
+          conversationId: base.conversationId,
+          botId: bot.id,
+          role: "assistant",
+          content: processed.text,
+          metadata: {
+            skillId: done.match?.skill?.id ?? null,
+            pass: done.match?.pass ?? null,
+            toolCalls: done.toolCalls.map((call) => ({ name: call.name, isError: call.isError })),
+            proposalId: done.proposal?.id ?? null,
+            actions: processed.actions,
+            costUsd: usage.costUsd,
           },
-          tally.records,
-          trace,
-        );
+          createdAt: deps.clock.now(),
+        };
         const turn: TurnResult = {
           reply: processed.text,
           conversationId: base.conversationId,
           userMessageId: userMessage.id,
-          replyMessageId: replyMessage.id,
+          replyMessageId: replyId,
           skill: done.match?.skill ? { id: done.match.skill.id, name: done.match.skill.name } : null,
           match: done.match
             ? {
@@ -608,6 +624,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
           skillsUsed: trace?.skillsInjected ?? (done.match?.skill ? [done.match.skill.name] : []),
           traceId: trace?.id ?? null,
         };
+        const replyMessage = await storeReply(reply, tally.records, trace, turn, options?.run);
         log.info(
           {
             skillId: turn.skill?.id ?? null,

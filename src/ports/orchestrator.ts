@@ -1,5 +1,7 @@
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
+import type { Run } from "../domain/run.js";
+import type { RunStep } from "../domain/run-step.js";
 import type { Skill } from "../domain/skill.js";
 import type { SkillMatch } from "./skill-matcher.js";
 
@@ -96,6 +98,34 @@ export interface TurnObserver {
 }
 
 /**
+ * A run that one turn finishes: the built-in `message` workflow, whose only
+ * step is the turn. An orchestrator that supports it stores the run's outcome
+ * and its step with the turn's own commit (`Storage.commitRunTurn`), so a run
+ * costs no writes of its own after the turn; one that ignores it leaves both
+ * to the run service (which then records them itself).
+ */
+export interface TurnRunLink {
+  /**
+   * The rows to store with the turn, given its result: the run as it ends
+   * (`succeeded`, the result as its output) and its `turn` step. Called once,
+   * right before the commit.
+   */
+  finish(result: TurnResult): { run: Run; step: RunStep; owner: string | null };
+  /**
+   * Called after the commit with the run as stored, or `null` when its outcome
+   * was refused (the run is no longer this worker's: its lease was lost). Not
+   * called when the orchestrator did not store the run.
+   */
+  stored(run: Run | null): void;
+}
+
+/** What else a turn may be given besides its input. */
+export interface TurnOptions {
+  /** The run this turn finishes, stored with the turn's commit when the storage can. */
+  run?: TurnRunLink | undefined;
+}
+
+/**
  * The Orchestrator port: coordinates one turn and holds no business logic.
  * match skill -> load context -> compose -> call the LLM (tool loop) ->
  * process the response -> extract memory -> persist.
@@ -104,6 +134,8 @@ export interface Orchestrator {
   /**
    * Runs one turn. With an `observer`, the model's answer is streamed: the
    * observer gets text and thinking deltas and tool progress as they happen.
+   * With `options.run`, the turn ends a run and may store its outcome with
+   * the turn (see {@link TurnRunLink}); orchestrators may ignore it.
    */
-  handle(input: TurnInput, observer?: TurnObserver): Promise<TurnResult>;
+  handle(input: TurnInput, observer?: TurnObserver, options?: TurnOptions): Promise<TurnResult>;
 }

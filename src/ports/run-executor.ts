@@ -75,7 +75,7 @@ export interface RunExecuteOptions {
 export interface RunExecutorContext {
   /**
    * Most runs to execute at once in this process (`createKilo({ runs: { concurrency } })`,
-   * default 8). `0`: this process only ingests; other processes execute.
+   * default 64). `0`: this process only ingests; other processes execute.
    */
   readonly concurrency: number;
   /** The runs logger (lines carry `component: "runs"` and `executor`). */

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
+import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
 import {
   type InboundEventInput,
@@ -9,11 +10,12 @@ import {
   TERMINAL_RUN_STATUSES,
 } from "../domain/run.js";
 import type { RunStep } from "../domain/run-step.js";
-import { KiloError, toKiloError } from "../errors.js";
+import { KiloError, type KiloErrorCode, toKiloError } from "../errors.js";
 import type { KiloEvents } from "../events.js";
+import { TurnInputSchema } from "../orchestrator/orchestrator.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { Logger } from "../ports/logger.js";
-import type { Orchestrator } from "../ports/orchestrator.js";
+import type { Orchestrator, TurnInput, TurnObserver, TurnResult } from "../ports/orchestrator.js";
 import type {
   RunExecuteOptions,
   RunExecutor,
@@ -24,10 +26,23 @@ import type { RunClaim, Storage } from "../ports/storage.js";
 import { withLogFields } from "../runtime/log-context.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
-import { createWorkflowRegistry, executeWorkflow, type WorkflowHandler } from "./workflow.js";
+import {
+  createWorkflowRegistry,
+  executeWorkflow,
+  type InlineTurn,
+  MESSAGE_WORKFLOW,
+  type StoredTurnOptions,
+  type WorkflowHandler,
+  type WorkflowOutcome,
+  type WorkflowTurnResult,
+} from "./workflow.js";
 
-/** Most runs executing at once in one process, by default. */
-export const DEFAULT_RUN_CONCURRENCY = 8;
+/**
+ * Most runs executing at once in one process, by default. Every chat turn is
+ * a run, and a run mostly waits on its model: this is how many turns one
+ * process answers at once.
+ */
+export const DEFAULT_RUN_CONCURRENCY = 64;
 
 /** How often `wait` re-reads a run on storage that is not shared (in case the host changed it). */
 const WAIT_POLL_MS = 1_000;
@@ -43,7 +58,8 @@ const DEFAULT_POLL_INTERVAL_MS = 50;
 export interface RunSettings {
   /**
    * Most runs executing at once in this process (runs of one conversation key
-   * always run one at a time). Default 8. On shared storage (or with an
+   * always run one at a time). Every chat turn is a run, so this caps the
+   * turns one process answers at once. Default 64. On shared storage (or with an
    * `executor`) `0` is allowed: the process then only ingests, and other
    * processes execute its runs.
    */
@@ -111,6 +127,8 @@ export interface RunServiceOptions extends RunSettings {
   workflows?: Record<string, WorkflowHandler> | undefined;
   /** Workflows that register or override by name, read before each use (the workspace's `workflows/`). */
   overlayWorkflows?: (() => Promise<ReadonlyMap<string, WorkflowHandler>>) | undefined;
+  /** Reads a bot for {@link RunService.turn} (cache-first in kilo). Default: `storage.bots.get`. */
+  loadBot?: ((botId: string) => Promise<Bot | null>) | undefined;
 }
 
 /** Options of {@link RunService.ingest}. */
@@ -192,6 +210,20 @@ export interface WaitOptions {
 export interface RunService {
   /** Validates and stores the event's run, queues it, and returns its id at once. */
   ingest(event: InboundEventInput, options?: IngestOptions): Promise<IngestResult>;
+  /**
+   * `kilo.chat` and `kilo.stream`: one message as a run of the `message`
+   * workflow, waited for. The run's conversation key is the conversation's id
+   * (a new conversation's id when `input.conversationId` is absent), so turns
+   * of one conversation run in order with its other runs; the turn's options
+   * (channel, context, skills) are stored with the run. The run executes in
+   * this process when it can (always on memory and SQLite; on shared storage
+   * when this process claims it, which it does at once unless its slots are
+   * full), and then `observer` streams it and the result is the turn's own;
+   * executed elsewhere, the result is read back from the run's output.
+   * Validation errors and a missing bot are thrown before anything is stored;
+   * a failed turn throws its error (also recorded on the failed run).
+   */
+  turn(input: TurnInput, observer?: TurnObserver): Promise<TurnResult>;
   /** The run; `NOT_FOUND` when there is none. */
   get(runId: string): Promise<Run>;
   /**
@@ -264,13 +296,35 @@ export function conversationIdFor(botId: string, conversationKey: string): strin
 const IngestOptionsSchema = z.object({ botId: IdSchema.optional() }).strict();
 const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
 
-/** What a run's log lines name it by. */
-type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey">;
+/** What a run's log lines name it by; a run just stored in this process is carried whole (no read). */
+type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey"> & { stored?: Run };
 
 const isTerminal = (run: Run) => TERMINAL_RUN_STATUSES.includes(run.status);
 const isSettled = (run: Run) => isTerminal(run) || run.status === "awaiting_approval";
 const laneOf = (run: Pick<Run, "botId" | "conversationKey">) =>
   JSON.stringify([run.botId, run.conversationKey]);
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** A date field (`...At`) of a stored object back as a date. */
+function reviveDates(value: Record<string, unknown>): Record<string, unknown> {
+  const revived: Record<string, unknown> = { ...value };
+  for (const [key, field] of Object.entries(value)) {
+    if (key.endsWith("At") && typeof field === "string" && ISO_DATE.test(field))
+      revived[key] = new Date(field);
+  }
+  return revived;
+}
+
+/** A turn result read back from a run's output (JSON): its memories' and proposal's dates as dates. */
+function reviveTurn(output: Record<string, unknown>): TurnResult {
+  const turn = output as unknown as WorkflowTurnResult;
+  return {
+    ...turn,
+    memories: turn.memories.map(reviveDates),
+    proposal: turn.proposal ? reviveDates(turn.proposal) : null,
+  } as unknown as TurnResult;
+}
 
 /** Reads an integer setting, or throws `CONFIGURATION_INVALID` naming it and its range. */
 function integerSetting(name: string, value: number | undefined, fallback: number, min: number, max: number) {
@@ -343,6 +397,10 @@ export function createRunService(options: RunServiceOptions): RunService {
   const readySet = new Set<string>();
   const busy = new Set<string>();
   const waiters = new Map<string, Set<(run?: Run) => void>>();
+  /** Runs executing in this process now: waits for them need no polling (this process wakes them). */
+  const runningHere = new Set<string>();
+  /** Runs whose caller waits in this process (`turn`): what their own turn is handed. */
+  const inline = new Map<string, InlineTurn>();
   let idleWaiters: Array<() => void> = [];
   let closed = false;
   let resuming: Promise<{ resumed: number }> | null = null;
@@ -368,9 +426,14 @@ export function createRunService(options: RunServiceOptions): RunService {
     for (const resolve of wake) resolve();
   };
 
-  const enqueue = (run: Run) => {
+  const enqueue = (run: Run, fresh = false) => {
     const lane = laneOf(run);
-    const queued: LoggedRun = { id: run.id, workflow: run.workflow, conversationKey: run.conversationKey };
+    const queued: LoggedRun = {
+      id: run.id,
+      workflow: run.workflow,
+      conversationKey: run.conversationKey,
+      ...(fresh ? { stored: run } : {}),
+    };
     const queue = lanes.get(lane);
     if (queue) queue.push(queued);
     else lanes.set(lane, [queued]);
@@ -422,8 +485,15 @@ export function createRunService(options: RunServiceOptions): RunService {
     conversation_key: run.conversationKey,
   });
 
-  /** Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`. Never throws. */
-  async function perform(run: Run, log: Logger, wrapStep?: RunStepWrapper): Promise<Run> {
+  /**
+   * Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`, and
+   * `committed` when its turn stored that outcome already (under `owner`'s lease). Never throws.
+   */
+  async function perform(
+    run: Run,
+    log: Logger,
+    how: { owner: string | null; fresh: boolean; wrapStep?: RunStepWrapper | undefined },
+  ): Promise<{ outcome: Run; committed?: WorkflowOutcome["committed"] }> {
     try {
       const handler = workflows.resolve(run.workflow, await options.overlayWorkflows?.());
       if (!handler) {
@@ -432,7 +502,8 @@ export function createRunService(options: RunServiceOptions): RunService {
           `No workflow '${run.workflow}' is registered in this process (createKilo({ workflows }) or kilo.runs.register)`,
         );
       }
-      const output = await withLogFields(logFields(run), () =>
+      const inlineTurn = inline.get(run.id);
+      const { output, committed } = await withLogFields(logFields(run), () =>
         executeWorkflow({
           run,
           handler,
@@ -441,10 +512,14 @@ export function createRunService(options: RunServiceOptions): RunService {
           clock,
           log,
           conversationIdFor,
-          wrapStep,
+          wrapStep: how.wrapStep,
+          inline: inlineTurn,
+          fresh: how.fresh,
+          commitWithTurn: { owner: how.owner },
         }),
       );
-      return { ...run, status: "succeeded", output, finishedAt: clock.now() };
+      const outcome: Run = { ...run, status: "succeeded", output, finishedAt: clock.now() };
+      return committed ? { outcome: committed.run ?? outcome, committed } : { outcome };
     } catch (error) {
       const failure = toKiloError(error, "INTERNAL", "The run's workflow failed");
       log.warn({ code: failure.code }, "run failed");
@@ -456,10 +531,12 @@ export function createRunService(options: RunServiceOptions): RunService {
         });
       }
       return {
-        ...run,
-        status: "failed",
-        error: { code: failure.code, message: failure.message },
-        finishedAt: clock.now(),
+        outcome: {
+          ...run,
+          status: "failed",
+          error: { code: failure.code, message: failure.message },
+          finishedAt: clock.now(),
+        },
       };
     }
   }
@@ -490,7 +567,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     const runId = queued.id;
     let run: Run | null;
     try {
-      run = await storage.runs.get(runId);
+      run = queued.stored ?? (await storage.runs.get(runId));
     } catch (error) {
       logger.error(
         { ...logFields(queued), error: toKiloError(error, "STORAGE_FAILED", "Cannot read run") },
@@ -511,13 +588,21 @@ export function createRunService(options: RunServiceOptions): RunService {
     try {
       current = (await storage.runs.update(current)) ?? current;
       announceStart(current, log, run.status === "running");
-      current = await perform(current, log);
-      settled = (await storage.runs.update(current)) ?? undefined;
+      runningHere.add(runId);
+      const { outcome, committed } = await perform(current, log, {
+        owner: null,
+        fresh: run.status === "queued",
+      });
+      current = outcome;
+      settled = committed
+        ? (committed.run ?? undefined)
+        : ((await storage.runs.update(current)) ?? undefined);
       completed(current, startedAt, log);
     } catch (error) {
       // Storage failed around the run: it stays unfinished in storage and is resumed on restart.
       unrecorded(run, log, error);
     } finally {
+      runningHere.delete(runId);
       notify(runId, settled);
     }
   }
@@ -560,12 +645,20 @@ export function createRunService(options: RunServiceOptions): RunService {
       };
       current = (await storage.runs.update(current)) ?? current;
       announceStart(current, log, run.status === "running");
-      current = await perform(current, log, executeOptions.wrapStep);
-      if (executeOptions.signal?.aborted) {
+      runningHere.add(runId);
+      const { outcome, committed } = await perform(current, log, {
+        owner: null,
+        fresh: run.status === "queued",
+        wrapStep: executeOptions.wrapStep,
+      });
+      current = outcome;
+      if (executeOptions.signal?.aborted && !committed) {
         log.warn({ executor: executor?.name }, "run abandoned by its executor: it stays running");
         return null;
       }
-      settled = (await storage.runs.update(current)) ?? undefined;
+      settled = committed
+        ? (committed.run ?? undefined)
+        : ((await storage.runs.update(current)) ?? undefined);
       if (settled) completed(current, startedAt, log);
       return settled ?? null;
     } catch (error) {
@@ -575,6 +668,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       throw wrapped;
     } finally {
       executing--;
+      runningHere.delete(runId);
       notify(runId, settled);
       checkIdle();
     }
@@ -636,7 +730,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     };
     async function sweep(): Promise<void> {
       try {
-        const ids = [...waiters.keys()];
+        const ids = [...waiters.keys()].filter((runId) => !runningHere.has(runId));
         for (let start = 0; start < ids.length; start += 500) {
           const chunk = ids.slice(start, start + 500);
           const found = new Map((await read(chunk)).map((run) => [run.id, run]));
@@ -765,8 +859,9 @@ export function createRunService(options: RunServiceOptions): RunService {
       let stored: Run | null = null;
       try {
         announceStart(run, log, claim.reclaimed);
-        const outcome = await perform(run, log);
-        stored = await storage.runs.finish!(outcome, owner);
+        runningHere.add(run.id);
+        const { outcome, committed } = await perform(run, log, { owner, fresh: !claim.reclaimed });
+        stored = committed ? committed.run : await storage.runs.finish!(outcome, owner);
         if (stored) completed(stored, startedAt, log);
         else log.warn({ owner, status: outcome.status }, "run outcome discarded: its lease was lost");
       } catch (error) {
@@ -775,6 +870,7 @@ export function createRunService(options: RunServiceOptions): RunService {
         unrecorded(run, log, error);
       } finally {
         active.delete(run.id);
+        runningHere.delete(run.id);
         if (active.size === 0 && heartbeatTimer) {
           clearInterval(heartbeatTimer);
           heartbeatTimer = null;
@@ -787,6 +883,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     }
 
     return {
+      owner,
       poke,
       /** Starts claiming (once). */
       start() {
@@ -895,6 +992,99 @@ export function createRunService(options: RunServiceOptions): RunService {
     return run;
   }
 
+  /** What {@link storeRun} stores: a queued run, before its id, status, outcome and times. */
+  type RunToStore = Pick<
+    Run,
+    "botId" | "userId" | "conversationKey" | "conversationId" | "eventType" | "input" | "deliveryId"
+  >;
+
+  /**
+   * Stores a queued run and hands it to the executor (the keyed queue, the
+   * claimer, or the host's executor). `beforeQueue` sees the stored run first.
+   * With a host executor a lane's runs store and submit one at a time, so it
+   * gets them in seq order.
+   */
+  function storeRun(fields: RunToStore, beforeQueue?: (run: Run) => void): Promise<IngestResult> {
+    const store = async (): Promise<IngestResult> => {
+      let run: Run;
+      // On the shared queue a run whose caller waits here is reserved for this process's
+      // claims for a lease's time, so the caller's stream and signal reach it.
+      const reserve = beforeQueue !== undefined && shared && concurrency > 0;
+      try {
+        const createdAt = clock.now();
+        run = await storage.runs.create(
+          {
+            ...fields,
+            id: ids.next("run"),
+            workflow: fields.eventType,
+            status: "queued",
+            output: null,
+            error: null,
+            createdAt,
+            startedAt: null,
+            finishedAt: null,
+          },
+          reserve
+            ? { reserveFor: { owner: claimer.owner, until: new Date(createdAt.getTime() + leaseMs) } }
+            : undefined,
+        );
+      } catch (error) {
+        // Two deliveries of one event raced: the loser returns the winner's run.
+        if (fields.deliveryId !== null && KiloError.is(error, "CONFLICT")) {
+          const duplicate = await existing(fields.botId, fields.deliveryId);
+          if (duplicate) return duplicate;
+        }
+        throw error;
+      }
+      emit("run-queued", runEvent(run));
+      logger.info(
+        { run_id: run.id, workflow: run.workflow, conversation_key: run.conversationKey, seq: run.seq },
+        "run queued",
+      );
+      beforeQueue?.(run);
+      if (executor) await submit(executor, [run], false);
+      else if (shared) claimer.poke();
+      else enqueue(run, true);
+      return { run_id: run.id, duplicate: false };
+    };
+    return executor ? inLane(laneOf(fields), store) : store();
+  }
+
+  /**
+   * Resolves with the run once it is settled (`succeeded`, `failed`,
+   * `awaiting_approval`) or at `deadline` (a `Date.now()` time) as it stands.
+   * `known`: the run as this process has it (saves the first read).
+   */
+  async function settle(runId: string, deadline: number, known?: Run): Promise<Run> {
+    let current = known;
+    for (;;) {
+      const run = current ?? (await read(runId));
+      const left = deadline - Date.now();
+      if (isSettled(run) || left <= 0) return run;
+      current = await new Promise<Run | undefined>((resolve) => {
+        let set = waiters.get(runId);
+        if (!set) {
+          set = new Set();
+          waiters.set(runId, set);
+        }
+        const wake = (settled?: Run) => {
+          clearTimeout(timer);
+          waiters.get(runId)?.delete(wake);
+          resolve(settled);
+        };
+        // On shared storage (or with a host executor) another process may finish the run: the
+        // watcher re-reads all waited runs together and wakes this one when it settles.
+        // Otherwise only this process can.
+        const elsewhere = shared || executor !== undefined;
+        const delay = elsewhere ? left : Math.min(WAIT_POLL_MS, left);
+        // Timers cap at about 24.8 days; a longer (or no) deadline is re-checked then.
+        const timer = setTimeout(wake, Math.min(delay, MAX_TIMER_MS));
+        set.add(wake);
+        if (elsewhere) watcher.watch();
+      });
+    }
+  }
+
   async function existing(botId: string, deliveryId: string): Promise<IngestResult | null> {
     const found = await storage.runs.findByDelivery(botId, deliveryId);
     // A redelivery also retries a hand-off that failed (the executor ignores a run it holds).
@@ -938,46 +1128,77 @@ export function createRunService(options: RunServiceOptions): RunService {
       }
       const { raw, ...withoutRaw } = event;
       const stored = storeRaw && raw !== undefined ? { ...withoutRaw, raw } : withoutRaw;
-      // With a host executor a lane's ingests store and submit one at a time, so it gets them in seq order.
-      const store = async (): Promise<IngestResult> => {
-        let run: Run;
-        try {
-          run = await storage.runs.create({
-            id: ids.next("run"),
-            botId,
-            userId: event.user_key,
-            conversationKey: event.conversation_key,
-            conversationId: conversationIdFor(botId, event.conversation_key),
-            eventType: event.type,
-            workflow: event.type,
-            status: "queued",
-            input: stored as Record<string, unknown>,
-            output: null,
-            error: null,
-            deliveryId,
-            createdAt: clock.now(),
-            startedAt: null,
-            finishedAt: null,
-          });
-        } catch (error) {
-          // Two deliveries of one event raced: the loser returns the winner's run.
-          if (deliveryId !== null && KiloError.is(error, "CONFLICT")) {
-            const duplicate = await existing(botId, deliveryId);
-            if (duplicate) return duplicate;
-          }
-          throw error;
-        }
-        emit("run-queued", runEvent(run));
-        logger.info(
-          { run_id: run.id, workflow: run.workflow, conversation_key: run.conversationKey, seq: run.seq },
-          "run queued",
-        );
-        if (executor) await submit(executor, [run], false);
-        else if (shared) claimer.poke();
-        else enqueue(run);
-        return { run_id: run.id, duplicate: false };
+      return storeRun({
+        botId,
+        userId: event.user_key,
+        conversationKey: event.conversation_key,
+        conversationId: conversationIdFor(botId, event.conversation_key),
+        eventType: event.type,
+        input: stored as Record<string, unknown>,
+        deliveryId,
+      });
+    },
+
+    async turn(raw, observer) {
+      const input = parseInput(TurnInputSchema, raw, "chat input");
+      await started();
+      const bot = await (options.loadBot ?? ((botId: string) => storage.bots.get(botId)))(input.botId);
+      // Another user's bot is reported as missing, so ids cannot be probed.
+      if (!bot || bot.userId !== input.userId) {
+        throw new KiloError("NOT_FOUND", `User '${input.userId}' has no bot '${input.botId}'`);
+      }
+      const conversationId = input.conversationId ?? ids.next("conv");
+      const turnOptions: StoredTurnOptions = {
+        channel: input.channel,
+        ...(input.context ? { context: input.context } : {}),
+        ...(input.skills ? { skills: input.skills } : {}),
       };
-      return executor ? inLane(laneOf({ botId, conversationKey: event.conversation_key }), store) : store();
+      const caller: InlineTurn = { observer, signal: input.signal };
+      let settled: Promise<Run> | undefined;
+      const { run_id: runId } = await storeRun(
+        {
+          botId: bot.id,
+          userId: input.userId,
+          conversationKey: conversationId,
+          conversationId,
+          eventType: MESSAGE_WORKFLOW,
+          input: {
+            schema_version: 1,
+            type: MESSAGE_WORKFLOW,
+            conversation_key: conversationId,
+            user_key: input.userId,
+            text: input.message,
+            turn: turnOptions,
+          },
+          deliveryId: null,
+        },
+        // Before the run is queued: it may finish before this call resumes.
+        (run) => {
+          inline.set(run.id, caller);
+          settled = settle(run.id, Number.POSITIVE_INFINITY, run);
+        },
+      );
+      let run: Run;
+      try {
+        run = await settled!;
+      } finally {
+        inline.delete(runId);
+      }
+      if (caller.error !== undefined) throw caller.error;
+      if (run.status === "failed") {
+        throw new KiloError(
+          (run.error?.code ?? "INTERNAL") as KiloErrorCode,
+          run.error?.message ?? "The run failed",
+        );
+      }
+      if (caller.result) return caller.result;
+      // Executed elsewhere (another process claimed it): the output is the turn as JSON.
+      if (run.output && typeof run.output.reply === "string") return reviveTurn(run.output);
+      throw new KiloError(
+        "CONFLICT",
+        `The '${run.workflow}' workflow of run ${run.id} made no turn in its conversation, so there is no reply to return; ` +
+          "use kilo.runs.ingest for workflows that do not answer the message",
+      );
     },
 
     async get(runId) {
@@ -994,34 +1215,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     async wait(runId, waitOptions = {}) {
       const { timeoutMs } = parseInput(WaitOptionsSchema, waitOptions, "wait options");
       await begin();
-      const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
-      let known: Run | undefined;
-      for (;;) {
-        const run = known ?? (await read(runId));
-        const left = deadline - Date.now();
-        if (isSettled(run) || left <= 0) return run;
-        known = await new Promise<Run | undefined>((resolve) => {
-          let set = waiters.get(runId);
-          if (!set) {
-            set = new Set();
-            waiters.set(runId, set);
-          }
-          const wake = (settled?: Run) => {
-            clearTimeout(timer);
-            waiters.get(runId)?.delete(wake);
-            resolve(settled);
-          };
-          // On shared storage (or with a host executor) another process may finish the run: the
-          // watcher re-reads all waited runs together and wakes this one when it settles.
-          // Otherwise only this process can.
-          const elsewhere = shared || executor !== undefined;
-          const delay = elsewhere ? left : Math.min(WAIT_POLL_MS, left);
-          // Timers cap at about 24.8 days; a longer (or no) deadline is re-checked then.
-          const timer = setTimeout(wake, Math.min(delay, MAX_TIMER_MS));
-          set.add(wake);
-          if (elsewhere) watcher.watch();
-        });
-      }
+      return settle(runId, timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs);
     },
 
     resume,

@@ -4,7 +4,7 @@ import type { RunStep, RunStepKind } from "../domain/run-step.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { LogFields, Logger } from "../ports/logger.js";
-import type { Orchestrator, TurnResult } from "../ports/orchestrator.js";
+import type { Orchestrator, TurnObserver, TurnResult, TurnRunLink } from "../ports/orchestrator.js";
 import type { RunStepResult, RunStepWrapper } from "../ports/run-executor.js";
 import type { RunStepRepository } from "../ports/storage.js";
 
@@ -124,6 +124,34 @@ export interface WorkflowRegistry {
 
 const builtInMessage: WorkflowHandler = (_event, ctx) => ctx.turn();
 
+/** True for the built-in `message` workflow: one turn, whose result is the run's output. */
+export const isBuiltInMessageWorkflow = (handler: WorkflowHandler): boolean => handler === builtInMessage;
+
+/**
+ * The turn options `kilo.chat` keeps with its run (`input.turn`): what the
+ * run's own turn uses, in whichever process executes it.
+ */
+export interface StoredTurnOptions {
+  channel?: string | undefined;
+  context?: string[] | undefined;
+  skills?: { include?: boolean | undefined; max?: number | undefined } | undefined;
+}
+
+/**
+ * What the caller waiting on a run in this process (`kilo.chat`, `kilo.stream`)
+ * hands to the run's own turn, and gets back from it: the parts of a turn
+ * that cannot be stored.
+ */
+export interface InlineTurn {
+  /** Streams the run's own turn. */
+  observer?: TurnObserver | undefined;
+  signal?: AbortSignal | undefined;
+  /** The run's own turn's result as made (its dates are dates), once made. */
+  result?: TurnResult | undefined;
+  /** What the run's own turn threw, when it failed. */
+  error?: unknown;
+}
+
 /** Creates the registry with the host's workflows (`createKilo({ workflows })`). */
 export function createWorkflowRegistry(initial: Record<string, WorkflowHandler> = {}): WorkflowRegistry {
   const registered = new Map<string, WorkflowHandler>();
@@ -177,6 +205,27 @@ export interface WorkflowExecution {
   conversationIdFor(botId: string, conversationKey: string): string;
   /** Wraps each step (replay or make, and record): a run executor's checkpoint, e.g. a DBOS step. */
   wrapStep?: RunStepWrapper | undefined;
+  /** The caller waiting on the run in this process, when there is one. */
+  inline?: InlineTurn | undefined;
+  /** The run was `queued` until now (never executed): it has no recorded steps, so none are read. */
+  fresh?: boolean | undefined;
+  /**
+   * The built-in `message` workflow's turn stores the run's outcome with its
+   * own commit, when the orchestrator and the storage can (`commitRunTurn`),
+   * under this lease owner (`null`: no lease). Absent: never.
+   */
+  commitWithTurn?: { owner: string | null } | undefined;
+}
+
+/** What {@link executeWorkflow} returns. */
+export interface WorkflowOutcome {
+  /** What the workflow returned, as the run's output. */
+  output: Record<string, unknown>;
+  /**
+   * Set when the run's turn stored the run's outcome with its commit: the run
+   * as stored, or `null` when the outcome was refused (the lease was lost).
+   */
+  committed?: { run: Run | null } | undefined;
 }
 
 /** A value as stored: JSON, `undefined` as `null`. */
@@ -191,17 +240,20 @@ function asJson(value: unknown): unknown {
  * the run's output. Throws what the workflow throws (host errors wrapped as
  * `HOST_CALLBACK_FAILED` naming the workflow).
  */
-export async function executeWorkflow(execution: WorkflowExecution): Promise<Record<string, unknown>> {
-  const { run, handler, orchestrator, steps, clock, log } = execution;
+export async function executeWorkflow(execution: WorkflowExecution): Promise<WorkflowOutcome> {
+  const { run, handler, orchestrator, steps, clock, log, inline } = execution;
+  let committed: WorkflowOutcome["committed"];
   const recorded = new Map<number, RunStep>();
-  for (const step of steps ? await steps.listByRun(run.botId, run.id) : []) recorded.set(step.index, step);
+  const previous = steps && !execution.fresh ? await steps.listByRun(run.botId, run.id) : [];
+  for (const step of previous) recorded.set(step.index, step);
   if (recorded.size > 0) log.info({ steps: recorded.size }, "replaying recorded steps");
   let next = 0;
 
   async function record<T>(
     name: string,
     kind: RunStepKind,
-    make: (info: WorkflowStepInfo) => Promise<T> | T,
+    make: (info: WorkflowStepInfo, link?: TurnRunLink) => Promise<T> | T,
+    fused = false,
   ) {
     const index = next++;
     const previous = recorded.get(index);
@@ -220,10 +272,32 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Rec
         return { ok: true, output: previous.output };
       }
       const base = { runId: run.id, botId: run.botId, index, name, kind, startedAt: clock.now() };
-      await steps?.save({ ...base, status: "running", output: null, error: null, finishedAt: null });
+      // A fused turn (the built-in workflow's only step) stores its step and the run's outcome with
+      // its own commit: no write before it, none after.
+      let stored = false;
+      const link: TurnRunLink | undefined = fused
+        ? {
+            finish: (result) => {
+              const output = asJson(result) as Record<string, unknown>;
+              const finishedAt = clock.now();
+              return {
+                run: { ...run, status: "succeeded", output, error: null, finishedAt },
+                step: { ...base, status: "succeeded", output, error: null, finishedAt },
+                owner: execution.commitWithTurn!.owner,
+              };
+            },
+            stored: (storedRun) => {
+              stored = true;
+              committed = { run: storedRun };
+            },
+          }
+        : undefined;
+      if (!fused)
+        await steps?.save({ ...base, status: "running", output: null, error: null, finishedAt: null });
       let output: unknown;
       try {
-        output = asJson(await make({ idempotencyKey: `${run.id}:${index}`, index, runId: run.id }));
+        const info = { idempotencyKey: `${run.id}:${index}`, index, runId: run.id };
+        output = asJson(await (link ? make(info, link) : make(info)));
       } catch (error) {
         failure = toKiloError(
           error,
@@ -243,7 +317,9 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Rec
         }
         return { ok: false, error: { code: failure.code, message: failure.message } };
       }
-      await steps?.save({ ...base, status: "succeeded", output, error: null, finishedAt: clock.now() });
+      if (!stored) {
+        await steps?.save({ ...base, status: "succeeded", output, error: null, finishedAt: clock.now() });
+      }
       return { ok: true, output };
     };
     const result = execution.wrapStep
@@ -253,15 +329,33 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Rec
     return result.output as T;
   }
 
-  const turnIn = (botId: string, conversationId: string, text: string) => () =>
-    orchestrator.handle({
-      botId,
-      userId: run.userId,
-      conversationId,
-      message: text,
-      channel: run.eventType,
-    });
+  const options = (run.input.turn ?? {}) as StoredTurnOptions;
+  const turnIn =
+    (botId: string, conversationId: string, text: string, own: boolean) =>
+    async (_info: WorkflowStepInfo, link?: TurnRunLink) => {
+      // The run's own turn gets the stored turn options and what its waiting caller hands over.
+      const input = {
+        botId,
+        userId: run.userId,
+        conversationId,
+        message: text,
+        channel: (own ? options.channel : undefined) ?? run.eventType,
+        ...(own && options.context ? { context: options.context } : {}),
+        ...(own && options.skills ? { skills: options.skills } : {}),
+        ...(own && inline?.signal ? { signal: inline.signal } : {}),
+      };
+      if (!own || !inline) return orchestrator.handle(input, undefined, link && { run: link });
+      try {
+        const result = await orchestrator.handle(input, inline.observer, link && { run: link });
+        inline.result = result;
+        return result;
+      } catch (error) {
+        inline.error = error;
+        throw error;
+      }
+    };
   const eventText = typeof run.input.text === "string" ? run.input.text : "";
+  let ownTurnMade = false;
 
   const ctx: WorkflowContext = {
     runId: run.id,
@@ -269,23 +363,32 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Rec
     botId: run.botId,
     userId: run.userId,
     conversationKey: run.conversationKey,
-    turn(options = {}) {
-      const botId = options.botId ?? run.botId;
+    turn(turnOptions = {}) {
+      const botId = turnOptions.botId ?? run.botId;
       const conversationId =
         botId === run.botId && run.conversationId
           ? run.conversationId
           : execution.conversationIdFor(botId, run.conversationKey);
+      // The run's own turn: its bot, in its conversation, answering the event's text.
+      const own = botId === run.botId && turnOptions.text === undefined && !ownTurnMade;
+      if (own) ownTurnMade = true;
+      const fused =
+        own &&
+        execution.commitWithTurn !== undefined &&
+        execution.wrapStep === undefined &&
+        isBuiltInMessageWorkflow(handler);
       return record(
         "turn",
         "turn",
-        turnIn(botId, conversationId, options.text ?? eventText),
+        turnIn(botId, conversationId, turnOptions.text ?? eventText, own),
+        fused,
       ) as Promise<WorkflowTurnResult>;
     },
     ask(botId, text) {
       return record(
         `ask:${botId}`,
         "ask",
-        turnIn(botId, askConversationIdFor(botId, run.id), text),
+        turnIn(botId, askConversationIdFor(botId, run.id), text, false),
       ) as Promise<WorkflowTurnResult>;
     },
     step(name, fn) {
@@ -307,7 +410,11 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Rec
     throw toKiloError(error, "HOST_CALLBACK_FAILED", `Workflow '${run.workflow}' failed`);
   }
   const output = asJson(result);
-  return output !== null && typeof output === "object" && !Array.isArray(output)
-    ? (output as Record<string, unknown>)
-    : { value: output };
+  return {
+    output:
+      output !== null && typeof output === "object" && !Array.isArray(output)
+        ? (output as Record<string, unknown>)
+        : { value: output },
+    committed,
+  };
 }

@@ -512,6 +512,33 @@ export function registerRunQueueTests(group: RunTestGroup): void {
       });
     });
 
+    test("a queued run reserved for an owner is claimed only by that owner until the reservation ends", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const reserved = await s.runs.create(makeRun(bot, { conversationKey: "k:reserved" }), {
+        reserveFor: { owner: "waiter", until: at(100) },
+      });
+      expect(reserved.status).toBe("queued");
+      const free = await s.runs.create(makeRun(bot, { conversationKey: "k:free" }));
+      // Another owner takes only the unreserved run before the reservation ends. (Leases here
+      // are long enough that no claimed run is reclaimed within the test.)
+      expect(
+        (await claimOwn(q, bot, claimAt("other", at(50), 100, 1_000))).map((claim) => claim.run.id),
+      ).toEqual([free.id]);
+      const [mine, ...more] = await claimOwn(q, bot, claimAt("waiter", at(60), 100, 1_000));
+      expect(more).toEqual([]);
+      expect(mine).toEqual({ run: { ...reserved, status: "running", startedAt: at(60) }, reclaimed: false });
+      // Once a reservation ends, anyone may claim the run.
+      const late = await s.runs.create(makeRun(bot, { conversationKey: "k:late" }), {
+        reserveFor: { owner: "gone", until: at(100) },
+      });
+      expect(await claimOwn(q, bot, claimAt("other", at(99)))).toEqual([]);
+      expect((await claimOwn(q, bot, claimAt("other", at(101)))).map((claim) => claim.run.id)).toEqual([
+        late.id,
+      ]);
+    });
+
     test("claim with a limit below 1 throws VALIDATION_FAILED", async (s) => {
       const q = queueOf(s);
       await expectKiloError(q.claim(claimAt("w", at(1), 0)), "VALIDATION_FAILED");

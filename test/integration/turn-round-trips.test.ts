@@ -27,7 +27,7 @@ afterAll(async () => {
 const classify = JSON.stringify({ skill: null, confidence: 0.9, actionable: false, reason: "small talk" });
 
 describe("database round trips of a chat turn on Postgres", () => {
-  it("costs at most 4 queries on a warm cache", async () => {
+  it("costs 5 statements and one claim on a warm cache, the run's outcome and step riding on the turn's commit", async () => {
     const provider = mockProvider({
       respond: scriptByPurpose({
         classify: [classify, classify, classify],
@@ -53,9 +53,20 @@ describe("database round trips of a chat turn on Postgres", () => {
       message: "good night",
     });
     expect(warm.reply).toBe("Bye!");
-    // Append the user's message, read history and memories, commit reply + usage + touch.
-    expect(sent, sent.join("\n---\n")).toHaveLength(4);
-    expect(sent.filter((text) => /^\s*select/i.test(text))).toHaveLength(2);
+    // Claims are the shared queue's: the one that takes this turn's run, and those an idle
+    // worker makes (polling, and after each run for its conversation's next).
+    const claims = sent.filter((text) => /with picked as/.test(text));
+    const turn = sent.filter((text) => !/with picked as/.test(text));
+    expect(claims.length).toBeGreaterThanOrEqual(1);
+    // Store the run (one statement), append the user's message, read history and memories,
+    // commit reply + usage + touch + trace + the run's step and outcome (one statement).
+    expect(turn, turn.join("\n---\n")).toHaveLength(5);
+    expect(turn.filter((text) => /^\s*select/i.test(text))).toHaveLength(2);
+    expect(turn[0]).toMatch(/insert into \S+"runs"/);
+    expect(turn.at(-1)).toMatch(/update \S+"runs"/);
+    const [run] = await kilo.runs.list(bot.id, first.conversationId, { afterSeq: 2 });
+    expect(run).toMatchObject({ status: "succeeded", output: { reply: "Bye!" } });
+    expect(await kilo.runs.steps(run!.id)).toMatchObject([{ name: "turn", status: "succeeded" }]);
     await kilo.close();
   });
 });

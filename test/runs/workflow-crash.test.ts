@@ -96,5 +96,5 @@ describe("kilo.runs workflows: a process killed with SIGKILL inside step 2", () 
       [1, "ship", "succeeded"],
     ]);
     await after.close();
-  }, 25_000);
+  }, 300_000);
 });
