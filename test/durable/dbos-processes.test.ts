@@ -21,7 +21,7 @@ afterAll(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   rmSync(directory, { recursive: true, force: true });
   await databases.cleanup();
-}, 30_000);
+}, 300_000);
 
 interface Worker {
   /** Resolves with the first stdout line (parsed) that has `key`. */
@@ -166,7 +166,7 @@ describe("dbosExecutor: two worker processes sharing one system database", () =>
     await ingester.close();
     for (const worker of workers) worker.stop();
     for (const worker of workers) expect(await worker.exited).toBe(0);
-  }, 60_000);
+  }, 300_000);
 });
 
 describe("dbosExecutor: a process killed with SIGKILL inside step 2", () => {
@@ -198,7 +198,7 @@ describe("dbosExecutor: a process killed with SIGKILL inside step 2", () => {
     );
     expect(checkpoints.map((step) => step.function_name)).toEqual(["kilo.step:charge", "kilo.step:ship"]);
     await storage.close?.();
-  }, 60_000);
+  }, 300_000);
 
   it("another executor does not recover it on its own; recover(deadIds) takes it over, and the conversation's next run waits behind it", async () => {
     const { storage, env, effects } = await scenario("takeover");
@@ -235,5 +235,5 @@ describe("dbosExecutor: a process killed with SIGKILL inside step 2", () => {
       `charge ${runId}:0\nship ${runId}:1\nship ${runId}:1\ncharge ${nextId}:0\nship ${nextId}:1\n`,
     );
     await storage.close?.();
-  }, 60_000);
+  }, 300_000);
 });

@@ -191,7 +191,7 @@ describe("runs on Postgres shared by several processes", () => {
     expect(starts).toHaveLength(1_000);
     expect(new Set(starts).size).toBe(1_000);
     await Promise.all(pair.map((worker) => worker.stop()));
-  }, 90_000);
+  }, 300_000);
 
   it("reclaims the run of a worker killed with SIGKILL once its lease expires, and keeps the conversation's order", async () => {
     const { schema, kilo, bot } = await ingestOnly("sigkill");
@@ -249,7 +249,7 @@ describe("runs on Postgres shared by several processes", () => {
       "assistant: rescuer",
     ]);
     await rescuer.stop();
-  }, 60_000);
+  }, 300_000);
 
   it("refuses a second running run of one conversation (partial unique index)", async () => {
     const { storage, bot } = await ingestOnly("unique");

@@ -33,7 +33,7 @@ beforeAll(async () => {
   admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   expect((await admin.query<{ ok: number }>("select 1 as ok")).rows[0]?.ok).toBe(1);
   worker = await bundleWorker();
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   worker?.dispose();
@@ -98,5 +98,5 @@ describe("kilo.runs on Postgres: a worker killed with SIGKILL at random moments,
     const rows = await readLedger();
     report(options, result, rows);
     await verify(options, result, rows);
-  }, 120_000);
+  }, 300_000);
 });

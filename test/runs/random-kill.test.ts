@@ -26,7 +26,7 @@ let worker: Awaited<ReturnType<typeof bundleWorker>>;
 
 beforeAll(async () => {
   worker = await bundleWorker();
-}, 60_000);
+}, 300_000);
 
 afterAll(() => {
   worker?.dispose();
@@ -94,5 +94,5 @@ describe("kilo.runs on SQLite: a worker killed with SIGKILL at random moments, m
     } finally {
       await storage.close();
     }
-  }, 120_000);
+  }, 300_000);
 });

@@ -104,7 +104,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   browser = await launchBrowser();
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -112,7 +112,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server?.close(() => resolve()));
   await kilo?.close();
   await external?.close();
-}, 30_000);
+}, 300_000);
 
 async function signedIn(): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -131,7 +131,7 @@ describe("kilo studio mounted by a host", () => {
       error: { code: "UNAUTHENTICATED", message: "Authentication required" },
     });
     await context.close();
-  }, 30_000);
+  }, 300_000);
 
   it("shows a pending tool call with Approve and Deny, and approving it sends the call and continues", async () => {
     const { page, errors } = await signedIn();
@@ -179,7 +179,7 @@ describe("kilo studio mounted by a host", () => {
     expect(await unlabelledControls(page)).toEqual([]);
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("shows skill scopes from the real routes: a column, a filter, and system skills read-only", async () => {
     // Ann's team and a system skill: Till, in the team, sees its own, the team's and the system's skills.
@@ -219,7 +219,7 @@ describe("kilo studio mounted by a host", () => {
     expect(forbidden).toBe(403);
     expect(errors.filter((error) => !error.includes("403"))).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("reviews and requests promotions through the real routes", async () => {
     // A pending request from Ann's own scope to her team, which she administers.
@@ -274,5 +274,5 @@ describe("kilo studio mounted by a host", () => {
     await screenshot(page, "promotions");
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 });

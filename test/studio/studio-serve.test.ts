@@ -42,12 +42,12 @@ beforeAll(async () => {
   for (const message of ["log my run of 5 km today", "log my run of 10 km", "please log my run of 3 km"]) {
     await serve.api("POST", "/api/chat", { botId: serve.botId, message });
   }
-}, 60_000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
   await serve?.stop();
-}, 30_000);
+}, 300_000);
 
 async function open(
   view = "chat",
@@ -100,7 +100,7 @@ describe("kilo studio on kilo serve", () => {
     await screenshot(page, "chat");
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("edits a skill with validation messages, shows its history with diffs, and rolls it back", async () => {
     const { page, errors } = await open("skills");
@@ -161,7 +161,7 @@ describe("kilo studio on kilo serve", () => {
     await expect(page.getByLabel("Description").inputValue()).resolves.toBe(ORDERS.description);
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("runs evolution with its progress, shows the draft's replay evidence, and approves it", async () => {
     const { page, errors } = await open("evolution");
@@ -204,7 +204,7 @@ describe("kilo studio on kilo serve", () => {
     expect(history.items[0]).toMatchObject({ author: "local", reason: "Matches how I log runs" });
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("lists runs of every conversation, filters by one, opens a run step by step, and records feedback on a trace", async () => {
     const ingest = async (conversationKey: string, text: string) => {
@@ -271,7 +271,7 @@ describe("kilo studio on kilo serve", () => {
     await screenshot(page, "runs");
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("charts usage by day, model and bot", async () => {
     const { page, errors } = await open("usage");
@@ -289,7 +289,7 @@ describe("kilo studio on kilo serve", () => {
     await screenshot(page, "usage");
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("labels every control and keeps text contrast at 4.5:1 or more, on every view", async () => {
     const { page, errors } = await open("chat");
@@ -316,7 +316,7 @@ describe("kilo studio on kilo serve", () => {
     expect(await unlabelledControls(page)).toEqual([expect.stringContaining("<input")]);
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("can be used with the keyboard alone, with visible focus", async () => {
     const { page, errors } = await open("chat");
@@ -378,7 +378,7 @@ describe("kilo studio on kilo serve", () => {
     await expect.poll(() => page.locator(".message.assistant .text").last().textContent()).toBe("pong");
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 
   it("fits a phone-sized screen (375x812)", async () => {
     const { page, errors } = await open("chat", { width: 375, height: 812 });
@@ -398,7 +398,7 @@ describe("kilo studio on kilo serve", () => {
     await screenshot(page, "phone-usage");
     expect(errors).toEqual([]);
     await page.context().close();
-  }, 60_000);
+  }, 300_000);
 });
 
 describe("kilo studio on kilo serve with KILO_API_TOKEN", () => {
@@ -406,10 +406,10 @@ describe("kilo studio on kilo serve with KILO_API_TOKEN", () => {
   let secured: ServeProcess;
   beforeAll(async () => {
     secured = await startServe({ KILO_API_TOKEN: token });
-  }, 60_000);
+  }, 300_000);
   afterAll(async () => {
     await secured?.stop();
-  }, 30_000);
+  }, 300_000);
 
   it("asks the browser for the token, then works with it", async () => {
     const anonymous = await fetch(`${secured.url}/studio/`);
@@ -435,7 +435,7 @@ describe("kilo studio on kilo serve with KILO_API_TOKEN", () => {
     await expect.poll(() => page.locator(".message.assistant .text").last().textContent()).toBe("pong");
     expect(errors).toEqual([]);
     await context.close();
-  }, 60_000);
+  }, 300_000);
 });
 
 describe("kilo studio on kilo serve with an OpenAI-compatible model server", () => {
@@ -504,12 +504,12 @@ describe("kilo studio on kilo serve with an OpenAI-compatible model server", () 
         },
       ],
     });
-  }, 60_000);
+  }, 300_000);
 
   afterAll(async () => {
     await live?.stop();
     await fake?.close();
-  }, 30_000);
+  }, 300_000);
 
   it("shows a pending tool call with Approve, and approving it settles the approval and continues", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -550,5 +550,5 @@ describe("kilo studio on kilo serve with an OpenAI-compatible model server", () 
     await screenshot(page, "approvals-serve");
     expect(errors).toEqual([]);
     await context.close();
-  }, 60_000);
+  }, 300_000);
 });
