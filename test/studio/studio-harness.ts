@@ -204,12 +204,19 @@ export function focused(page: Page): Promise<{ tag: string; text: string; outlin
   return page.evaluate<{ tag: string; text: string; outline: string }>(`(${FOCUS_CHECK})()`);
 }
 
-/** Adds faint text and an unlabelled field to the page: what the checks above must catch. */
+/**
+ * Adds faint text and an unlabelled field to the page: what the checks above must catch. They go
+ * in a box of their own under `body`, outside the app's root, so a re-render of the view (data
+ * arriving late) cannot remove them between the two checks.
+ */
 export function plantProblems(page: Page): Promise<void> {
   return page.evaluate<void>(`(() => {
+    const box = document.createElement("div");
+    box.style.background = "#ffffff";
     const faint = document.createElement("p");
     faint.textContent = "faint";
     faint.style.color = "#aaaaaa";
-    document.querySelector("main").append(faint, document.createElement("input"));
+    box.append(faint, document.createElement("input"));
+    document.body.append(box);
   })()`);
 }
