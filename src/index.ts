@@ -120,6 +120,7 @@ export type {
   RunService,
   RunServiceOptions,
   RunSettings,
+  TurnRunOptions,
   WaitOptions,
   WorkflowContext,
   WorkflowHandler,

@@ -784,16 +784,38 @@ export function createKilo(options: KiloOptions): Kilo {
       await caller.denied(context, approval);
       note = `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
     }
-    // The continuation is a run in the conversation's lane, after whatever it has queued.
-    const turn = await runs.turn({
-      botId: bot.id,
-      userId: approval.userId,
-      conversationId: approval.conversationId,
-      message: `${decision === "approved" ? "Approved" : "Denied"}: ${label}`,
-      channel: "approval",
-      context: [note],
-    });
+    // The continuation is a run in the lane of the run that asked (its conversation key), after
+    // whatever that lane has queued meanwhile; an approval asked outside a run uses the
+    // conversation's own lane.
+    const asking = await askingRun(bot.id, approval);
+    const turn = await runs.turn(
+      {
+        botId: bot.id,
+        userId: approval.userId,
+        conversationId: approval.conversationId,
+        message: `${decision === "approved" ? "Approved" : "Denied"}: ${label}`,
+        channel: "approval",
+        context: [note],
+      },
+      undefined,
+      asking ? { conversationKey: asking.conversationKey } : {},
+    );
     return { approval, result, turn };
+  }
+
+  /**
+   * The run whose turn asked for a decided approval. When it is
+   * `awaiting_approval` and none of its approvals is pending any more, it is
+   * done: stored `succeeded`, its output (the turn that asked) kept.
+   */
+  async function askingRun(botId: string, approval: ToolApproval): Promise<Run | null> {
+    if (!approval.runId) return null;
+    const run = await storage.runs.get(approval.runId);
+    if (!run || run.botId !== botId) return null;
+    if (run.status !== "awaiting_approval") return run;
+    const pending = await storage.approvals.listByBot(botId, { status: "pending", limit: 500 });
+    if (pending.some((other) => other.runId === run.id)) return run;
+    return (await storage.runs.update({ ...run, status: "succeeded" })) ?? run;
   }
 
   const traceApi = createTraceApi(storage, clock, options.traces);

@@ -3,6 +3,7 @@ import { type SoulInput, SoulSchema } from "../src/domain/bot.js";
 import type { Message } from "../src/domain/conversation.js";
 import type { Memory } from "../src/domain/memory.js";
 import { type CreateSkillInput, CreateSkillInputSchema, type Skill } from "../src/domain/skill.js";
+import type { ToolEndpoint } from "../src/domain/tool.js";
 import { KiloError } from "../src/errors.js";
 
 export const NOW = new Date("2026-11-21T10:00:00.000Z");
@@ -104,4 +105,14 @@ export const quietMatcher = {
       context: { historyDepth: 10, memoryQuery: null, memoryLimit: 0, skillData: null },
     };
   },
+};
+
+/** A risky endpoint (`POST /v1/refunds`, amount in cents): calling it waits for the user's approval. */
+export const RISKY_REFUND_ENDPOINT: ToolEndpoint = {
+  name: "refund",
+  method: "POST",
+  path: "/v1/refunds",
+  description: "Refund a payment",
+  parameters: [{ name: "amount", in: "body", type: "integer", required: true, description: "Cents" }],
+  risky: true,
 };

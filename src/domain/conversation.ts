@@ -41,3 +41,21 @@ export type Message = z.infer<typeof MessageSchema>;
 
 /** A message as handed to storage; `seq` is assigned on append. */
 export type NewMessage = Omit<Message, "seq">;
+
+/**
+ * Validates what `kilo.chat` receives (a `TurnInput`): the orchestrator and
+ * the run service, which refuses bad input before storing the turn's run.
+ */
+export const TurnInputSchema = z.object({
+  botId: IdSchema,
+  userId: IdSchema,
+  conversationId: IdSchema.optional(),
+  message: z.string().trim().min(1, "must not be empty").max(100_000),
+  channel: z.string().min(1).max(50).default("api"),
+  context: z.array(z.string().min(1).max(20_000)).max(20).optional(),
+  skills: z
+    .object({ include: z.boolean().optional(), max: z.number().int().min(0).max(1000).optional() })
+    .strict()
+    .optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});

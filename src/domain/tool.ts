@@ -468,6 +468,11 @@ export const ToolApprovalSchema = z.object({
   input: z.record(z.string(), z.unknown()),
   /** The model's id for the tool call, to answer it once decided. */
   toolCallId: z.string().min(1).max(200),
+  /**
+   * The run whose turn asked for it (that run is `awaiting_approval` until
+   * its approvals are decided), or `null` for a turn made outside a run.
+   */
+  runId: IdSchema.nullable(),
   status: ToolApprovalStatusSchema,
   /** Why the user decided as they did, when they said. */
   reason: z.string().max(1000).nullable(),

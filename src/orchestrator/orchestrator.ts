@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import type { z } from "zod";
 import type { CacheLoader } from "../cache/cache-loader.js";
 import type { Bot } from "../domain/bot.js";
-import { IdSchema } from "../domain/common.js";
-import type { Conversation, Message, NewMessage } from "../domain/conversation.js";
+import { type Conversation, type Message, type NewMessage, TurnInputSchema } from "../domain/conversation.js";
 import type { Memory } from "../domain/memory.js";
 import type { Proposal } from "../domain/proposal.js";
 import { CreateSkillInputSchema, type Skill } from "../domain/skill.js";
@@ -44,21 +43,6 @@ import type { TurnMeter, TurnTally } from "./turn-meter.js";
 
 /** The catalog of a turn that leaves skills out. */
 const NO_SKILLS: SkillCatalog = { key: "none", skills: [] };
-
-/** Validates what `kilo.chat` receives. */
-export const TurnInputSchema = z.object({
-  botId: IdSchema,
-  userId: IdSchema,
-  conversationId: IdSchema.optional(),
-  message: z.string().trim().min(1, "must not be empty").max(100_000),
-  channel: z.string().min(1).max(50).default("api"),
-  context: z.array(z.string().min(1).max(20_000)).max(20).optional(),
-  skills: z
-    .object({ include: z.boolean().optional(), max: z.number().int().min(0).max(1000).optional() })
-    .strict()
-    .optional(),
-  signal: z.instanceof(AbortSignal).optional(),
-});
 
 /** The catalog a turn may use: all active skills, none, or at most `max`, matched and closest first. */
 function injectedSkills(catalog: SkillCatalog, match: SkillMatch, max: number | undefined): Skill[] {
@@ -340,6 +324,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     live: LiveText | null,
     notify: Notify,
     trail: Trail,
+    runId: string | undefined,
   ): Promise<Answer> {
     const conversationId = userMessage.conversationId;
     const base = { botId: bot.id, userId: input.userId, conversationId };
@@ -428,6 +413,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       matchedSkill: match.skill,
       skills,
       signal: input.signal,
+      ...(runId ? { runId } : {}),
     };
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
     const owners = new Map<string, ToolSet>();
@@ -551,7 +537,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
 
       try {
         const { value: result, tally } = await deps.meter.run(async () => {
-          const done = await answer(input, bot, userMessage, live, notify, trail);
+          const done = await answer(input, bot, userMessage, live, notify, trail, options?.runId);
           const processed = deps.responseProcessor.process({ text: done.text, bot, channel: input.channel });
           // Replies that were not streamed (proposals, processors without filterDelta) go out whole.
           if (live && !live.streamed) notify({ type: "text-delta", text: processed.text });

@@ -123,6 +123,12 @@ export interface TurnRunLink {
 export interface TurnOptions {
   /** The run this turn finishes, stored with the turn's commit when the storage can. */
   run?: TurnRunLink | undefined;
+  /**
+   * The id of the run whose workflow makes this turn (any `ctx.turn` or
+   * `ctx.ask`): approvals the turn asks for name it, so the run can wait for
+   * them and its key's lane gets the decision's continuation.
+   */
+  runId?: string | undefined;
 }
 
 /**

@@ -11,6 +11,8 @@ export interface ToolContext {
   /** The bot's active skills (the same objects from turn to turn while they do not change). */
   skills: readonly Skill[];
   signal?: AbortSignal | undefined;
+  /** The run the turn is part of (`kilo.chat` turns are runs too); absent for a turn made outside one. */
+  runId?: string | undefined;
 }
 
 /** The outcome of one tool call, fed back to the model. */

@@ -7,6 +7,7 @@ export {
   type RunService,
   type RunServiceOptions,
   type RunSettings,
+  type TurnRunOptions,
   type WaitOptions,
 } from "./run-service.js";
 export {

@@ -3,16 +3,17 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
+import { TurnInputSchema } from "../domain/conversation.js";
 import {
   type InboundEventInput,
   InboundEventSchema,
   type Run,
+  RunSchema,
   TERMINAL_RUN_STATUSES,
 } from "../domain/run.js";
 import type { RunStep } from "../domain/run-step.js";
 import { KiloError, type KiloErrorCode, toKiloError } from "../errors.js";
 import type { KiloEvents } from "../events.js";
-import { TurnInputSchema } from "../orchestrator/orchestrator.js";
 import type { Clock, IdGenerator } from "../ports/clock.js";
 import type { Logger } from "../ports/logger.js";
 import type { Orchestrator, TurnInput, TurnObserver, TurnResult } from "../ports/orchestrator.js";
@@ -144,6 +145,16 @@ export interface IngestResult {
   duplicate: boolean;
 }
 
+/** Options of {@link RunService.turn}. */
+export interface TurnRunOptions {
+  /**
+   * The conversation key whose lane the turn's run joins (after the runs it
+   * has queued). Default: the conversation's id. kilo uses it to run an
+   * approval's continuation in the lane of the run that asked for it.
+   */
+  conversationKey?: string | undefined;
+}
+
 /** Options of {@link RunService.wait}. */
 export interface WaitOptions {
   /** Give up after this many milliseconds and return the run as it stands. Default: wait as long as it takes. */
@@ -223,7 +234,7 @@ export interface RunService {
    * Validation errors and a missing bot are thrown before anything is stored;
    * a failed turn throws its error (also recorded on the failed run).
    */
-  turn(input: TurnInput, observer?: TurnObserver): Promise<TurnResult>;
+  turn(input: TurnInput, observer?: TurnObserver, options?: TurnRunOptions): Promise<TurnResult>;
   /** The run; `NOT_FOUND` when there is none. */
   get(runId: string): Promise<Run>;
   /**
@@ -294,6 +305,9 @@ export function conversationIdFor(botId: string, conversationKey: string): strin
 }
 
 const IngestOptionsSchema = z.object({ botId: IdSchema.optional() }).strict();
+const TurnRunOptionsSchema = z
+  .object({ conversationKey: RunSchema.shape.conversationKey.optional() })
+  .strict();
 const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
 
 /** What a run's log lines name it by; a run just stored in this process is carried whole (no read). */
@@ -486,7 +500,8 @@ export function createRunService(options: RunServiceOptions): RunService {
   });
 
   /**
-   * Runs the workflow of a run that is `running`; returns it `succeeded` or `failed`, and
+   * Runs the workflow of a run that is `running`; returns it `succeeded`, `awaiting_approval`
+   * (a turn of it asked for a tool call's approval) or `failed`, and
    * `committed` when its turn stored that outcome already (under `owner`'s lease). Never throws.
    */
   async function perform(
@@ -503,7 +518,7 @@ export function createRunService(options: RunServiceOptions): RunService {
         );
       }
       const inlineTurn = inline.get(run.id);
-      const { output, committed } = await withLogFields(logFields(run), () =>
+      const { output, committed, awaitingApproval } = await withLogFields(logFields(run), () =>
         executeWorkflow({
           run,
           handler,
@@ -518,7 +533,8 @@ export function createRunService(options: RunServiceOptions): RunService {
           commitWithTurn: { owner: how.owner },
         }),
       );
-      const outcome: Run = { ...run, status: "succeeded", output, finishedAt: clock.now() };
+      const status = awaitingApproval ? "awaiting_approval" : "succeeded";
+      const outcome: Run = { ...run, status, output, finishedAt: clock.now() };
       return committed ? { outcome: committed.run ?? outcome, committed } : { outcome };
     } catch (error) {
       const failure = toKiloError(error, "INTERNAL", "The run's workflow failed");
@@ -1139,8 +1155,9 @@ export function createRunService(options: RunServiceOptions): RunService {
       });
     },
 
-    async turn(raw, observer) {
+    async turn(raw, observer, turnRunOptions = {}) {
       const input = parseInput(TurnInputSchema, raw, "chat input");
+      const lane = parseInput(TurnRunOptionsSchema, turnRunOptions, "turn run options").conversationKey;
       await started();
       const bot = await (options.loadBot ?? ((botId: string) => storage.bots.get(botId)))(input.botId);
       // Another user's bot is reported as missing, so ids cannot be probed.
@@ -1159,13 +1176,13 @@ export function createRunService(options: RunServiceOptions): RunService {
         {
           botId: bot.id,
           userId: input.userId,
-          conversationKey: conversationId,
+          conversationKey: lane ?? conversationId,
           conversationId,
           eventType: MESSAGE_WORKFLOW,
           input: {
             schema_version: 1,
             type: MESSAGE_WORKFLOW,
-            conversation_key: conversationId,
+            conversation_key: lane ?? conversationId,
             user_key: input.userId,
             text: input.message,
             turn: turnOptions,

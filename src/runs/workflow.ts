@@ -226,6 +226,24 @@ export interface WorkflowOutcome {
    * as stored, or `null` when the outcome was refused (the lease was lost).
    */
   committed?: { run: Run | null } | undefined;
+  /**
+   * A turn made in this execution (`ctx.turn`, `ctx.ask`) asked for a tool
+   * call's approval: the run ends `awaiting_approval`, releasing its key,
+   * until its approvals are decided. (A turn replayed from an earlier
+   * execution does not count: its approvals may be decided already.)
+   */
+  awaitingApproval: boolean;
+}
+
+/**
+ * True when a turn (as made, or as recorded) left a tool call waiting for the
+ * user's approval: its run then ends `awaiting_approval`.
+ */
+export function turnAwaitsApproval(turn: Pick<TurnResult, "toolCalls"> | null | undefined): boolean {
+  return (turn?.toolCalls ?? []).some((call) => {
+    const result = call.result as { status?: unknown } | null | undefined;
+    return typeof result === "object" && result !== null && result.status === "awaiting_approval";
+  });
 }
 
 /** A value as stored: JSON, `undefined` as `null`. */
@@ -243,6 +261,7 @@ function asJson(value: unknown): unknown {
 export async function executeWorkflow(execution: WorkflowExecution): Promise<WorkflowOutcome> {
   const { run, handler, orchestrator, steps, clock, log, inline } = execution;
   let committed: WorkflowOutcome["committed"];
+  let awaitingApproval = false;
   const recorded = new Map<number, RunStep>();
   const previous = steps && !execution.fresh ? await steps.listByRun(run.botId, run.id) : [];
   for (const step of previous) recorded.set(step.index, step);
@@ -280,8 +299,9 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
             finish: (result) => {
               const output = asJson(result) as Record<string, unknown>;
               const finishedAt = clock.now();
+              const status = turnAwaitsApproval(result) ? "awaiting_approval" : "succeeded";
               return {
-                run: { ...run, status: "succeeded", output, error: null, finishedAt },
+                run: { ...run, status, output, error: null, finishedAt },
                 step: { ...base, status: "succeeded", output, error: null, finishedAt },
                 owner: execution.commitWithTurn!.owner,
               };
@@ -344,16 +364,21 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
         ...(own && options.skills ? { skills: options.skills } : {}),
         ...(own && inline?.signal ? { signal: inline.signal } : {}),
       };
-      if (!own || !inline) return orchestrator.handle(input, undefined, link && { run: link });
+      const turnOptions = { runId: run.id, ...(link ? { run: link } : {}) };
+      if (!own || !inline) return noteApprovals(await orchestrator.handle(input, undefined, turnOptions));
       try {
-        const result = await orchestrator.handle(input, inline.observer, link && { run: link });
+        const result = await orchestrator.handle(input, inline.observer, turnOptions);
         inline.result = result;
-        return result;
+        return noteApprovals(result);
       } catch (error) {
         inline.error = error;
         throw error;
       }
     };
+  function noteApprovals(result: TurnResult): TurnResult {
+    if (turnAwaitsApproval(result)) awaitingApproval = true;
+    return result;
+  }
   const eventText = typeof run.input.text === "string" ? run.input.text : "";
   let ownTurnMade = false;
 
@@ -416,5 +441,6 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
         ? (output as Record<string, unknown>)
         : { value: output },
     committed,
+    awaitingApproval,
   };
 }

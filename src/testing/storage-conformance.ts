@@ -489,6 +489,7 @@ function makeApproval(
     endpoint: "create_refund",
     input: { charge: "ch_123", amount: 500, notify: true, meta: { note: null, tags: ["a", "b"] } },
     toolCallId: uid("call"),
+    runId: uid("run"),
     status: "pending",
     reason: null,
     createdAt: at(0),
@@ -1243,6 +1244,28 @@ function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
       // Finished: its lease is gone, so nobody can extend it.
       expect(await s.runs.extendLeases!("holder", [run.id], at(100))).toEqual([]);
     });
+
+    test("an outcome awaiting_approval is stored as such and releases the key: its next run is claimable", async (s) => {
+      const { run, reply, outcome, step } = await seed(s, "queued");
+      const next = await s.runs.create({ ...run, id: uid("run"), createdAt: at(2) });
+      const claim = async (now: number) =>
+        (await s.runs.claim!({ owner: "holder", now: at(now), leaseExpiresAt: at(60), limit: 1_000 }))
+          .map((claimed) => claimed.run.id)
+          .filter((id) => id === run.id || id === next.id);
+      expect(await claim(3)).toEqual([run.id]);
+      const waiting: Run = { ...outcome, status: "awaiting_approval", startedAt: at(3) };
+      const stored = await s.commitRunTurn!({
+        message: reply,
+        usage: [],
+        conversationUpdatedAt: at(9),
+        run: waiting,
+        step,
+        owner: "holder",
+      });
+      expect(stored.run).toEqual({ ...waiting, seq: run.seq });
+      expect(await claim(10)).toEqual([next.id]);
+      expect((await s.runs.get(run.id))?.status).toBe("awaiting_approval");
+    });
   });
 }
 
@@ -1752,6 +1775,10 @@ function registerToolApprovalTests(group: Group): void {
       const stored = await s.approvals.get(bot.id, approval.id);
       expect(stored).toEqual(approval);
       expect(stored?.createdAt).toBeInstanceOf(Date);
+      // An approval asked outside a run has no run id.
+      const outside = makeApproval(bot.id, bot.userId, conversation.id, { runId: null });
+      await s.approvals.create(outside);
+      expect(await s.approvals.get(bot.id, outside.id)).toEqual(outside);
     });
 
     test("get returns null for an unknown approval", async (s) => {

@@ -195,6 +195,7 @@ export class ApiCaller {
       endpoint: resolved.endpoint.name,
       input: resolved.params,
       toolCallId: call.id,
+      runId: context.runId ?? null,
       status: "pending",
       reason: null,
       createdAt: now,

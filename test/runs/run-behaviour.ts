@@ -16,7 +16,8 @@ import {
   type Run,
   type Storage,
 } from "../../src/index.js";
-import { mockProvider } from "../../src/testing/index.js";
+import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
+import { quietMatcher, RISKY_REFUND_ENDPOINT } from "../fixtures.js";
 import {
   captureLogger,
   event,
@@ -383,6 +384,119 @@ export function runBehaviourSuite(target: RunBehaviourTarget): void {
         timeoutMs ?? 60_000,
       );
     }
+  });
+
+  describe(`kilo.runs (${target.label}): approvals`, () => {
+    /** A kilo whose model answers `chat` in order, and a bot with a risky endpoint (never sent: these tests deny). */
+    async function approvalSetup(
+      chat: Parameters<typeof scriptByPurpose>[0]["chat"],
+      kilo: Partial<KiloOptions> = {},
+    ) {
+      const provider = mockProvider({ respond: scriptByPurpose({ chat, classify: [] }) });
+      const made = create({
+        storage: target.storage(),
+        providers: [provider],
+        matcher: quietMatcher,
+        ...kilo,
+      });
+      if (target.startFirst) await made.runs.start();
+      const bot = await made.bots.create({ userId: USER, name: "Till" });
+      await made.tools.create(bot.id, {
+        name: "shop",
+        baseUrl: "https://api.test.kilo",
+        auth: { type: "none" },
+        endpoints: [RISKY_REFUND_ENDPOINT],
+      });
+      return { kilo: made, bot, provider };
+    }
+    const refundCall = {
+      toolCalls: [{ name: "call_api", input: { tool: "shop", endpoint: "refund", params: { amount: 450 } } }],
+    };
+
+    it("a turn that asks for approval ends its run awaiting_approval, the key's next message runs, and the decision continues in the run's lane", async () => {
+      const { kilo, bot } = await approvalSetup([
+        refundCall,
+        "The refund waits for your approval.",
+        "Anything else?",
+        "Understood: nothing was refunded.",
+      ]);
+      const { run_id: asking } = await kilo.runs.ingest(event("tg:42", "Refund Maria 4.50"), {
+        botId: bot.id,
+      });
+      const waiting = await kilo.runs.wait(asking);
+      expect(waiting).toMatchObject({ status: "awaiting_approval", error: null });
+      expect(waiting.output).toMatchObject({ reply: "The refund waits for your approval." });
+      const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
+      expect(approval).toMatchObject({ runId: asking, conversationId: conversationIdFor(bot.id, "tg:42") });
+
+      // The waiting run does not hold its key: the next message runs meanwhile.
+      const { run_id: next } = await kilo.runs.ingest(event("tg:42", "hello"), { botId: bot.id });
+      expect(await kilo.runs.wait(next)).toMatchObject({
+        status: "succeeded",
+        output: { reply: "Anything else?" },
+      });
+      expect((await kilo.runs.get(asking)).status).toBe("awaiting_approval");
+
+      const outcome = await kilo.approvals.deny(bot.id, approval!.id, "not now");
+      expect(outcome.turn.reply).toBe("Understood: nothing was refunded.");
+      // The continuation is the lane's third run; the run that asked is done, its output kept.
+      const lane = await kilo.runs.list(bot.id, "tg:42");
+      expect(lane.map((run) => [run.seq, run.status])).toEqual([
+        [1, "succeeded"],
+        [2, "succeeded"],
+        [3, "succeeded"],
+      ]);
+      expect(lane[0]).toMatchObject({ id: asking, output: { reply: "The refund waits for your approval." } });
+      expect(lane[2]!.output).toMatchObject({
+        reply: "Understood: nothing was refunded.",
+        conversationId: conversationIdFor(bot.id, "tg:42"),
+      });
+      const messages = await kilo.conversations.messages(bot.id, conversationIdFor(bot.id, "tg:42"));
+      expect(messages.filter((m) => m.role === "user").map((m) => m.content)).toEqual([
+        "Refund Maria 4.50",
+        "hello",
+        "Denied: shop.refund",
+      ]);
+    });
+
+    it("kilo.chat returns the turn that asked; a host workflow's run waits for the approvals its turns asked for", async () => {
+      const { kilo, bot } = await approvalSetup(
+        [refundCall, "Waiting for you.", refundCall, "Also waiting.", "Noted.", "Noted too."],
+        {
+          workflows: {
+            "refund.requested": async (_event, ctx) => {
+              const turn = await ctx.turn();
+              const after = await ctx.step("after", () => ({ ok: true }));
+              return { reply: turn.reply, after };
+            },
+          },
+        },
+      );
+      const turn = await kilo.chat({ botId: bot.id, userId: USER, message: "Refund 4.50" });
+      expect(turn.reply).toBe("Waiting for you.");
+      const [chatRun] = await kilo.runs.list(bot.id, turn.conversationId);
+      expect(chatRun).toMatchObject({ status: "awaiting_approval" });
+
+      const { run_id: hosted } = await kilo.runs.ingest(
+        { ...event("order:7", "Refund order 7"), type: "refund.requested" },
+        { botId: bot.id },
+      );
+      const run = await kilo.runs.wait(hosted);
+      expect(run).toMatchObject({
+        status: "awaiting_approval",
+        output: { reply: "Also waiting.", after: { ok: true } },
+      });
+      const pending = await kilo.approvals.list(bot.id, { status: "pending" });
+      expect(pending.map((approval) => approval.runId).sort()).toEqual([chatRun!.id, hosted].sort());
+
+      for (const approval of pending) await kilo.approvals.deny(bot.id, approval.id);
+      expect((await kilo.runs.get(chatRun!.id)).status).toBe("succeeded");
+      expect((await kilo.runs.get(hosted)).status).toBe("succeeded");
+      expect((await kilo.runs.list(bot.id, "order:7")).map((r) => r.workflow)).toEqual([
+        "refund.requested",
+        "message",
+      ]);
+    });
   });
 
   describe(`kilo.runs (${target.label}): recovery after a restart`, () => {

@@ -46,7 +46,9 @@ describe("migration 0011_skill_scopes_and_teams", () => {
   it("keeps skills, records and versions written before it as the bot's own, with their cascades", async () => {
     const database = await databaseAtVersion10("k_");
     const storage = sqliteStorage({ database, tablePrefix: "k_" });
-    expect(await storage.migrate()).toEqual({ applied: ["0011_skill_scopes_and_teams"] });
+    expect(await storage.migrate()).toEqual({
+      applied: ["0011_skill_scopes_and_teams", "0012_approval_runs"],
+    });
 
     const skill = await storage.skills.get("b1", "s1");
     expect(skill).toMatchObject({ id: "s1", botId: "b1", scope: { kind: "bot", id: "b1" }, name: "Orders" });

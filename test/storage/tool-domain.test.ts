@@ -319,6 +319,7 @@ describe("ToolCallAuditSchema and ToolApprovalSchema", () => {
       endpoint: "create_refund",
       input: { charge: "ch_1", amount: 500 },
       toolCallId: "toolu_01",
+      runId: "run-1",
       status: "pending",
       reason: null,
       createdAt: when,

@@ -6,6 +6,7 @@ import { memoryStorage } from "../../adapters/storage/memory/index.js";
 import { createHttpHandler, toNodeHandler } from "../../src/http/index.js";
 import { createHttpExecutor, createKilo, type Kilo, type LlmRequest } from "../../src/index.js";
 import { type MockReply, mockProvider } from "../../src/testing/index.js";
+import { RISKY_REFUND_ENDPOINT } from "../fixtures.js";
 import {
   startHttpsServer,
   TEST_CA,
@@ -74,16 +75,7 @@ beforeAll(async () => {
     description: "The bakery's order system",
     baseUrl: external.origin("api.test.kilo"),
     auth: { type: "none" },
-    endpoints: [
-      {
-        name: "refund",
-        method: "POST",
-        path: "/v1/refunds",
-        description: "Refund a payment",
-        parameters: [{ name: "amount", in: "body", type: "integer", required: true, description: "Cents" }],
-        risky: true,
-      },
-    ],
+    endpoints: [RISKY_REFUND_ENDPOINT],
   });
   await kilo.skills.create(botId, {
     name: "Order Tracker",

@@ -1,5 +1,6 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RISKY_REFUND_ENDPOINT } from "../fixtures.js";
 import {
   chunk,
   completion,
@@ -493,16 +494,7 @@ describe("kilo studio on kilo serve with an OpenAI-compatible model server", () 
       description: "The bakery's order system",
       baseUrl: "https://api.bakeshop.example",
       auth: { type: "none" },
-      endpoints: [
-        {
-          name: "refund",
-          method: "POST",
-          path: "/v1/refunds",
-          description: "Refund a payment",
-          parameters: [{ name: "amount", in: "body", type: "integer", required: true, description: "Cents" }],
-          risky: true,
-        },
-      ],
+      endpoints: [RISKY_REFUND_ENDPOINT],
     });
   }, 300_000);
 

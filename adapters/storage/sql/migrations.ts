@@ -945,6 +945,21 @@ const skillScopes: Migration = {
   },
 };
 
+/**
+ * Version 12: `tool_approvals.run_id`, the run whose turn asked for the
+ * approval (that run stays `awaiting_approval` until its approvals are
+ * decided, and the decision's continuation runs in its conversation key's
+ * lane). Nullable, without a foreign key: approvals asked before this
+ * version, or outside a run, have none, and an approval outlives its run.
+ */
+const approvalRuns: Migration = {
+  version: 12,
+  name: "0012_approval_runs",
+  statements(db, { types }) {
+    return [db.schema.alterTable("tool_approvals").addColumn("run_id", types.text).compile()];
+  },
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
@@ -958,6 +973,7 @@ export const MIGRATIONS: readonly Migration[] = [
   runSteps,
   skillVersions,
   skillScopes,
+  approvalRuns,
 ];
 
 /** The schema version this kilo reads and writes. */

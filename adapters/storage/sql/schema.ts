@@ -232,6 +232,8 @@ export interface ToolApprovalsTable {
   endpoint: string;
   input: Json;
   tool_call_id: string;
+  /** The run whose turn asked for the approval (migration 12); `null` outside a run. */
+  run_id: string | null;
   status: string;
   reason: string | null;
   created_at: Timestamp;
