@@ -218,7 +218,7 @@ function twoProcesses(admin: pg.Pool, schemas: string[]): Setup {
 
 /** Runs the workload on every storage. `overheadMs` is the single-turn overhead (measured here when not given). */
 export async function benchRuns(
-  options: { quick?: boolean; overheadMs?: number } = {},
+  options: { quick?: boolean; overheadMs?: number; only?: readonly string[] } = {},
 ): Promise<RunsBenchResult> {
   const conversations = options.quick ? 50 : 1_000;
   const overheadMs = options.overheadMs ?? (await benchOverhead({ quick: true })).medianMs;
@@ -249,8 +249,11 @@ export async function benchRuns(
     ),
   ];
   const rows: RunsBenchRow[] = [];
+  const chosen = (setup: Setup) =>
+    !options.only ||
+    options.only.includes(`${setup.storage}${setup.processes > 1 ? `x${setup.processes}` : ""}`);
   try {
-    for (const setup of setups) {
+    for (const setup of setups.filter(chosen)) {
       const count = setup.conversations ?? conversations;
       const { wallMs, inspected } = await setup.run(count);
       const runs = count * MESSAGES;
@@ -285,7 +288,12 @@ export async function benchRuns(
 }
 
 if (isMain(import.meta.url)) {
-  const result = await benchRuns({ quick: process.argv.includes("--quick") });
+  // `--only=sqlite,postgresx2` runs some setups (memory, sqlite, postgres, postgresx2, dbos) and saves nothing.
+  const only = process.argv
+    .find((arg) => arg.startsWith("--only="))
+    ?.slice("--only=".length)
+    .split(",");
+  const result = await benchRuns({ quick: process.argv.includes("--quick"), ...(only ? { only } : {}) });
   console.table(
     result.rows.map((row) => ({
       storage: `${row.storage} (${row.processes} process${row.processes > 1 ? "es" : ""})`,
@@ -299,5 +307,5 @@ if (isMain(import.meta.url)) {
     })),
   );
   console.log(`single-turn overhead: ${result.singleTurnOverheadMs.toFixed(3)} ms`);
-  await saveResult("runs", result);
+  if (!only) await saveResult("runs", result);
 }

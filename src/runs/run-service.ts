@@ -45,6 +45,8 @@ import {
  */
 export const DEFAULT_RUN_CONCURRENCY = 64;
 
+/** How many of the runs it finished last a process keeps, so that waiting for one needs no read. */
+const FINISHED_RUNS_KEPT = 1_000;
 /** How often `wait` re-reads a run on storage that is not shared (in case the host changed it). */
 const WAIT_POLL_MS = 1_000;
 /** The longest delay `setTimeout` takes. */
@@ -128,7 +130,7 @@ export interface RunServiceOptions extends RunSettings {
   workflows?: Record<string, WorkflowHandler> | undefined;
   /** Workflows that register or override by name, read before each use (the workspace's `workflows/`). */
   overlayWorkflows?: (() => Promise<ReadonlyMap<string, WorkflowHandler>>) | undefined;
-  /** Reads a bot for {@link RunService.turn} (cache-first in kilo). Default: `storage.bots.get`. */
+  /** Reads a bot for {@link RunService.turn} and {@link RunService.ingest} (cache-first in kilo). Default: `storage.bots.get`. */
   loadBot?: ((botId: string) => Promise<Bot | null>) | undefined;
 }
 
@@ -411,6 +413,7 @@ export function createRunService(options: RunServiceOptions): RunService {
   const readySet = new Set<string>();
   const busy = new Set<string>();
   const waiters = new Map<string, Set<(run?: Run) => void>>();
+  const loadBot = options.loadBot ?? ((botId: string) => storage.bots.get(botId));
   /** Runs executing in this process now: waits for them need no polling (this process wakes them). */
   const runningHere = new Set<string>();
   /** Runs whose caller waits in this process (`turn`): what their own turn is handed. */
@@ -419,8 +422,20 @@ export function createRunService(options: RunServiceOptions): RunService {
   let closed = false;
   let resuming: Promise<{ resumed: number }> | null = null;
 
+  /**
+   * The runs this process finished most recently, as stored: a `wait` that
+   * starts after its run finished here needs no read. Only terminal runs,
+   * which never change again.
+   */
+  const finishedHere = new Map<string, Run>();
+
   /** Wakes the waits of a run; `run`, when given, is the run as stored (saves each wait a read). */
   const notify = (runId: string, run?: Run) => {
+    if (run && isTerminal(run)) {
+      finishedHere.delete(runId);
+      finishedHere.set(runId, run);
+      if (finishedHere.size > FINISHED_RUNS_KEPT) finishedHere.delete(finishedHere.keys().next().value!);
+    }
     const set = waiters.get(runId);
     if (!set) return;
     waiters.delete(runId);
@@ -1072,7 +1087,8 @@ export function createRunService(options: RunServiceOptions): RunService {
    * `known`: the run as this process has it (saves the first read).
    */
   async function settle(runId: string, deadline: number, known?: Run): Promise<Run> {
-    let current = known;
+    const kept = finishedHere.get(runId);
+    let current = known ?? (kept && structuredClone(kept));
     for (;;) {
       const run = current ?? (await read(runId));
       const left = deadline - Date.now();
@@ -1137,7 +1153,7 @@ export function createRunService(options: RunServiceOptions): RunService {
         const duplicate = await existing(botId, deliveryId);
         if (duplicate) return duplicate;
       }
-      const bot = await storage.bots.get(botId);
+      const bot = await loadBot(botId);
       // Another user's bot is reported as missing, as in a turn, so ids cannot be probed.
       if (!bot || bot.userId !== event.user_key) {
         throw new KiloError("NOT_FOUND", `User '${event.user_key}' has no bot '${botId}'`);
@@ -1159,7 +1175,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       const input = parseInput(TurnInputSchema, raw, "chat input");
       const lane = parseInput(TurnRunOptionsSchema, turnRunOptions, "turn run options").conversationKey;
       await started();
-      const bot = await (options.loadBot ?? ((botId: string) => storage.bots.get(botId)))(input.botId);
+      const bot = await loadBot(input.botId);
       // Another user's bot is reported as missing, so ids cannot be probed.
       if (!bot || bot.userId !== input.userId) {
         throw new KiloError("NOT_FOUND", `User '${input.userId}' has no bot '${input.botId}'`);

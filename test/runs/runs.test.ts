@@ -7,7 +7,7 @@ import { sqliteStorage } from "../../adapters/storage/sqlite/index.js";
 import { createKilo, type RunSettings } from "../../src/index.js";
 import type { Storage } from "../../src/ports/storage.js";
 import { mockProvider } from "../../src/testing/index.js";
-import { event, setupRuns } from "./helpers.js";
+import { event, queuedRun, setupRuns } from "./helpers.js";
 import { runBehaviourSuite } from "./run-behaviour.js";
 
 const directory = mkdtempSync(join(tmpdir(), "kilo-runs-"));
@@ -118,5 +118,37 @@ describe("kilo.runs: the shared queue (storage with crossProcess and runs.claim)
     expect(done.status).toBe("succeeded");
     expect(second.spans.has(queued.id)).toBe(true);
     await second.kilo.close();
+  });
+});
+
+describe("kilo.runs: reads it can skip", () => {
+  it("waiting for a run this process finished reads nothing, and returns a copy", async () => {
+    const storage = memoryStorage();
+    let reads = 0;
+    const counted: Storage = {
+      ...storage,
+      runs: {
+        ...storage.runs,
+        get: (runId) => {
+          reads += 1;
+          return storage.runs.get(runId);
+        },
+      },
+    };
+    const { kilo, bot } = await setupRuns({ storage: counted });
+    const { run_id } = await kilo.runs.ingest(event("k", "hello"), { botId: bot.id });
+    await kilo.runs.wait(run_id);
+    reads = 0;
+    const first = await kilo.runs.wait(run_id);
+    expect(first).toMatchObject({ id: run_id, status: "succeeded", output: { reply: "ok" } });
+    expect(reads).toBe(0);
+    first.output = { changed: true };
+    expect((await kilo.runs.wait(run_id)).output).toMatchObject({ reply: "ok" });
+    // A run this process did not finish is read.
+    const other = await storage.runs.create(queuedRun("run_elsewhere", bot.id, "k2", "hi"));
+    await storage.runs.update({ ...other, status: "failed", error: { code: "INTERNAL", message: "x" } });
+    expect((await kilo.runs.wait("run_elsewhere")).status).toBe("failed");
+    expect(reads).toBe(1);
+    await kilo.close();
   });
 });
