@@ -117,6 +117,7 @@ export { createResponseProcessor, stripMarkdown } from "./response/response-proc
 export type {
   IngestOptions,
   IngestResult,
+  PruneOptions,
   RunService,
   RunServiceOptions,
   RunSettings,

@@ -271,7 +271,7 @@ export interface Kilo {
    * begins executing without ingesting (a worker process on shared storage);
    * `register` adds a named workflow; `list` reads one conversation key's runs.
    */
-  runs: Pick<RunService, "ingest" | "get" | "steps" | "wait" | "start" | "register"> & {
+  runs: Pick<RunService, "ingest" | "get" | "steps" | "wait" | "start" | "register" | "prune"> & {
     /**
      * The bot's runs of one conversation key, in ingest order (oldest first), at most
      * `limit` (default 50, up to 500); with `afterSeq`, only those ingested after that `seq`.
@@ -842,6 +842,7 @@ export function createKilo(options: KiloOptions): Kilo {
       wait: runs.wait,
       start: runs.start,
       register: runs.register,
+      prune: runs.prune,
       async list(botId, conversationKey, listOptions = {}) {
         const { limit, afterSeq } = parseInput(RunListOptionsSchema, listOptions, "run list options");
         const key = parseInput(RunSchema.shape.conversationKey, conversationKey, "conversation key");

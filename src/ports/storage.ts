@@ -395,6 +395,13 @@ export interface RunRepository {
    * it the core calls `get` once per run.
    */
   getMany?(runIds: readonly string[]): Promise<Run[]>;
+  /**
+   * Optional: retention (`kilo.runs.prune`). Deletes the runs, of every bot,
+   * that are `succeeded` or `failed` and finished before `before`, with their
+   * steps; returns how many runs. Never touches `queued`, `running` or
+   * `awaiting_approval` runs. A conversation key's later runs keep their `seq`.
+   */
+  deleteFinishedBefore?(before: Date): Promise<number>;
 
   /**
    * Optional, with {@link extendLeases} and {@link finish}: the runs table as a

@@ -4,6 +4,7 @@ export {
   DEFAULT_RUN_CONCURRENCY,
   type IngestOptions,
   type IngestResult,
+  type PruneOptions,
   type RunService,
   type RunServiceOptions,
   type RunSettings,

@@ -73,6 +73,14 @@ export interface RunSettings {
    */
   storeRawEvents?: boolean;
   /**
+   * Retention, in days, applied by {@link RunService.prune}: finished runs
+   * older than this are deleted when it is called (kilo runs no timer).
+   * Default: none (runs are kept). Every chat turn is a run, with its turn as
+   * output, so long-lived hosts should set it. Keep it longer than any channel
+   * redelivers an event: a deleted run's `delivery_id` no longer dedupes.
+   */
+  retentionDays?: number;
+  /**
    * Resume the `queued` and `running` runs a previous process left behind, on
    * first use. Default: `true` when the storage is not shared between
    * processes (`capabilities.crossProcess` false), `false` otherwise (another
@@ -155,6 +163,12 @@ export interface TurnRunOptions {
    * approval's continuation in the lane of the run that asked for it.
    */
   conversationKey?: string | undefined;
+}
+
+/** Options of {@link RunService.prune}. */
+export interface PruneOptions {
+  /** Delete the runs finished before this time instead of before the retention. */
+  olderThan?: Date;
 }
 
 /** Options of {@link RunService.wait}. */
@@ -240,6 +254,21 @@ export interface RunService {
   /** The run; `NOT_FOUND` when there is none. */
   get(runId: string): Promise<Run>;
   /**
+   * Retention: deletes the runs, of every bot, that `succeeded` or `failed`
+   * and finished before `olderThan`, or before the retention
+   * (`runs.retentionDays`) when it is not given, with their steps; returns how
+   * many. Without either it deletes nothing. Queued, running and
+   * `awaiting_approval` runs are never deleted. `CONFIGURATION_INVALID` when
+   * the storage cannot delete runs (`runs.deleteFinishedBefore`).
+   *
+   * @example
+   * ```ts
+   * const kilo = createKilo({ storage, providers, runs: { retentionDays: 30 } });
+   * setInterval(() => kilo.runs.prune().catch(report), 24 * 60 * 60 * 1000); // kilo runs no timer
+   * ```
+   */
+  prune(options?: PruneOptions): Promise<{ deleted: number }>;
+  /**
    * The run's recorded workflow steps in order (`ctx.turn`, `ctx.ask`,
    * `ctx.step`, and the built-in message workflow's turn): name, kind,
    * status, output or error, and times. `NOT_FOUND` when there is no run;
@@ -310,6 +339,9 @@ const IngestOptionsSchema = z.object({ botId: IdSchema.optional() }).strict();
 const TurnRunOptionsSchema = z
   .object({ conversationKey: RunSchema.shape.conversationKey.optional() })
   .strict();
+const PruneOptionsSchema = z.object({ olderThan: z.date().optional() }).strict();
+const RetentionDaysSchema = z.number().positive().max(36_500).optional();
+const DAY_MS = 86_400_000;
 const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
 
 /** What a run's log lines name it by; a run just stored in this process is carried whole (no read). */
@@ -388,6 +420,14 @@ export function createRunService(options: RunServiceOptions): RunService {
     60_000,
   );
   const storeRaw = options.storeRawEvents ?? false;
+  const retention = RetentionDaysSchema.safeParse(options.retentionDays);
+  if (!retention.success) {
+    throw new KiloError(
+      "CONFIGURATION_INVALID",
+      `runs.retentionDays must be a number of days above 0 and at most 36500, got ${String(options.retentionDays)}`,
+    );
+  }
+  const retentionDays = retention.data;
   const recover = executor
     ? (options.recover ?? true)
     : !shared && (options.recover ?? !storage.capabilities.crossProcess);
@@ -791,8 +831,12 @@ export function createRunService(options: RunServiceOptions): RunService {
    */
   function createClaimer() {
     const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    /** Runs under way here, by id: whether their lease was lost. */
-    const active = new Map<string, { lost: boolean; log: Logger }>();
+    /**
+     * Runs under way here, by id: whether a heartbeat missed their lease once (`missed`: a run
+     * that just stored its outcome has no lease either, so one miss proves nothing), and whether
+     * it was then reported lost.
+     */
+    const active = new Map<string, { missed: boolean; lost: boolean; log: Logger }>();
     let running = false;
     let claiming = false;
     let again = false;
@@ -837,8 +881,10 @@ export function createRunService(options: RunServiceOptions): RunService {
           // A run this process still executes, whose lease expired while it stalled: the claim
           // renewed the lease for it, so the execution under way goes on (not a second one).
           const mine = active.get(claim.run.id);
-          if (mine) mine.lost = false;
-          else void executeClaimed(claim);
+          if (mine) {
+            mine.missed = false;
+            mine.lost = false;
+          } else void executeClaimed(claim);
         }
       } catch (error) {
         lastClaimEmpty = false;
@@ -867,7 +913,17 @@ export function createRunService(options: RunServiceOptions): RunService {
         );
         for (const id of ids) {
           const state = active.get(id);
-          if (!state || state.lost || held.has(id)) continue;
+          if (!state || state.lost) continue;
+          if (held.has(id)) {
+            state.missed = false;
+            continue;
+          }
+          // Reported on the second miss in a row: after the first, the run may simply have
+          // stored its outcome (clearing its lease) and not yet left `active`.
+          if (!state.missed) {
+            state.missed = true;
+            continue;
+          }
           state.lost = true;
           state.log.warn({ owner }, "run lease lost: another process may be running it");
         }
@@ -885,7 +941,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       const startedAt = clock.now();
       const run: Run = { ...claim.run, startedAt };
       const log = logger.child(logFields(run));
-      active.set(run.id, { lost: false, log });
+      active.set(run.id, { missed: false, lost: false, log });
       heartbeatTimer ??= setInterval(() => void heartbeat(), heartbeatMs);
       let stored: Run | null = null;
       try {
@@ -1237,6 +1293,23 @@ export function createRunService(options: RunServiceOptions): RunService {
     async get(runId) {
       await begin();
       return read(runId);
+    },
+
+    async prune(pruneOptions = {}) {
+      const { olderThan } = parseInput(PruneOptionsSchema, pruneOptions, "prune options");
+      const cutoff =
+        olderThan ??
+        (retentionDays === undefined ? null : new Date(clock.now().getTime() - retentionDays * DAY_MS));
+      if (cutoff === null) return { deleted: 0 };
+      if (!storage.runs.deleteFinishedBefore) {
+        throw new KiloError(
+          "CONFIGURATION_INVALID",
+          `Storage adapter '${storage.name}' cannot delete runs (runs.deleteFinishedBefore), so kilo.runs.prune cannot apply a retention`,
+        );
+      }
+      const deleted = await storage.runs.deleteFinishedBefore(cutoff);
+      if (deleted > 0) logger.info({ deleted, before: cutoff.toISOString() }, "runs pruned");
+      return { deleted };
     },
 
     async steps(runId) {

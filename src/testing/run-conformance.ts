@@ -595,3 +595,51 @@ export function registerRunListByBotTests(group: RunTestGroup): void {
     });
   });
 }
+
+/** Registers the `runs retention` group: `runs.deleteFinishedBefore` (optional). */
+export function registerRunRetentionTests(group: RunTestGroup, hasSteps: boolean): void {
+  group("runs retention", (test) => {
+    test("deleteFinishedBefore deletes the finished runs of every bot that ended before the cutoff, with their steps, and nothing else", async (s) => {
+      const bot = await seedBot(s);
+      const other = await seedBot(s);
+      const run = (of: Bot, key: string, status: Run["status"], finished: number | null) =>
+        s.runs.create(
+          makeRun(of, {
+            conversationKey: key,
+            status,
+            startedAt: status === "queued" ? null : at(50),
+            finishedAt: finished === null ? null : at(finished),
+          }),
+        );
+      const oldDone = await run(bot, "a", "succeeded", 100);
+      const oldFailed = await run(bot, "a", "failed", 150);
+      const recent = await run(bot, "a", "succeeded", 300);
+      const waiting = await run(bot, "b", "awaiting_approval", 100);
+      const queued = await run(bot, "b", "queued", null);
+      const running = await run(bot, "c", "running", null);
+      const othersOld = await run(other, "a", "succeeded", 120);
+      if (hasSteps) {
+        await s.runSteps!.save({
+          runId: oldDone.id,
+          botId: bot.id,
+          index: 0,
+          name: "turn",
+          kind: "turn",
+          status: "succeeded",
+          output: { reply: "hi" },
+          error: null,
+          startedAt: at(50),
+          finishedAt: at(100),
+        });
+      }
+      // Other tests' runs on a shared store may go too: count at least ours.
+      expect(await s.runs.deleteFinishedBefore!(at(200))).toBeGreaterThanOrEqual(3);
+      for (const gone of [oldDone, oldFailed, othersOld]) expect(await s.runs.get(gone.id)).toBeNull();
+      for (const kept of [recent, waiting, queued, running]) expect(await s.runs.get(kept.id)).toEqual(kept);
+      if (hasSteps) expect(await s.runSteps!.listByRun(bot.id, oldDone.id)).toEqual([]);
+      // A key's next run still gets the next seq.
+      expect((await s.runs.create(makeRun(bot, { conversationKey: "a" }))).seq).toBe(4);
+      expect(await s.runs.deleteFinishedBefore!(at(200))).toBe(0);
+    });
+  });
+}

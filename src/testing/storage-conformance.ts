@@ -16,6 +16,7 @@ import {
   registerRunBatchReadTests,
   registerRunListByBotTests,
   registerRunQueueTests,
+  registerRunRetentionTests,
   registerRunTests,
 } from "./run-conformance.js";
 import { registerRunStepTests } from "./run-step-conformance.js";
@@ -169,6 +170,7 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     if (queueMethodCount === queueMethods.length) registerRunQueueTests(group);
     if (hasRunsGetMany) registerRunBatchReadTests(group);
     if (typeof probe.runs.listByBot === "function") registerRunListByBotTests(group);
+    if (typeof probe.runs.deleteFinishedBefore === "function") registerRunRetentionTests(group, hasRunSteps);
     // Traces are optional: without them turns leave none, so only adapters that have them are checked.
     if (hasTraces) registerTraceTests(group, hasCommitTurn);
     // runSteps is optional: without it the core runs workflows unrecorded.

@@ -301,6 +301,50 @@ describe("kilo.runs: every log line of a run carries run_id, workflow and conver
     }
   });
 
+  it("the shared queue: a heartbeat between a run's stored outcome and its end reports no lost lease", async () => {
+    const inner = sharedMemory();
+    let afterCommit: (() => Promise<void>) | null = null;
+    let beat: () => void = () => undefined;
+    const storage: Storage = {
+      ...inner,
+      runs: {
+        ...inner.runs,
+        extendLeases: async (owner, ids, expiresAt) => {
+          const held = await inner.runs.extendLeases!(owner, ids, expiresAt);
+          beat();
+          return held;
+        },
+      },
+      // The run's outcome is stored (its lease cleared); then exactly one heartbeat runs
+      // before the executor moves on: what a heartbeat racing the end of a run sees.
+      commitRunTurn: async (turn) => {
+        const committed = await inner.commitRunTurn!(turn);
+        await afterCommit?.();
+        return committed;
+      },
+    };
+    afterCommit = () =>
+      new Promise<void>((resolve) => {
+        beat = () => {
+          beat = () => undefined;
+          resolve();
+        };
+      });
+    const lines: LogLine[] = [];
+    const { kilo, bot } = await setupRuns({
+      storage,
+      kilo: {
+        logger: captureLogger(lines),
+        runs: { leaseMs: 200, heartbeatIntervalMs: 20, pollIntervalMs: 5 },
+      },
+    });
+    const { run_id } = await kilo.runs.ingest(event("chat:1", "hello"), { botId: bot.id });
+    expect((await kilo.runs.wait(run_id)).status).toBe("succeeded");
+    await kilo.close();
+    expect(messagesOf(lines, run_id)).not.toContain("run lease lost: another process may be running it");
+    expect(count(messagesOf(lines, run_id), "run completed")).toBe(1);
+  });
+
   it("a run the executor cannot read ('run lost') is still named with its workflow and conversation key", async () => {
     const inner = memoryStorage();
     let failures = 0;

@@ -152,3 +152,51 @@ describe("kilo.runs: reads it can skip", () => {
     await kilo.close();
   });
 });
+
+describe("kilo.runs.prune: retention", () => {
+  it("deletes finished runs older than the retention or the cutoff, keeps the rest, and says so when it cannot", async () => {
+    const bad = [0, -1, 40_000, Number.NaN];
+    for (const retentionDays of bad) {
+      expect(
+        () =>
+          createKilo({
+            storage: memoryStorage(),
+            providers: [mockProvider({ replies: [] })],
+            runs: { retentionDays },
+          }),
+        String(retentionDays),
+      ).toThrow(/runs\.retentionDays must be a number of days/);
+    }
+    const storage = memoryStorage();
+    const { kilo, bot } = await setupRuns({ storage, kilo: { runs: { retentionDays: 30 } } });
+    const { run_id: done } = await kilo.runs.ingest(event("k", "hello"), { botId: bot.id });
+    await kilo.runs.wait(done);
+    const waiting = await storage.runs.create({
+      ...queuedRun("run_waiting", bot.id, "k2", "refund"),
+      status: "awaiting_approval",
+      finishedAt: new Date(Date.now() - 40 * 86_400_000),
+    });
+    // Finished just now: inside the 30 days.
+    expect(await kilo.runs.prune()).toEqual({ deleted: 0 });
+    expect(await kilo.runs.prune({ olderThan: new Date(Date.now() + 60_000) })).toEqual({ deleted: 1 });
+    await expect(kilo.runs.get(done)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(await storage.runSteps!.listByRun(bot.id, done)).toEqual([]);
+    expect((await kilo.runs.get(waiting.id)).status).toBe("awaiting_approval");
+    await expect(kilo.runs.prune({ olderThan: "yesterday" } as never)).rejects.toMatchObject({
+      code: "VALIDATION_FAILED",
+    });
+    await kilo.close();
+
+    // Without a retention, prune() deletes nothing; a storage that cannot delete runs is named.
+    const plain = memoryStorage();
+    const without = await setupRuns({
+      storage: { ...plain, runs: { ...plain.runs, deleteFinishedBefore: undefined } },
+    });
+    expect(await without.kilo.runs.prune()).toEqual({ deleted: 0 });
+    await expect(without.kilo.runs.prune({ olderThan: new Date() })).rejects.toMatchObject({
+      code: "CONFIGURATION_INVALID",
+      message: expect.stringContaining("runs.deleteFinishedBefore"),
+    });
+    await without.kilo.close();
+  });
+});

@@ -608,6 +608,8 @@ function createDatabase() {
   return {
     /** Leases of claimed runs by run id (kept beside the runs: a lease is not part of the Run record). */
     leases: new Map<string, Lease>(),
+    /** The last seq given per (bot, conversation key): seqs keep rising after retention deletes runs. */
+    runSeqs: new Map<string, number>(),
     traces: createTraceTable(ords),
     users: new Table<User, never>(ords, {}),
     bots: new Table<Bot, "byUser" | "byTeam">(ords, {
@@ -755,7 +757,7 @@ function createDatabase() {
         "desc",
       ),
     }),
-    runs: new Table<Run, "byConversation" | "byBot" | "byDelivery" | "unfinished">(ords, {
+    runs: new Table<Run, "byConversation" | "byBot" | "byDelivery" | "unfinished" | "finished">(ords, {
       byConversation: by(
         (r) => key(r.botId, r.conversationKey),
         (r) => r.seq,
@@ -775,6 +777,12 @@ function createDatabase() {
       unfinished: by(
         (r) => (r.status === "queued" || r.status === "running" ? "unfinished" : null),
         (r) => r.createdAt.getTime(),
+        "asc",
+      ),
+      // The runs retention may delete, oldest finish first.
+      finished: by(
+        (r) => ((r.status === "succeeded" || r.status === "failed") && r.finishedAt ? "finished" : null),
+        (r) => r.finishedAt!.getTime(),
         "asc",
       ),
     }),
@@ -1110,6 +1118,13 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
           setLease(row.value.id, null, journal);
           db.runs.remove(row.value.id, journal);
         }
+        // Lanes are key(botId, conversationKey): the JSON array's opening with the bot id.
+        const prefix = `${key(botId).slice(0, -1)},`;
+        for (const [lane, last] of [...db.runSeqs]) {
+          if (!lane.startsWith(prefix)) continue;
+          db.runSeqs.delete(lane);
+          journal?.record(() => db.runSeqs.set(lane, last));
+        }
         db.bots.remove(botId, journal);
         return true;
       }),
@@ -1409,10 +1424,16 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
         ) {
           throw error("CONFLICT", `the bot already has a run with delivery id ${run.deliveryId}`);
         }
-        const earlier = db.runs.index.byConversation.rows(key(run.botId, run.conversationKey));
-        const seq = (earlier[earlier.length - 1]?.value.seq ?? 0) + 1;
+        const lane = key(run.botId, run.conversationKey);
+        const last = db.runSeqs.get(lane);
+        const seq = (last ?? 0) + 1;
         const stored: Run = { ...copy(run), seq };
         db.runs.insert(stored, journal);
+        db.runSeqs.set(lane, seq);
+        journal?.record(() => {
+          if (last === undefined) db.runSeqs.delete(lane);
+          else db.runSeqs.set(lane, last);
+        });
         const reserve = options.reserveFor;
         if (reserve) setLease(run.id, { owner: reserve.owner, expiresAt: reserve.until.getTime() }, journal);
         return copy(stored);
@@ -1487,6 +1508,22 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       access.read(() => readPage({ index: db.runs.index.unfinished, group: "unfinished", page })),
     listByBot: (botId, page) =>
       access.read(() => readPage({ index: db.runs.index.byBot, group: botId, page, reverse: true })),
+    deleteFinishedBefore: (before) =>
+      access.write((journal) => {
+        const cutoff = before.getTime();
+        const doomed: string[] = [];
+        for (const row of db.runs.index.finished.rows("finished")) {
+          if (row.value.finishedAt!.getTime() >= cutoff) break;
+          doomed.push(row.value.id);
+        }
+        for (const id of doomed) {
+          for (const step of [...db.runSteps.index.byRun.rows(id)])
+            db.runSteps.remove(step.value.id, journal);
+          setLease(id, null, journal);
+          db.runs.remove(id, journal);
+        }
+        return doomed.length;
+      }),
   };
 
   const runSteps: RunStepRepository = {

@@ -2075,6 +2075,16 @@ function buildRepositories(
         const rows = await query.orderBy("seq").limit(limit).execute();
         return rows.map((row) => runOf(dialect, row));
       }),
+    deleteFinishedBefore: (before) =>
+      access.run("runs.deleteFinishedBefore", async (db) => {
+        // Steps go with their run (foreign key on delete cascade).
+        const result = await db
+          .deleteFrom("runs")
+          .where("status", "in", [dialect.text("succeeded"), dialect.text("failed")])
+          .where("finished_at", "<", dialect.timestamp(before))
+          .executeTakeFirst();
+        return Number(result.numDeletedRows ?? 0n);
+      }),
     listByBot: (botId, page) =>
       access.run("runs.listByBot", async (db) => {
         const cursor = cursorOf(page);
