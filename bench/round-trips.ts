@@ -19,8 +19,12 @@ import { isMain, percentile, saveResult, summarize } from "./support.js";
 /** Round trips and overhead measured on one storage adapter. */
 export interface RoundTripRow {
   storage: string;
-  /** Round trips of one warm turn on an existing conversation, by kind of turn. */
-  roundTrips: { chat: number; skillWithData: number };
+  /**
+   * Round trips of one warm turn on an existing conversation, by kind of turn;
+   * `chatRun`: those of the chat turn that keep its run (store it, the claims
+   * around it), counted on Postgres only (elsewhere 0: not told apart).
+   */
+  roundTrips: { chat: number; skillWithData: number; chatRun: number };
   medianMs: number;
   p99Ms: number;
   turns: number;
@@ -70,6 +74,8 @@ function instantProvider(): LlmProvider {
 interface Counted {
   storage: Storage;
   count(): number;
+  /** The round trips among `count()` that keep runs (Postgres: storing one, claims). */
+  countRun(): number;
   dispose(): Promise<void>;
 }
 
@@ -100,7 +106,7 @@ function countingMemory(): Counted {
       return inner.commitTurn!(turn);
     };
   }
-  return { storage, count: () => calls, dispose: async () => {} };
+  return { storage, count: () => calls, countRun: () => 0, dispose: async () => {} };
 }
 
 function countingSqlite(): Counted {
@@ -115,6 +121,7 @@ function countingSqlite(): Counted {
   return {
     storage,
     count: () => statements,
+    countRun: () => 0,
     dispose: async () => {
       await storage.close?.();
       database.close();
@@ -126,10 +133,14 @@ async function countingPostgres(): Promise<Counted> {
   const schema = `kilo_bench_${randomUUID().slice(0, 8)}`;
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
   let queries = 0;
+  let runQueries = 0;
   pool.on("connect", (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       queries += 1;
+      const first = args[0] as string | { text?: string } | undefined;
+      const text = typeof first === "string" ? first : (first?.text ?? "");
+      if (/insert into \S*"runs"|with picked as/.test(text)) runQueries += 1;
       return query(...args);
     };
   });
@@ -137,6 +148,7 @@ async function countingPostgres(): Promise<Counted> {
   return {
     storage,
     count: () => queries,
+    countRun: () => runQueries,
     dispose: async () => {
       await storage.close?.();
       await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -161,11 +173,14 @@ async function measure(name: string, counted: Counted, turns: number): Promise<R
 
   const roundTrips = async (message: string) => {
     const before = counted.count();
+    const beforeRun = counted.countRun();
     await kilo.chat({ botId: bot.id, userId: "bench-user", conversationId, message });
-    return counted.count() - before;
+    return { all: counted.count() - before, run: counted.countRun() - beforeRun };
   };
-  const chat = await roundTrips("Thanks, that's all");
-  const skillWithData = await roundTrips("What orders do I have?");
+  const chatTurn = await roundTrips("Thanks, that's all");
+  const chat = chatTurn.all;
+  const chatRun = chatTurn.run;
+  const skillWithData = (await roundTrips("What orders do I have?")).all;
 
   const durations: number[] = [];
   for (let turn = 0; turn < turns; turn += 1) {
@@ -186,7 +201,7 @@ async function measure(name: string, counted: Counted, turns: number): Promise<R
   await counted.dispose();
   return {
     storage: name,
-    roundTrips: { chat, skillWithData },
+    roundTrips: { chat, skillWithData, chatRun },
     medianMs: summarize(durations).median,
     p99Ms: percentile(durations, 0.99),
     turns,
@@ -209,6 +224,7 @@ if (isMain(import.meta.url)) {
     rows.map((row) => ({
       storage: row.storage,
       "round trips (chat)": row.roundTrips.chat,
+      "of which its run": row.roundTrips.chatRun,
       "round trips (data skill)": row.roundTrips.skillWithData,
       "median ms": row.medianMs.toFixed(3),
       "p99 ms": row.p99Ms.toFixed(3),

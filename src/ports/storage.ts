@@ -355,6 +355,15 @@ export interface RunRepository {
    * before then (the worker whose caller waits on the run executes it, with
    * what cannot be stored: a stream observer, an abort signal). After `until`
    * anyone may claim it, as any queued run.
+   *
+   * With `options.claimFor` (adapters with {@link claim} should honour it):
+   * when the run's conversation key has no `queued` or `running` run, the run
+   * is stored `running` at once, `startedAt: claimFor.now`, under the lease
+   * (`owner`, `leaseExpiresAt`), as if `claim` had just taken it: the
+   * creating worker executes it without a claim's round trip. Otherwise it is
+   * stored as asked (`queued`, reserved when `reserveFor` says so). The
+   * returned run's `status` says which. Concurrent creates of one key never
+   * leave two of its runs `running`.
    */
   create(run: NewRun, options?: RunCreateOptions): Promise<Run>;
   /** The run with this id, or `null`. */
@@ -474,6 +483,8 @@ export interface RunRepository {
 export interface RunCreateOptions {
   /** Reserve the queued run for one worker's claims until `until`. */
   reserveFor?: { owner: string; until: Date } | undefined;
+  /** Store the run `running` under this worker's lease when its key is free (see {@link RunRepository.create}). */
+  claimFor?: { owner: string; now: Date; leaseExpiresAt: Date } | undefined;
 }
 
 /** What {@link RunRepository.claim} is asked for. */

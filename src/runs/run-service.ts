@@ -838,14 +838,18 @@ export function createRunService(options: RunServiceOptions): RunService {
      */
     const active = new Map<string, { missed: boolean; lost: boolean; log: Logger }>();
     let running = false;
+    /** Slots held for runs being created `running` here (`claimFor`), not yet in `active`. */
+    let starting = 0;
     let claiming = false;
     let again = false;
     let lastClaimEmpty = false;
     let pollTimer: ReturnType<typeof setTimeout> | null = null;
     let heartbeatTimer: ReturnType<typeof setInterval> | null = null;
 
+    const full = () => active.size + starting >= concurrency;
+
     const schedule = (delayMs: number) => {
-      if (closed || pollTimer || active.size >= concurrency) return;
+      if (closed || pollTimer || full()) return;
       pollTimer = setTimeout(() => {
         pollTimer = null;
         poke();
@@ -859,7 +863,7 @@ export function createRunService(options: RunServiceOptions): RunService {
         again = true;
         return;
       }
-      if (active.size >= concurrency) return;
+      if (full()) return;
       if (pollTimer) clearTimeout(pollTimer);
       pollTimer = null;
       claiming = true;
@@ -874,7 +878,7 @@ export function createRunService(options: RunServiceOptions): RunService {
           owner,
           now,
           leaseExpiresAt: new Date(now.getTime() + leaseMs),
-          limit: concurrency - active.size,
+          limit: concurrency - active.size - starting,
         });
         lastClaimEmpty = claims.length === 0;
         for (const claim of claims) {
@@ -972,6 +976,23 @@ export function createRunService(options: RunServiceOptions): RunService {
     return {
       owner,
       poke,
+      /**
+       * A lease for a run this process is about to create, when it has a free slot and is
+       * claiming: the run is then created `running` under it if its key is free (`claimFor`),
+       * saving the claim. Pair with {@link settleStart}.
+       */
+      startLease(): { owner: string; now: Date; leaseExpiresAt: Date } | undefined {
+        if (!running || closed || full()) return undefined;
+        starting++;
+        const now = clock.now();
+        return { owner, now, leaseExpiresAt: new Date(now.getTime() + leaseMs) };
+      },
+      /** Frees the slot of {@link startLease}, executing the run when it was created `running`. */
+      settleStart(run: Run | null): void {
+        starting--;
+        if (run?.status === "running") void executeClaimed({ run, reclaimed: false });
+        else poke();
+      },
       /** Starts claiming (once). */
       start() {
         if (running || closed) return;
@@ -1097,8 +1118,10 @@ export function createRunService(options: RunServiceOptions): RunService {
       // On the shared queue a run whose caller waits here is reserved for this process's
       // claims for a lease's time, so the caller's stream and signal reach it.
       const reserve = beforeQueue !== undefined && shared && concurrency > 0;
+      // With a free slot here, the run starts at once when its key is free: no claim needed.
+      const claimFor = shared ? claimer.startLease() : undefined;
       try {
-        const createdAt = clock.now();
+        const createdAt = claimFor?.now ?? clock.now();
         run = await storage.runs.create(
           {
             ...fields,
@@ -1111,11 +1134,15 @@ export function createRunService(options: RunServiceOptions): RunService {
             startedAt: null,
             finishedAt: null,
           },
-          reserve
-            ? { reserveFor: { owner: claimer.owner, until: new Date(createdAt.getTime() + leaseMs) } }
-            : undefined,
+          {
+            ...(reserve
+              ? { reserveFor: { owner: claimer.owner, until: new Date(createdAt.getTime() + leaseMs) } }
+              : {}),
+            ...(claimFor ? { claimFor } : {}),
+          },
         );
       } catch (error) {
+        if (claimFor) claimer.settleStart(null);
         // Two deliveries of one event raced: the loser returns the winner's run.
         if (fields.deliveryId !== null && KiloError.is(error, "CONFLICT")) {
           const duplicate = await existing(fields.botId, fields.deliveryId);
@@ -1130,6 +1157,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       );
       beforeQueue?.(run);
       if (executor) await submit(executor, [run], false);
+      else if (claimFor) claimer.settleStart(run);
       else if (shared) claimer.poke();
       else enqueue(run, true);
       return { run_id: run.id, duplicate: false };

@@ -539,6 +539,40 @@ export function registerRunQueueTests(group: RunTestGroup): void {
       ]);
     });
 
+    test("create with claimFor starts the run under the lease when its key is free, and queues it otherwise", async (s) => {
+      const q = queueOf(s);
+      await drainOthers(q);
+      const bot = await seedBot(s);
+      const claimFor = { owner: "creator", now: at(10), leaseExpiresAt: at(40) };
+      const started = await s.runs.create(makeRun(bot, { conversationKey: "k:claimed" }), { claimFor });
+      expect(started).toMatchObject({ status: "running", startedAt: at(10), finishedAt: null, seq: 1 });
+      expect(await s.runs.get(started.id)).toEqual(started);
+      // Its key is busy now: the next run waits, and the lease keeps other claimers off the first.
+      const next = await s.runs.create(makeRun(bot, { conversationKey: "k:claimed" }), { claimFor });
+      expect(next).toMatchObject({ status: "queued", seq: 2, startedAt: null });
+      expect(await claimOwn(q, bot, claimAt("other", at(20)))).toEqual([]);
+      expect(await q.extendLeases("creator", [started.id], at(50))).toEqual([started.id]);
+      expect(await q.finish(succeededAt(started, 30), "creator")).toMatchObject({ status: "succeeded" });
+      expect((await claimOwn(q, bot, claimAt("other", at(31)))).map((claim) => claim.run.id)).toEqual([
+        next.id,
+      ]);
+      // A key with a queued run is not free either, whoever may claim it.
+      await s.runs.create(makeRun(bot, { conversationKey: "k:waiting" }));
+      expect((await s.runs.create(makeRun(bot, { conversationKey: "k:waiting" }), { claimFor })).status).toBe(
+        "queued",
+      );
+      // Concurrent creates on a free key start one run, at most.
+      const raced = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          s.runs.create(makeRun(bot, { conversationKey: "k:race" }), { claimFor }),
+        ),
+      );
+      expect(raced.filter((run) => run.status === "running")).toHaveLength(1);
+      expect(new Set(raced.map((run) => run.seq)).size).toBe(8);
+      const stored = await s.runs.listByConversation(bot.id, "k:race", { limit: 10 });
+      expect(stored.filter((run) => run.status === "running")).toHaveLength(1);
+    });
+
     test("claim with a limit below 1 throws VALIDATION_FAILED", async (s) => {
       const q = queueOf(s);
       await expectKiloError(q.claim(claimAt("w", at(1), 0)), "VALIDATION_FAILED");

@@ -1427,7 +1427,16 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
         const lane = key(run.botId, run.conversationKey);
         const last = db.runSeqs.get(lane);
         const seq = (last ?? 0) + 1;
-        const stored: Run = { ...copy(run), seq };
+        const claim = options.claimFor;
+        // Claimed at once when nothing of its key is queued or running (see the port).
+        const start =
+          claim !== undefined &&
+          !db.runs.index.byConversation
+            .rows(lane)
+            .some((row) => row.value.status === "queued" || row.value.status === "running");
+        const stored: Run = start
+          ? { ...copy(run), seq, status: "running", startedAt: new Date(claim.now), finishedAt: null }
+          : { ...copy(run), seq };
         db.runs.insert(stored, journal);
         db.runSeqs.set(lane, seq);
         journal?.record(() => {
@@ -1435,7 +1444,10 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
           else db.runSeqs.set(lane, last);
         });
         const reserve = options.reserveFor;
-        if (reserve) setLease(run.id, { owner: reserve.owner, expiresAt: reserve.until.getTime() }, journal);
+        if (start)
+          setLease(run.id, { owner: claim.owner, expiresAt: claim.leaseExpiresAt.getTime() }, journal);
+        else if (reserve)
+          setLease(run.id, { owner: reserve.owner, expiresAt: reserve.until.getTime() }, journal);
         return copy(stored);
       }),
     get: (runId) => access.read(() => copyOrNull(db.runs.get(runId))),

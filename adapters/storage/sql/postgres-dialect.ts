@@ -105,28 +105,44 @@ export const postgresDialect: SqlDialect = {
 
   commitRunTurn: (db, names, rows) => commitStatement(db, names, rows),
 
-  async createRun(db, names, row) {
+  async createRun(db, names, row, claim) {
     // One statement: the key's counter bump (its row lock orders concurrent creates of a key,
     // across processes too) and the insert that reads the bumped value. A clash rolls both back.
+    // With a claim, the run starts `running` when nothing of its key is queued or running; two
+    // creates racing on a free key both see it free, and the one-running index refuses the second.
     const runsTable = names.qualified("runs");
-    const result = await sql<{ seq: unknown }>`
+    const start = claim
+      ? sql`not exists (
+          select 1 from ${runsTable} as e
+          where e.bot_id = ${row.bot_id}::text and e.conversation_key = ${row.conversation_key}::text
+            and e.status in ('queued', 'running'))`
+      : sql`false`;
+    const result = await sql<{ seq: unknown; status: string }>`
       with bumped as (
         insert into ${names.qualified("run_keys")} (bot_id, conversation_key, last_seq)
         values (${row.bot_id}, ${row.conversation_key}, 1)
         on conflict (bot_id, conversation_key) do update set last_seq = ${names.qualified("run_keys")}.last_seq + 1
         returning last_seq
+      ), free as (
+        select ${start} as start
       )
       insert into ${runsTable} (id, bot_id, user_id, conversation_key, conversation_id, event_type, workflow,
         status, input, output, error, delivery_id, seq, created_at, started_at, finished_at, lease_owner, lease_expires_at)
       select ${row.id}::text, ${row.bot_id}::text, ${row.user_id}::text, ${row.conversation_key}::text,
-        ${row.conversation_id}::text, ${row.event_type}::text, ${row.workflow}::text, ${row.status}::text,
+        ${row.conversation_id}::text, ${row.event_type}::text, ${row.workflow}::text,
+        case when free.start then 'running' else ${row.status}::text end,
         ${row.input}::jsonb, ${row.output}::jsonb, ${row.error}::jsonb, ${row.delivery_id}::text, bumped.last_seq,
-        ${row.created_at}::timestamptz, ${row.started_at}::timestamptz, ${row.finished_at}::timestamptz,
-        ${row.lease_owner ?? null}::text, ${row.lease_expires_at ?? null}::timestamptz
-      from bumped
-      returning seq
+        ${row.created_at}::timestamptz,
+        case when free.start then ${claim?.row.started_at ?? null}::timestamptz else ${row.started_at}::timestamptz end,
+        ${row.finished_at}::timestamptz,
+        case when free.start then ${claim?.row.lease_owner ?? null}::text else ${row.lease_owner ?? null}::text end,
+        case when free.start then ${claim?.row.lease_expires_at ?? null}::timestamptz
+          else ${row.lease_expires_at ?? null}::timestamptz end
+      from bumped, free
+      returning seq, status
     `.execute(db);
-    return Number(result.rows[0]!.seq);
+    const stored = result.rows[0]!;
+    return { seq: Number(stored.seq), started: stored.status === "running" && row.status !== "running" };
   },
 
   async claimRuns(db, names, { owner, now, leaseExpiresAt, limit }) {

@@ -206,10 +206,18 @@ export interface SqlDialect {
   ): Promise<{ append: AppendOutcome; finishedSeq: number | null }>;
   /**
    * Inserts a run and bumps its key's seq in one statement, when the database
-   * can; returns the run's seq. A clash (id, delivery id) throws the driver's
-   * unique-violation error, having stored nothing. Otherwise the storage uses a transaction.
+   * can; returns the run's seq. With `claim`, the run is inserted `running`
+   * with `claim.row`'s start and lease when its key has no queued or running
+   * run (`started`). A clash (id, delivery id, or a concurrent create that
+   * started a run of the key first) throws the driver's unique-violation
+   * error, having stored nothing. Otherwise the storage uses a transaction.
    */
-  createRun?(db: Kysely<Tables>, names: SqlNames, row: Insertable<RunsTable>): Promise<number>;
+  createRun?(
+    db: Kysely<Tables>,
+    names: SqlNames,
+    row: Insertable<RunsTable>,
+    claim?: { row: Pick<Insertable<RunsTable>, "started_at" | "lease_owner" | "lease_expires_at"> },
+  ): Promise<{ seq: number; started: boolean }>;
   /**
    * `runs.claim` in one statement, when the database can: the claimed rows as
    * stored, each with its status before the claim.
@@ -1280,6 +1288,19 @@ function buildRepositories(
     (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
   const reservation = (reserve: { owner: string; until: Date } | undefined) =>
     reserve ? { lease_owner: reserve.owner, lease_expires_at: dialect.timestamp(reserve.until) } : {};
+  /** The columns of a run created `running` under a claim's lease. */
+  const claimRow = (claim: { owner: string; now: Date; leaseExpiresAt: Date }) => ({
+    started_at: dialect.timestamp(claim.now),
+    lease_owner: claim.owner,
+    lease_expires_at: dialect.timestamp(claim.leaseExpiresAt),
+  });
+  const startedRun = (run: NewRun, seq: number, claim: { now: Date }): Run => ({
+    ...copy(run),
+    seq,
+    status: "running",
+    startedAt: new Date(claim.now),
+    finishedAt: null,
+  });
   const changed = (result: { numUpdatedRows?: bigint; numDeletedRows?: bigint }) =>
     (result.numUpdatedRows ?? result.numDeletedRows ?? 0n) > 0n;
   const after = (position: CursorPosition) => ({
@@ -2003,12 +2024,21 @@ function buildRepositories(
     create: (run, options = {}) =>
       dialect.createRun
         ? access.run("runs.create", async (db) => {
+            const row = { ...runRow(codec, dialect, run, 0), ...reservation(options.reserveFor) };
+            const claim = options.claimFor;
             try {
-              const seq = await dialect.createRun!(db, names, {
-                ...runRow(codec, dialect, run, 0),
-                ...reservation(options.reserveFor),
-              });
-              return { ...copy(run), seq };
+              if (claim) {
+                try {
+                  const made = await dialect.createRun!(db, names, row, { row: claimRow(claim) });
+                  return made.started ? startedRun(run, made.seq, claim) : { ...copy(run), seq: made.seq };
+                } catch (error) {
+                  // Another create of the key started its run first (the one-running index), or a
+                  // real clash: created queued, the first fails no more and the second again.
+                  if (dialect.classify(error)?.code !== "CONFLICT") throw error;
+                }
+              }
+              const made = await dialect.createRun!(db, names, row);
+              return { ...copy(run), seq: made.seq };
             } catch (error) {
               if (dialect.classify(error)?.code !== "CONFLICT") throw error;
               const taken = await db
@@ -2033,12 +2063,28 @@ function buildRepositories(
               .returning("last_seq")
               .executeTakeFirstOrThrow();
             const seq = toNumber(bumped.last_seq);
+            const claim = options.claimFor;
+            const start =
+              claim !== undefined &&
+              (await db
+                .selectFrom("runs")
+                .select("id")
+                .where("bot_id", "=", run.botId)
+                .where("conversation_key", "=", dialect.text(run.conversationKey))
+                .where("status", "in", [dialect.text("queued"), dialect.text("running")])
+                .limit(1)
+                .executeTakeFirst()) === undefined;
+            const values = {
+              ...runRow(codec, dialect, run, seq),
+              ...reservation(options.reserveFor),
+              ...(start ? { status: dialect.text("running"), ...claimRow(claim) } : {}),
+            };
             const result = await db
               .insertInto("runs")
-              .values({ ...runRow(codec, dialect, run, seq), ...reservation(options.reserveFor) })
+              .values(values)
               .onConflict((oc) => oc.doNothing())
               .executeTakeFirst();
-            if (inserted(result)) return { ...copy(run), seq };
+            if (inserted(result)) return start ? startedRun(run, seq, claim) : { ...copy(run), seq };
             const taken = await db
               .selectFrom("runs")
               .select("id")
