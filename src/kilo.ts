@@ -86,7 +86,8 @@ import { createSkillPromotionApi } from "./skills/skill-promotions.js";
 import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/skill-proposer.js";
 import { SkillService } from "./skills/skill-service.js";
 import { createTeamApi, type KiloTeams, withoutTeam } from "./teams/team-service.js";
-import { ApiCaller, callApiTools, resolveCall } from "./tools/call-api.js";
+import { createApprovalDecider } from "./tools/approval-decider.js";
+import { ApiCaller, callApiTools } from "./tools/call-api.js";
 import { aesGcmVault } from "./tools/credential-vault.js";
 import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
 import { createTraceApi, type KiloTraces, type TraceOptions } from "./traces/trace-service.js";
@@ -635,6 +636,7 @@ export function createKilo(options: KiloOptions): Kilo {
     registryTtlMs: storage.capabilities.crossProcess ? 5_000 : 60_000,
   };
   const caller = new ApiCaller(apiDeps);
+  const approvalDecider = createApprovalDecider({ storage, clock, caller });
   const apiTools = callApiTools(apiDeps, caller);
   const toolProviders = [
     skillDataTools(records),
@@ -702,6 +704,7 @@ export function createKilo(options: KiloOptions): Kilo {
       memory,
       proposer,
       learner,
+      approvals: approvalDecider,
       maxToolSteps: options.maxToolSteps ?? 8,
       contextRules: () => contextRules,
       workspace: workspace && (() => workspace.prompt()),
@@ -754,68 +757,29 @@ export function createKilo(options: KiloOptions): Kilo {
     reason: string | null,
   ): Promise<ApprovalOutcome> {
     const bot = await getBot(botId);
-    const pending = await storage.approvals.get(bot.id, parseInput(IdSchema, approvalId, "approval id"));
-    if (!pending) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no approval '${approvalId}'`);
-    // decide() changes it only while pending, so two clicks cannot send a risky call twice.
-    const approval = await storage.approvals.decide(bot.id, pending.id, {
-      status: decision,
+    const decided = await approvalDecider.decide(
+      bot,
+      parseInput(IdSchema, approvalId, "approval id"),
+      decision,
       reason,
-      decidedAt: clock.now(),
-    });
-    if (!approval) throw new KiloError("NOT_FOUND", `Bot '${botId}' has no approval '${approvalId}'`);
-    const label = `${approval.toolName}.${approval.endpoint}`;
-    const context = { bot, userId: approval.userId, conversationId: approval.conversationId };
-    let result: ApprovalOutcome["result"] = null;
-    let note: string;
-    if (decision === "approved") {
-      const tool = await getTool(bot.id, approval.toolId);
-      let outcome: { content: string; isError: boolean };
-      try {
-        outcome = await caller.send(
-          context,
-          resolveCall([tool], { tool: tool.name, endpoint: approval.endpoint, params: approval.input }),
-        );
-      } catch (error) {
-        outcome = { content: error instanceof Error ? error.message : String(error), isError: true };
-      }
-      result = { content: outcome.content, isError: outcome.isError };
-      note = `The user approved ${label}; it was sent and returned: ${outcome.content}`;
-    } else {
-      await caller.denied(context, approval);
-      note = `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
-    }
+    );
+    const { approval } = decided;
     // The continuation is a run in the lane of the run that asked (its conversation key), after
     // whatever that lane has queued meanwhile; an approval asked outside a run uses the
     // conversation's own lane.
-    const asking = await askingRun(bot.id, approval);
     const turn = await runs.turn(
       {
         botId: bot.id,
         userId: approval.userId,
         conversationId: approval.conversationId,
-        message: `${decision === "approved" ? "Approved" : "Denied"}: ${label}`,
+        message: `${decision === "approved" ? "Approved" : "Denied"}: ${decided.label}`,
         channel: "approval",
-        context: [note],
+        context: [decided.note],
       },
       undefined,
-      asking ? { conversationKey: asking.conversationKey } : {},
+      decided.run ? { conversationKey: decided.run.conversationKey } : {},
     );
-    return { approval, result, turn };
-  }
-
-  /**
-   * The run whose turn asked for a decided approval. When it is
-   * `awaiting_approval` and none of its approvals is pending any more, it is
-   * done: stored `succeeded`, its output (the turn that asked) kept.
-   */
-  async function askingRun(botId: string, approval: ToolApproval): Promise<Run | null> {
-    if (!approval.runId) return null;
-    const run = await storage.runs.get(approval.runId);
-    if (!run || run.botId !== botId) return null;
-    if (run.status !== "awaiting_approval") return run;
-    const pending = await storage.approvals.listByBot(botId, { status: "pending", limit: 500 });
-    if (pending.some((other) => other.runId === run.id)) return run;
-    return (await storage.runs.update({ ...run, status: "succeeded" })) ?? run;
+    return { approval, result: decided.result, turn };
   }
 
   const traceApi = createTraceApi(storage, clock, options.traces);

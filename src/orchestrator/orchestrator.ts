@@ -37,6 +37,7 @@ import type { Storage } from "../ports/storage.js";
 import type { ToolContext, ToolProvider, ToolSet } from "../ports/tool-provider.js";
 import { parseInput } from "../runtime/validate.js";
 import type { SkillService } from "../skills/skill-service.js";
+import type { ApprovalDecider } from "../tools/approval-decider.js";
 import type { WorkspacePrompt } from "../workspace/workspace.js";
 import { createDeltaBuffer, type DeltaBuffer } from "./delta-buffer.js";
 import type { TurnMeter, TurnTally } from "./turn-meter.js";
@@ -80,6 +81,12 @@ export interface OrchestratorDependencies {
   proposer: SkillProposer;
   /** Auto-learning: answers learning requests and integration proposals before the proposer does. */
   learner?: Learner | undefined;
+  /**
+   * Decides a pending approval of the conversation from the user's own yes or
+   * no ("yes, go ahead") before anything else; the turn then goes on with the
+   * decision's note in its context (`ApprovalDecider.respond`).
+   */
+  approvals?: Pick<ApprovalDecider, "respond"> | undefined;
   /** Most model calls in one turn's tool loop. */
   maxToolSteps: number;
   /** Extra stable rules for every prompt. */
@@ -336,7 +343,24 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       signal: input.signal,
     };
 
-    const learned = deps.learner ? await deps.learner.respond(proposerInput) : null;
+    // "Yes, go ahead" to the one approval the conversation waits for decides it; the model is told
+    // what became of the call and answers the rest of the message.
+    const decision = deps.approvals ? await deps.approvals.respond(proposerInput) : null;
+    if (decision) {
+      input = { ...input, context: [...(input.context ?? []), decision.note] };
+      trail.toolCalls.push({
+        name: "call_api",
+        input: {
+          tool: decision.approval.toolName,
+          endpoint: decision.approval.endpoint,
+          params: decision.approval.input,
+        },
+        isError: decision.result?.isError ?? false,
+        result: { approvalId: decision.approval.id, status: decision.approval.status },
+      });
+    }
+
+    const learned = decision ? null : deps.learner ? await deps.learner.respond(proposerInput) : null;
     if (learned) {
       return {
         text: learned.reply,
@@ -348,7 +372,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       };
     }
 
-    const decided = await deps.proposer.respond(proposerInput);
+    const decided = decision ? null : await deps.proposer.respond(proposerInput);
     if (decided) {
       return {
         text: decided.reply,

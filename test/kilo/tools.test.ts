@@ -108,6 +108,11 @@ function setup(chat: Parameters<typeof scriptByPurpose>[0]["chat"]) {
   return { kilo, provider, lines, events };
 }
 
+/** The model's call of the bakery's risky refund endpoint, for `amount` cents. */
+const refundCall = (amount: number) => ({
+  toolCalls: [{ name: "call_api", input: { tool: "bakeshop", endpoint: "refund", params: { amount } } }],
+});
+
 async function shop(kilo: Kilo) {
   const bot = await kilo.bots.create({ userId: "u1", name: "Till" });
   const tool = await kilo.tools.create(bot.id, {
@@ -212,11 +217,7 @@ describe("call_api with encrypted credentials", () => {
 
   it("pauses a risky call for approval, sends nothing before it, then continues the conversation", async () => {
     const { kilo, provider } = setup([
-      {
-        toolCalls: [
-          { name: "call_api", input: { tool: "bakeshop", endpoint: "refund", params: { amount: 450 } } },
-        ],
-      },
+      refundCall(450),
       "The refund is waiting for your approval.",
       "Done: 4.50 refunded.",
     ]);
@@ -240,13 +241,66 @@ describe("call_api with encrypted credentials", () => {
     expect(server.requests.filter((request) => request.path === "/v1/refunds")).toHaveLength(1);
   });
 
+  it("takes the user's own 'yes, go ahead' as the approval of the one call the conversation waits for", async () => {
+    const { kilo, provider } = setup([
+      refundCall(450),
+      "The refund is waiting for your approval.",
+      "Done: 4.50 refunded.",
+    ]);
+    const { bot } = await shop(kilo);
+    const first = await kilo.chat({ botId: bot.id, userId: "u1", message: "Refund Maria 4.50" });
+    const [asking] = await kilo.runs.list(bot.id, first.conversationId);
+    expect(asking).toMatchObject({ status: "awaiting_approval" });
+    const before = server.requests.filter((request) => request.path === "/v1/refunds").length;
+
+    const turn = await kilo.chat({
+      botId: bot.id,
+      userId: "u1",
+      conversationId: first.conversationId,
+      message: "Yes, go ahead",
+    });
+    expect(turn.reply).toBe("Done: 4.50 refunded.");
+    expect(server.requests.filter((request) => request.path === "/v1/refunds")).toHaveLength(before + 1);
+    expect(turn.toolCalls).toEqual([
+      {
+        name: "call_api",
+        input: { tool: "bakeshop", endpoint: "refund", params: { amount: 450 } },
+        isError: false,
+        result: { approvalId: expect.any(String), status: "approved" },
+      },
+    ]);
+    expect(JSON.stringify(provider.requests.at(-1))).toContain(
+      "The user approved bakeshop.refund; it was sent",
+    );
+    expect(await kilo.approvals.list(bot.id, { status: "pending" })).toEqual([]);
+    expect((await kilo.runs.get(asking!.id)).status).toBe("succeeded");
+  });
+
+  it("leaves approvals alone when a yes is ambiguous (two pending) or is not a yes", async () => {
+    const { kilo } = setup([
+      refundCall(100),
+      "Waiting.",
+      refundCall(200),
+      "Waiting too.",
+      "Which one?",
+      "Noted.",
+    ]);
+    const { bot } = await shop(kilo);
+    const first = await kilo.chat({ botId: bot.id, userId: "u1", message: "Refund 1.00" });
+    const conversationId = first.conversationId;
+    await kilo.chat({ botId: bot.id, userId: "u1", conversationId, message: "Refund 2.00" });
+    expect((await kilo.chat({ botId: bot.id, userId: "u1", conversationId, message: "yes" })).reply).toBe(
+      "Which one?",
+    );
+    expect(
+      await kilo.chat({ botId: bot.id, userId: "u1", conversationId, message: "I will think" }),
+    ).toMatchObject({ reply: "Noted.", toolCalls: [] });
+    expect(await kilo.approvals.list(bot.id, { status: "pending" })).toHaveLength(2);
+  });
+
   it("explains a denied call to the model and records the decision", async () => {
     const { kilo, provider } = setup([
-      {
-        toolCalls: [
-          { name: "call_api", input: { tool: "bakeshop", endpoint: "refund", params: { amount: 999 } } },
-        ],
-      },
+      refundCall(999),
       "Waiting for approval.",
       "Understood, I did not refund anything.",
     ]);

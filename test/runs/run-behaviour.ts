@@ -459,6 +459,27 @@ export function runBehaviourSuite(target: RunBehaviourTarget): void {
       ]);
     });
 
+    it("the key's next message may be the answer itself: a 'no' denies the pending approval and releases the run", async () => {
+      const { kilo, bot } = await approvalSetup([
+        refundCall,
+        "It waits for your approval.",
+        "Fine, nothing was refunded.",
+      ]);
+      const { run_id: asking } = await kilo.runs.ingest(event("tg:7", "Refund Maria 4.50"), {
+        botId: bot.id,
+      });
+      expect((await kilo.runs.wait(asking)).status).toBe("awaiting_approval");
+      const { run_id: answer } = await kilo.runs.ingest(event("tg:7", "No, cancel that"), { botId: bot.id });
+      expect(await kilo.runs.wait(answer)).toMatchObject({
+        status: "succeeded",
+        output: { reply: "Fine, nothing was refunded." },
+      });
+      const [approval] = await kilo.approvals.list(bot.id);
+      expect(approval).toMatchObject({ runId: asking, status: "denied" });
+      expect((await kilo.runs.get(asking)).status).toBe("succeeded");
+      expect((await kilo.runs.list(bot.id, "tg:7")).map((run) => run.seq)).toEqual([1, 2]);
+    });
+
     it("kilo.chat returns the turn that asked; a host workflow's run waits for the approvals its turns asked for", async () => {
       const { kilo, bot } = await approvalSetup(
         [refundCall, "Waiting for you.", refundCall, "Also waiting.", "Noted.", "Noted too."],

@@ -1,0 +1,138 @@
+import type { Bot } from "../domain/bot.js";
+import type { Run } from "../domain/run.js";
+import type { ToolApproval } from "../domain/tool.js";
+import { KiloError } from "../errors.js";
+import type { Clock } from "../ports/clock.js";
+import type { ProposerInput } from "../ports/skill-proposer.js";
+import type { Storage } from "../ports/storage.js";
+import { answersNo, answersYes } from "../skills/skill-proposer.js";
+import { type ApiCaller, resolveCall } from "./call-api.js";
+
+/** A decided approval: what became of its call, and the note that tells the model. */
+export interface ApprovalDecision {
+  approval: ToolApproval;
+  /** What the call returned (as the model sees it); `null` when denied. */
+  result: { content: string; isError: boolean } | null;
+  /** What the model is told in the turn that continues the conversation. */
+  note: string;
+  /** `tool.endpoint`, as the continuation's message names it. */
+  label: string;
+  /**
+   * The run whose turn asked for the approval (stored `succeeded` now if it
+   * was `awaiting_approval` and has no approval pending any more), or `null`
+   * for an approval asked outside a run.
+   */
+  run: Run | null;
+}
+
+/**
+ * Decides tool approvals, through `kilo.approvals.approve` / `deny` or by the
+ * user's own answer in the conversation ("yes, go ahead").
+ */
+export interface ApprovalDecider {
+  /**
+   * Decides a pending approval, once: sends the call when approved (or records
+   * the denial), and releases the run that asked for it when none of its
+   * approvals is pending any more. `NOT_FOUND` when the bot has no such
+   * approval, `CONFLICT` when it is decided already.
+   */
+  decide(
+    bot: Bot,
+    approvalId: string,
+    decision: "approved" | "denied",
+    reason: string | null,
+  ): Promise<ApprovalDecision>;
+  /**
+   * A turn's message that says yes ("yes", "go ahead", ...) or no ("no",
+   * "cancel", ...) while exactly one approval of its conversation is pending
+   * decides that approval; returns the decision, or `null` when the message
+   * decides nothing (not a yes or no, none pending, or several: ambiguous).
+   */
+  respond(input: ProposerInput): Promise<ApprovalDecision | null>;
+}
+
+/** What {@link createApprovalDecider} needs. */
+export interface ApprovalDeciderOptions {
+  storage: Storage;
+  clock: Clock;
+  caller: ApiCaller;
+}
+
+/** Most pending approvals of a bot read to find those of one conversation. */
+const PENDING_READ = 500;
+
+/** Creates the approval decider over the storage and the API caller. */
+export function createApprovalDecider({ storage, clock, caller }: ApprovalDeciderOptions): ApprovalDecider {
+  const pendingOf = (botId: string) =>
+    storage.approvals.listByBot(botId, { status: "pending", limit: PENDING_READ });
+
+  /** The run that asked; stored `succeeded` when it waited and none of its approvals is pending. */
+  async function release(botId: string, approval: ToolApproval): Promise<Run | null> {
+    if (!approval.runId) return null;
+    const run = await storage.runs.get(approval.runId);
+    if (!run || run.botId !== botId) return null;
+    if (run.status !== "awaiting_approval") return run;
+    if ((await pendingOf(botId)).some((other) => other.runId === run.id)) return run;
+    return (await storage.runs.update({ ...run, status: "succeeded" })) ?? run;
+  }
+
+  async function decide(
+    bot: Bot,
+    approvalId: string,
+    decision: "approved" | "denied",
+    reason: string | null,
+  ): Promise<ApprovalDecision> {
+    const pending = await storage.approvals.get(bot.id, approvalId);
+    if (!pending) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
+    // decide() changes it only while pending, so two clicks cannot send a risky call twice.
+    const approval = await storage.approvals.decide(bot.id, pending.id, {
+      status: decision,
+      reason,
+      decidedAt: clock.now(),
+    });
+    if (!approval) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
+    const label = `${approval.toolName}.${approval.endpoint}`;
+    const context = { bot, userId: approval.userId, conversationId: approval.conversationId };
+    let result: ApprovalDecision["result"] = null;
+    let note: string;
+    if (decision === "approved") {
+      const tool = await storage.tools.get(bot.id, approval.toolId);
+      let outcome: { content: string; isError: boolean };
+      try {
+        if (!tool)
+          throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no tool '${approval.toolId}' any more`);
+        outcome = await caller.send(
+          context,
+          resolveCall([tool], { tool: tool.name, endpoint: approval.endpoint, params: approval.input }),
+        );
+      } catch (error) {
+        outcome = { content: error instanceof Error ? error.message : String(error), isError: true };
+      }
+      result = { content: outcome.content, isError: outcome.isError };
+      note = `The user approved ${label}; it was sent and returned: ${outcome.content}`;
+    } else {
+      await caller.denied(context, approval);
+      note = `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
+    }
+    return { approval, result, note, label, run: await release(bot.id, approval) };
+  }
+
+  return {
+    decide,
+    async respond(input) {
+      const yes = answersYes(input.message);
+      if (!yes && !answersNo(input.message)) return null;
+      const mine = (await pendingOf(input.bot.id)).filter(
+        (approval) => approval.conversationId === input.conversationId && approval.userId === input.userId,
+      );
+      if (mine.length !== 1) return null;
+      try {
+        return await decide(input.bot, mine[0]!.id, yes ? "approved" : "denied", yes ? null : "said no");
+      } catch (error) {
+        // Decided meanwhile (a click in the studio): the message is an ordinary one then.
+        if (KiloError.is(error, "CONFLICT") || KiloError.is(error, "NOT_FOUND")) return null;
+        throw error;
+      }
+    },
+  };
+}
