@@ -5,6 +5,7 @@ import type { Bot } from "../domain/bot.js";
 import { IdSchema } from "../domain/common.js";
 import { TurnInputSchema } from "../domain/conversation.js";
 import {
+  type InboundEvent,
   type InboundEventInput,
   InboundEventSchema,
   type Run,
@@ -386,6 +387,17 @@ function integerSetting(name: string, value: number | undefined, fallback: numbe
   return chosen;
 }
 
+/** Runs `fn` after the calls chained before it on `key` have settled; `tails` keeps each key's last. */
+function chained<T>(tails: Map<string, Promise<unknown>>, key: string, fn: () => Promise<T>): Promise<T> {
+  const current = (tails.get(key) ?? Promise.resolve()).then(fn);
+  const tail = current.catch(() => undefined);
+  tails.set(key, tail);
+  void tail.then(() => {
+    if (tails.get(key) === tail) tails.delete(key);
+  });
+  return current;
+}
+
 /**
  * Creates the run service: the shared queue when the storage is shared between
  * processes and can claim runs, the in-process keyed queue otherwise.
@@ -762,19 +774,12 @@ export function createRunService(options: RunServiceOptions): RunService {
     return executorStarting;
   }
 
-  /** With a host executor: the last ingest under way per lane, which the next one of the lane waits for. */
-  const laneTails = new Map<string, Promise<unknown>>();
-
-  /** Runs `fn` after the lane's earlier ingests in this process have stored and submitted their runs. */
-  function inLane<T>(lane: string, fn: () => Promise<T>): Promise<T> {
-    const current = (laneTails.get(lane) ?? Promise.resolve()).then(fn);
-    const tail = current.catch(() => undefined);
-    laneTails.set(lane, tail);
-    void tail.then(() => {
-      if (laneTails.get(lane) === tail) laneTails.delete(lane);
-    });
-    return current;
-  }
+  /**
+   * The last ingest (or chat turn's store) under way per lane in this process, which the next one
+   * of the lane waits for: calls made in order get their `seq` in that order even when they
+   * overlap, and a host executor is handed a lane's runs in seq order.
+   */
+  const ingestTails = new Map<string, Promise<unknown>>();
 
   /** Hands runs to the host executor, each lane's in seq order. */
   async function submit(runExecutor: RunExecutor, runs: Run[], resubmitted: boolean): Promise<void> {
@@ -1162,7 +1167,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       else enqueue(run, true);
       return { run_id: run.id, duplicate: false };
     };
-    return executor ? inLane(laneOf(fields), store) : store();
+    return store();
   }
 
   /**
@@ -1208,6 +1213,38 @@ export function createRunService(options: RunServiceOptions): RunService {
     return found ? { run_id: found.id, duplicate: true } : null;
   }
 
+  /** The rest of `ingest`, after its synchronous checks, in its lane's call order. */
+  async function ingestInLane(event: InboundEvent, botId: string): Promise<IngestResult> {
+    if (!workflows.resolve(event.type, await options.overlayWorkflows?.())) {
+      throw new KiloError(
+        "VALIDATION_FAILED",
+        `Invalid inbound event: no workflow handles type '${event.type}'; register one with createKilo({ workflows }) or kilo.runs.register`,
+      );
+    }
+    await started();
+    const deliveryId = event.delivery_id ?? null;
+    if (deliveryId !== null) {
+      const duplicate = await existing(botId, deliveryId);
+      if (duplicate) return duplicate;
+    }
+    const bot = await loadBot(botId);
+    // Another user's bot is reported as missing, as in a turn, so ids cannot be probed.
+    if (!bot || bot.userId !== event.user_key) {
+      throw new KiloError("NOT_FOUND", `User '${event.user_key}' has no bot '${botId}'`);
+    }
+    const { raw, ...withoutRaw } = event;
+    const stored = storeRaw && raw !== undefined ? { ...withoutRaw, raw } : withoutRaw;
+    return storeRun({
+      botId,
+      userId: event.user_key,
+      conversationKey: event.conversation_key,
+      conversationId: conversationIdFor(botId, event.conversation_key),
+      eventType: event.type,
+      input: stored as Record<string, unknown>,
+      deliveryId,
+    });
+  }
+
   return {
     async ingest(input, ingestOptions = {}) {
       const event = parseInput(InboundEventSchema, input, "inbound event");
@@ -1225,34 +1262,9 @@ export function createRunService(options: RunServiceOptions): RunService {
           `Invalid inbound event: bot_id '${event.bot_id}' differs from the botId option '${botId}'`,
         );
       }
-      if (!workflows.resolve(event.type, await options.overlayWorkflows?.())) {
-        throw new KiloError(
-          "VALIDATION_FAILED",
-          `Invalid inbound event: no workflow handles type '${event.type}'; register one with createKilo({ workflows }) or kilo.runs.register`,
-        );
-      }
-      await started();
-      const deliveryId = event.delivery_id ?? null;
-      if (deliveryId !== null) {
-        const duplicate = await existing(botId, deliveryId);
-        if (duplicate) return duplicate;
-      }
-      const bot = await loadBot(botId);
-      // Another user's bot is reported as missing, as in a turn, so ids cannot be probed.
-      if (!bot || bot.userId !== event.user_key) {
-        throw new KiloError("NOT_FOUND", `User '${event.user_key}' has no bot '${botId}'`);
-      }
-      const { raw, ...withoutRaw } = event;
-      const stored = storeRaw && raw !== undefined ? { ...withoutRaw, raw } : withoutRaw;
-      return storeRun({
-        botId,
-        userId: event.user_key,
-        conversationKey: event.conversation_key,
-        conversationId: conversationIdFor(botId, event.conversation_key),
-        eventType: event.type,
-        input: stored as Record<string, unknown>,
-        deliveryId,
-      });
+      return chained(ingestTails, laneOf({ botId, conversationKey: event.conversation_key }), () =>
+        ingestInLane(event, botId),
+      );
     },
 
     async turn(raw, observer, turnRunOptions = {}) {
@@ -1272,28 +1284,31 @@ export function createRunService(options: RunServiceOptions): RunService {
       };
       const caller: InlineTurn = { observer, signal: input.signal };
       let settled: Promise<Run> | undefined;
-      const { run_id: runId } = await storeRun(
-        {
-          botId: bot.id,
-          userId: input.userId,
-          conversationKey: lane ?? conversationId,
-          conversationId,
-          eventType: MESSAGE_WORKFLOW,
-          input: {
-            schema_version: 1,
-            type: MESSAGE_WORKFLOW,
-            conversation_key: lane ?? conversationId,
-            user_key: input.userId,
-            text: input.message,
-            turn: turnOptions,
+      const conversationKey = lane ?? conversationId;
+      const { run_id: runId } = await chained(ingestTails, laneOf({ botId: bot.id, conversationKey }), () =>
+        storeRun(
+          {
+            botId: bot.id,
+            userId: input.userId,
+            conversationKey,
+            conversationId,
+            eventType: MESSAGE_WORKFLOW,
+            input: {
+              schema_version: 1,
+              type: MESSAGE_WORKFLOW,
+              conversation_key: conversationKey,
+              user_key: input.userId,
+              text: input.message,
+              turn: turnOptions,
+            },
+            deliveryId: null,
           },
-          deliveryId: null,
-        },
-        // Before the run is queued: it may finish before this call resumes.
-        (run) => {
-          inline.set(run.id, caller);
-          settled = settle(run.id, Number.POSITIVE_INFINITY, run);
-        },
+          // Before the run is queued: it may finish before this call resumes.
+          (run) => {
+            inline.set(run.id, caller);
+            settled = settle(run.id, Number.POSITIVE_INFINITY, run);
+          },
+        ),
       );
       let run: Run;
       try {

@@ -200,3 +200,34 @@ describe("kilo.runs.prune: retention", () => {
     await without.kilo.close();
   });
 });
+
+describe("kilo.runs: ingest order within a process", () => {
+  it("overlapping ingests of one key get their seq in call order, however long their checks take", async () => {
+    const inner = memoryStorage();
+    let checks = 0;
+    const storage: Storage = {
+      ...inner,
+      runs: {
+        ...inner.runs,
+        // The first delivery check is slow: without ordering, the second ingest would store first.
+        findByDelivery: async (botId, deliveryId) => {
+          if (checks++ === 0) await new Promise((resolve) => setTimeout(resolve, 30));
+          return inner.runs.findByDelivery(botId, deliveryId);
+        },
+      },
+    };
+    const { kilo, bot } = await setupRuns({ storage });
+    const [first, second, elsewhere] = await Promise.all([
+      kilo.runs.ingest(event("k", "first", { delivery_id: "d1" }), { botId: bot.id }),
+      kilo.runs.ingest(event("k", "second", { delivery_id: "d2" }), { botId: bot.id }),
+      kilo.runs.ingest(event("other", "meanwhile", { delivery_id: "d3" }), { botId: bot.id }),
+    ]);
+    const stored = await inner.runs.listByConversation(bot.id, "k", { limit: 5 });
+    expect(stored.map((run) => run.id)).toEqual([first.run_id, second.run_id]);
+    // Another key does not wait for this one's slow check.
+    const other = await inner.runs.get(elsewhere.run_id);
+    expect(other!.createdAt.getTime()).toBeLessThan(stored[0]!.createdAt.getTime());
+    await kilo.runs.wait(second.run_id);
+    await kilo.close();
+  });
+});
