@@ -4,6 +4,8 @@
  * @module
  */
 
+export type { ApprovalDecider, ApprovalDeciderOptions, ApprovalDecision } from "./approval-decider.js";
+export { createApprovalDecider } from "./approval-decider.js";
 export type { ApiCallOutcome, AuditContext, CallApiDependencies, ResolvedCall } from "./call-api.js";
 export {
   ApiCaller,
