@@ -331,7 +331,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
     live: LiveText | null,
     notify: Notify,
     trail: Trail,
-    runId: string | undefined,
+    run: Pick<TurnOptions, "runId" | "idempotencyKey"> | undefined,
   ): Promise<Answer> {
     const conversationId = userMessage.conversationId;
     const base = { botId: bot.id, userId: input.userId, conversationId };
@@ -437,7 +437,8 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
       matchedSkill: match.skill,
       skills,
       signal: input.signal,
-      ...(runId ? { runId } : {}),
+      ...(run?.runId ? { runId: run.runId } : {}),
+      ...(run?.idempotencyKey ? { idempotencyKey: run.idempotencyKey } : {}),
     };
     const sets = await Promise.all(deps.toolProviders.map((provider) => provider.tools(toolContext)));
     const owners = new Map<string, ToolSet>();
@@ -561,7 +562,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
 
       try {
         const { value: result, tally } = await deps.meter.run(async () => {
-          const done = await answer(input, bot, userMessage, live, notify, trail, options?.runId);
+          const done = await answer(input, bot, userMessage, live, notify, trail, options);
           const processed = deps.responseProcessor.process({ text: done.text, bot, channel: input.channel });
           // Replies that were not streamed (proposals, processors without filterDelta) go out whole.
           if (live && !live.streamed) notify({ type: "text-delta", text: processed.text });

@@ -129,6 +129,8 @@ export interface TurnOptions {
    * them and its key's lane gets the decision's continuation.
    */
   runId?: string | undefined;
+  /** The turn's step key in its run (`${runId}:${index}`), handed to tool providers (`ToolContext.idempotencyKey`). */
+  idempotencyKey?: string | undefined;
 }
 
 /**

@@ -13,6 +13,13 @@ export interface ToolContext {
   signal?: AbortSignal | undefined;
   /** The run the turn is part of (`kilo.chat` turns are runs too); absent for a turn made outside one. */
   runId?: string | undefined;
+  /**
+   * The turn's step in its run (`${runId}:${index}`): the same when a run
+   * re-executed after a crash makes the turn again. Providers derive their
+   * side-effecting calls' idempotency keys from it (`call_api` sends
+   * `${idempotencyKey}:${n}` for the turn's n-th call).
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /** The outcome of one tool call, fed back to the model. */

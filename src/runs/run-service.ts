@@ -221,7 +221,9 @@ export interface WaitOptions {
  * step interrupted before its result was recorded is made again (a turn then
  * stores the user's message, and a reply it had stored, a second time; host
  * steps get the same idempotency key `${runId}:${index}` to dedupe); a tool call inside a turn is
- * not a step of its own; and a worker that stalls past its lease while its
+ * not a step of its own (a re-made turn calls again, but each call that changes something carries
+ * the `Idempotency-Key` `${runId}:${index}:${n}` for the turn's n-th call, so an upstream that
+ * honours it applies it once); and a worker that stalls past its lease while its
  * steps still complete has its outcome refused (the reclaiming worker's
  * stands), though what its steps stored stays.
  *

@@ -352,7 +352,7 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
   const options = (run.input.turn ?? {}) as StoredTurnOptions;
   const turnIn =
     (botId: string, conversationId: string, text: string, own: boolean) =>
-    async (_info: WorkflowStepInfo, link?: TurnRunLink) => {
+    async (info: WorkflowStepInfo, link?: TurnRunLink) => {
       // The run's own turn gets the stored turn options and what its waiting caller hands over.
       const input = {
         botId,
@@ -364,7 +364,11 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
         ...(own && options.skills ? { skills: options.skills } : {}),
         ...(own && inline?.signal ? { signal: inline.signal } : {}),
       };
-      const turnOptions = { runId: run.id, ...(link ? { run: link } : {}) };
+      const turnOptions = {
+        runId: run.id,
+        idempotencyKey: info.idempotencyKey,
+        ...(link ? { run: link } : {}),
+      };
       if (!own || !inline) return noteApprovals(await orchestrator.handle(input, undefined, turnOptions));
       try {
         const result = await orchestrator.handle(input, inline.observer, turnOptions);

@@ -101,9 +101,11 @@ export function createApprovalDecider({ storage, clock, caller }: ApprovalDecide
       try {
         if (!tool)
           throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no tool '${approval.toolId}' any more`);
+        // Decided once (above), so sent once; the approval's id keys it upstream too.
         outcome = await caller.send(
           context,
           resolveCall([tool], { tool: tool.name, endpoint: approval.endpoint, params: approval.input }),
+          { idempotencyKey: approval.id },
         );
       } catch (error) {
         outcome = { content: error instanceof Error ? error.message : String(error), isError: true };

@@ -221,15 +221,23 @@ export class ApiCaller {
     };
   }
 
-  /** Sends a call now. Upstream errors come back as the model's tool error, never with request headers. */
+  /**
+   * Sends a call now. Upstream errors come back as the model's tool error, never with request
+   * headers. A call that changes something (any method but GET) carries `idempotencyKey`, when
+   * given, as its `Idempotency-Key` header, so an upstream that honours it applies a call that a
+   * re-executed run sends again only once.
+   */
   async send(
     context: Pick<ToolContext, "bot" | "userId" | "conversationId" | "signal">,
     resolved: ResolvedCall,
+    options: { idempotencyKey?: string | undefined } = {},
   ): Promise<ApiCallOutcome> {
     const started = this.deps.clock.now().getTime();
     const { url, body } = buildUrl(resolved);
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
+    if (options.idempotencyKey && resolved.endpoint.method !== "GET")
+      headers["idempotency-key"] = options.idempotencyKey;
     const secrets: string[] = [];
     const sensitive: string[] = [];
     const { tool } = resolved;
@@ -419,10 +427,14 @@ export function callApiTools(
                 "Tell the user it has to be registered (with its credential, through the app, never in chat) before this can work.",
             ]
           : [];
+      // The turn's calls in the order the model made them: with the turn's step key, what makes each
+      // call's idempotency key the same when a re-executed run makes the turn again.
+      let calls = 0;
       return {
         definitions: definition ? [definition] : [],
         notes,
         async execute(call: ToolCallBlock): Promise<ToolOutcome> {
+          const ordinal = calls++;
           let resolved: ResolvedCall;
           try {
             resolved = resolveCall(tools, call.input);
@@ -434,7 +446,9 @@ export function callApiTools(
           }
           return resolved.endpoint.risky
             ? caller.requestApproval(context, call, resolved)
-            : caller.send(context, resolved);
+            : caller.send(context, resolved, {
+                idempotencyKey: context.idempotencyKey && `${context.idempotencyKey}:${ordinal}`,
+              });
         },
       };
     },

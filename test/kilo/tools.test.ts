@@ -53,6 +53,11 @@ beforeAll(async () => {
       res.end(JSON.stringify({ error: "bad key", got: request.headers.authorization, url: request.path }));
       return;
     }
+    if (request.path === "/v1/orders" && request.method === "POST") {
+      res.writeHead(201, { "content-type": "application/json" });
+      res.end(JSON.stringify({ placed: JSON.parse(request.body).item }));
+      return;
+    }
     if (request.path.startsWith("/v1/orders/")) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
@@ -128,6 +133,16 @@ async function shop(kilo: Kilo) {
         path: "/v1/orders/{id}",
         description: "Look up an order",
         parameters: [{ name: "id", in: "path", type: "string", required: true, description: "Order id" }],
+        risky: false,
+      },
+      {
+        name: "place_order",
+        method: "POST",
+        path: "/v1/orders",
+        description: "Place an order",
+        parameters: [
+          { name: "item", in: "body", type: "string", required: true, description: "What to bake" },
+        ],
         risky: false,
       },
       {
@@ -234,11 +249,44 @@ describe("call_api with encrypted credentials", () => {
     expect(JSON.parse(JSON.parse(outcome.result!.content).body)).toEqual({ refunded: 450 });
     expect(outcome.turn.reply).toBe("Done: 4.50 refunded.");
     expect(server.requests.at(-1)).toMatchObject({ path: "/v1/refunds", method: "POST" });
+    // Sent once, on the decision, keyed by the approval.
+    expect(server.requests.at(-1)?.headers["idempotency-key"]).toBe(pending!.id);
     expect(JSON.stringify(provider.requests.at(-1)?.messages)).toContain("The user approved bakeshop.refund");
     // A second click does not send it again.
     const again = await kilo.approvals.approve(bot.id, pending!.id).catch((e: unknown) => e);
     expect(KiloError.is(again, "CONFLICT")).toBe(true);
     expect(server.requests.filter((request) => request.path === "/v1/refunds")).toHaveLength(1);
+  });
+
+  it("sends a run's side-effecting calls with idempotency keys from the turn's step, and GETs without", async () => {
+    const call = (endpoint: string, params: Record<string, unknown>) => ({
+      name: "call_api",
+      input: { tool: "bakeshop", endpoint, params },
+    });
+    const { kilo } = setup([
+      {
+        toolCalls: [
+          call("place_order", { item: "cake" }),
+          call("get_order", { id: "42" }),
+          call("place_order", { item: "pie" }),
+        ],
+      },
+      "Both are placed.",
+    ]);
+    const { bot } = await shop(kilo);
+    const before = server.requests.length;
+    const turn = await kilo.chat({ botId: bot.id, userId: "u1", message: "Order a cake and a pie" });
+    expect(turn.reply).toBe("Both are placed.");
+    const [run] = await kilo.runs.list(bot.id, turn.conversationId);
+    const sent = server.requests.slice(before);
+    // The turn is step 0 of its run; the calls are numbered in the order the model made them.
+    expect(sent.map((request) => [request.method, request.path, request.headers["idempotency-key"]])).toEqual(
+      [
+        ["POST", "/v1/orders", `${run!.id}:0:0`],
+        ["GET", "/v1/orders/42", undefined],
+        ["POST", "/v1/orders", `${run!.id}:0:2`],
+      ],
+    );
   });
 
   it("takes the user's own 'yes, go ahead' as the approval of the one call the conversation waits for", async () => {
