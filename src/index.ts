@@ -126,6 +126,8 @@ export type {
   WorkflowContext,
   WorkflowHandler,
   WorkflowStepInfo,
+  WorkflowToolRequest,
+  WorkflowToolResult,
   WorkflowTurnOptions,
   WorkflowTurnResult,
 } from "./runs/index.js";

@@ -68,8 +68,13 @@ import {
 } from "./research/learning-service.js";
 import { createPageReader } from "./research/page-reader.js";
 import { createResponseProcessor } from "./response/response-processor.js";
-import { createRunService, type RunService, type RunSettings } from "./runs/run-service.js";
-import type { WorkflowHandler } from "./runs/workflow.js";
+import {
+  conversationIdFor,
+  createRunService,
+  type RunService,
+  type RunSettings,
+} from "./runs/run-service.js";
+import type { WorkflowHandler, WorkflowToolRequest, WorkflowToolResult } from "./runs/workflow.js";
 import { randomIds, systemClock } from "./runtime/defaults.js";
 import { guardStorage } from "./runtime/guard-storage.js";
 import { contextualLogger } from "./runtime/log-context.js";
@@ -87,7 +92,7 @@ import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/s
 import { SkillService } from "./skills/skill-service.js";
 import { createTeamApi, type KiloTeams, withoutTeam } from "./teams/team-service.js";
 import { createApprovalDecider } from "./tools/approval-decider.js";
-import { ApiCaller, callApiTools } from "./tools/call-api.js";
+import { ApiCaller, buildUrl, callApiTools, resolveCall } from "./tools/call-api.js";
 import { aesGcmVault } from "./tools/credential-vault.js";
 import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
 import { createTraceApi, type KiloTraces, type TraceOptions } from "./traces/trace-service.js";
@@ -713,7 +718,57 @@ export function createKilo(options: KiloOptions): Kilo {
 
   // --- runs ---
   // Every turn is a run: `chat` and `stream` store a `message` run and wait for it.
+  /** `text` parsed as JSON, or `text` itself when it is not a string of JSON. */
+  function parseJsonOr(text: unknown): unknown {
+    if (typeof text !== "string") return text;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  }
+
+  /** A workflow's `ctx.tool`: one call of the bot's registered API tools, as a turn's call_api makes it. */
+  async function workflowTool(request: WorkflowToolRequest): Promise<WorkflowToolResult> {
+    const { run } = request;
+    const bot = await cache.bot(run.botId);
+    if (!bot) throw new KiloError("NOT_FOUND", `There is no bot '${run.botId}'`);
+    const input = { tool: request.tool, endpoint: request.endpoint, params: request.params };
+    const resolved = resolveCall(await storage.tools.listByBot(bot.id), input);
+    // Path parameters are checked before anything is sent, as for the model's calls.
+    buildUrl(resolved);
+    const context = {
+      bot,
+      userId: run.userId,
+      conversationId: run.conversationId ?? conversationIdFor(bot.id, run.conversationKey),
+      matchedSkill: null,
+      skills: [],
+      runId: run.id,
+      idempotencyKey: request.idempotencyKey,
+    };
+    const outcome = resolved.endpoint.risky
+      ? await caller.requestApproval(
+          context,
+          { type: "tool_call", id: request.idempotencyKey, name: "call_api", input },
+          resolved,
+        )
+      : await caller.send(context, resolved, { idempotencyKey: request.idempotencyKey });
+    // An answer's content is `{ status, body }` with the body as text (cut at the size limit); a
+    // failure's is its message. A JSON body comes back parsed, other text as it came.
+    let body: unknown = outcome.content;
+    if (outcome.audit.status === "succeeded") {
+      body = parseJsonOr((parseJsonOr(outcome.content) as { body?: unknown } | null)?.body ?? null);
+    }
+    return {
+      status: outcome.audit.status,
+      httpStatus: outcome.audit.httpStatus,
+      body: outcome.approval ? null : body,
+      approvalId: outcome.approval?.id ?? null,
+    };
+  }
+
   const runs = createRunService({
+    callTool: workflowTool,
     loadBot: (botId) => cache.bot(botId),
     storage,
     orchestrator,

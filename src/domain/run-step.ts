@@ -7,7 +7,7 @@ import { RunErrorSchema } from "./run.js";
  * `ctx.turn`), `ask` (another bot asked as a sub-agent, `ctx.ask`) or `step`
  * (host code with side effects, `ctx.step`).
  */
-export const RunStepKindSchema = z.enum(["turn", "ask", "step"]);
+export const RunStepKindSchema = z.enum(["turn", "ask", "tool", "step"]);
 /** What a run step did. */
 export type RunStepKind = z.infer<typeof RunStepKindSchema>;
 

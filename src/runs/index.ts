@@ -21,6 +21,8 @@ export {
   type WorkflowHandler,
   type WorkflowRegistry,
   type WorkflowStepInfo,
+  type WorkflowToolRequest,
+  type WorkflowToolResult,
   type WorkflowTurnOptions,
   type WorkflowTurnResult,
 } from "./workflow.js";

@@ -36,6 +36,8 @@ import {
   type StoredTurnOptions,
   type WorkflowHandler,
   type WorkflowOutcome,
+  type WorkflowToolRequest,
+  type WorkflowToolResult,
   type WorkflowTurnResult,
 } from "./workflow.js";
 
@@ -139,6 +141,8 @@ export interface RunServiceOptions extends RunSettings {
   workflows?: Record<string, WorkflowHandler> | undefined;
   /** Workflows that register or override by name, read before each use (the workspace's `workflows/`). */
   overlayWorkflows?: (() => Promise<ReadonlyMap<string, WorkflowHandler>>) | undefined;
+  /** Sends workflows' `ctx.tool` calls (kilo: its registered API tools); without it `ctx.tool` fails. */
+  callTool?: ((request: WorkflowToolRequest) => Promise<WorkflowToolResult>) | undefined;
   /** Reads a bot for {@link RunService.turn} and {@link RunService.ingest} (cache-first in kilo). Default: `storage.bots.get`. */
   loadBot?: ((botId: string) => Promise<Bot | null>) | undefined;
 }
@@ -600,6 +604,7 @@ export function createRunService(options: RunServiceOptions): RunService {
           inline: inlineTurn,
           fresh: how.fresh,
           commitWithTurn: { owner: how.owner },
+          callTool: options.callTool,
         }),
       );
       const status = awaitingApproval ? "awaiting_approval" : "succeeded";

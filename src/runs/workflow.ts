@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { InboundEvent, Run } from "../domain/run.js";
 import type { RunStep, RunStepKind } from "../domain/run-step.js";
+import type { ToolCallStatus } from "../domain/tool.js";
 import { KiloError, toKiloError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { LogFields, Logger } from "../ports/logger.js";
@@ -36,6 +37,34 @@ export interface WorkflowStepInfo {
   /** The step's place in the run, from 0. */
   index: number;
   runId: string;
+}
+
+/** What `ctx.tool` returns: what became of the call (its step's recorded output). */
+export interface WorkflowToolResult {
+  /**
+   * `succeeded`: the upstream answered (any HTTP status: see `httpStatus`);
+   * `failed` or `blocked`: no usable answer, or refused before sending (SSRF
+   * guard); `awaiting_approval`: a risky endpoint, not sent: it waits for the
+   * user's approval (`approvalId`), and the run ends `awaiting_approval`.
+   */
+  status: ToolCallStatus;
+  /** The upstream's HTTP status, when it answered. */
+  httpStatus: number | null;
+  /** The response body (parsed when JSON; cut at the caller's size limit), or why the call failed. */
+  body: unknown;
+  /** The approval a risky call waits for, else `null`. */
+  approvalId: string | null;
+}
+
+/** What a run's `ctx.tool` asks the host's tool caller for (kilo's registered API tools). */
+export interface WorkflowToolRequest {
+  run: Run;
+  /** The registered tool's name and one of its endpoints. */
+  tool: string;
+  endpoint: string;
+  params: Record<string, unknown>;
+  /** The step's idempotency key: sent as the call's `Idempotency-Key` (any method but GET). */
+  idempotencyKey: string;
 }
 
 /** Options of {@link WorkflowContext.turn}. */
@@ -74,6 +103,18 @@ export interface WorkflowContext {
    * step named `ask:<botId>`.
    */
   ask(botId: string, text: string): Promise<WorkflowTurnResult>;
+  /**
+   * Calls an endpoint of the bot's registered API tools (`kilo.tools`) as a
+   * step named `tool:<tool>.<endpoint>`: with its encrypted credential,
+   * through the SSRF-safe executor, audited, and carrying the step's
+   * idempotency key as `Idempotency-Key` (any method but GET). A risky
+   * endpoint is not sent: it asks for the user's approval, the step returns
+   * `{ status: "awaiting_approval", approvalId }`, and the run ends
+   * `awaiting_approval`; the decision sends it (or not) and continues the
+   * conversation, as for a turn's call. An unknown tool, endpoint or bad
+   * parameters fail the step with `VALIDATION_FAILED`.
+   */
+  tool(tool: string, endpoint: string, params?: Record<string, unknown>): Promise<WorkflowToolResult>;
   /**
    * Runs host code with side effects as a named step and returns what `fn`
    * returns, as JSON (`undefined` becomes `null`). `fn` gets the step's
@@ -207,6 +248,8 @@ export interface WorkflowExecution {
   wrapStep?: RunStepWrapper | undefined;
   /** The caller waiting on the run in this process, when there is one. */
   inline?: InlineTurn | undefined;
+  /** Sends `ctx.tool` calls (kilo's registered API tools); without it `ctx.tool` fails with `CONFIGURATION_INVALID`. */
+  callTool?: ((request: WorkflowToolRequest) => Promise<WorkflowToolResult>) | undefined;
   /** The run was `queued` until now (never executed): it has no recorded steps, so none are read. */
   fresh?: boolean | undefined;
   /**
@@ -419,6 +462,36 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
         "ask",
         turnIn(botId, askConversationIdFor(botId, run.id), text, false),
       ) as Promise<WorkflowTurnResult>;
+    },
+    tool(tool, endpoint, params = {}) {
+      const callTool = execution.callTool;
+      if (!callTool) {
+        return Promise.reject(
+          new KiloError("CONFIGURATION_INVALID", "ctx.tool needs kilo's registered API tools (kilo.tools)"),
+        );
+      }
+      if (
+        typeof tool !== "string" ||
+        typeof endpoint !== "string" ||
+        tool.length === 0 ||
+        endpoint.length === 0 ||
+        tool.length + endpoint.length > 190 ||
+        params === null ||
+        typeof params !== "object" ||
+        Array.isArray(params)
+      ) {
+        return Promise.reject(
+          new KiloError(
+            "VALIDATION_FAILED",
+            "ctx.tool needs a tool name, an endpoint name and a params object (names of 190 characters at most together)",
+          ),
+        );
+      }
+      return record(`tool:${tool}.${endpoint}`, "tool", async (info) => {
+        const result = await callTool({ run, tool, endpoint, params, idempotencyKey: info.idempotencyKey });
+        if (result.status === "awaiting_approval") awaitingApproval = true;
+        return result;
+      }) as Promise<WorkflowToolResult>;
     },
     step(name, fn) {
       if (typeof name !== "string" || name.length === 0 || name.length > 200) {

@@ -7,6 +7,7 @@ import {
   jsonLogger,
   type Kilo,
   KiloError,
+  type KiloOptions,
 } from "../../src/index.js";
 import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
 import { quietMatcher } from "../fixtures.js";
@@ -81,7 +82,7 @@ beforeAll(async () => {
 
 afterAll(() => server.close());
 
-function setup(chat: Parameters<typeof scriptByPurpose>[0]["chat"]) {
+function setup(chat: Parameters<typeof scriptByPurpose>[0]["chat"], extra: Partial<KiloOptions> = {}) {
   const lines: string[] = [];
   const provider = mockProvider({ respond: scriptByPurpose({ chat, classify: [] }) });
   const resolver = tableResolver({ "api.test.kilo": ["127.0.0.1"] });
@@ -97,6 +98,7 @@ function setup(chat: Parameters<typeof scriptByPurpose>[0]["chat"]) {
     logger: jsonLogger({ level: "debug", write: (line) => lines.push(line) }),
     // A matcher that never calls the model keeps the script to chat replies.
     matcher: quietMatcher,
+    ...extra,
   });
   const events: unknown[] = [];
   for (const name of [
@@ -287,6 +289,61 @@ describe("call_api with encrypted credentials", () => {
         ["POST", "/v1/orders", `${run!.id}:0:2`],
       ],
     );
+  });
+
+  it("a workflow's ctx.tool calls a registered endpoint as a recorded step, and a risky one waits for approval", async () => {
+    const { kilo } = setup(["Sent: 4.50 refunded."], {
+      workflows: {
+        "order.sync": async (event, ctx) => {
+          const placed = await ctx.tool("bakeshop", "place_order", { item: event.text });
+          const looked = await ctx.tool("bakeshop", "get_order", { id: "42" });
+          const refund = await ctx.tool("bakeshop", "refund", { amount: 450 });
+          const wrong = await ctx
+            .tool("bakeshop", "nope")
+            .catch((error: unknown) => (error as KiloError).code);
+          return { placed, looked: looked.body, refund, wrong };
+        },
+      },
+    });
+    const { bot } = await shop(kilo);
+    const before = server.requests.length;
+    const { run_id } = await kilo.runs.ingest(
+      { schema_version: 1, type: "order.sync", conversation_key: "shop:7", user_key: "u1", text: "cake" },
+      { botId: bot.id },
+    );
+    const run = await kilo.runs.wait(run_id);
+    expect(run.status).toBe("awaiting_approval");
+    const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
+    expect(run.output).toEqual({
+      placed: { status: "succeeded", httpStatus: 201, body: { placed: "cake" }, approvalId: null },
+      looked: { id: "42", status: "baked", note: expect.any(String) },
+      refund: { status: "awaiting_approval", httpStatus: null, body: null, approvalId: approval!.id },
+      wrong: "VALIDATION_FAILED",
+    });
+    expect(approval).toMatchObject({ runId: run_id, endpoint: "refund", input: { amount: 450 } });
+    // The POST carried its step's idempotency key; the risky call was not sent.
+    expect(
+      server.requests.slice(before).map((r) => [r.method, r.path, r.headers["idempotency-key"]]),
+    ).toEqual([
+      ["POST", "/v1/orders", `${run_id}:0`],
+      ["GET", "/v1/orders/42", undefined],
+    ]);
+    expect(
+      (await kilo.runs.steps(run_id)).map((step) => [step.index, step.kind, step.name, step.status]),
+    ).toEqual([
+      [0, "tool", "tool:bakeshop.place_order", "succeeded"],
+      [1, "tool", "tool:bakeshop.get_order", "succeeded"],
+      [2, "tool", "tool:bakeshop.refund", "succeeded"],
+      [3, "tool", "tool:bakeshop.nope", "failed"],
+    ]);
+    // Approving sends it and continues the conversation in the run's lane.
+    const outcome = await kilo.approvals.approve(bot.id, approval!.id);
+    expect(outcome.turn.reply).toBe("Sent: 4.50 refunded.");
+    expect(server.requests.at(-1)).toMatchObject({ method: "POST", path: "/v1/refunds" });
+    expect((await kilo.runs.list(bot.id, "shop:7")).map((r) => [r.workflow, r.status])).toEqual([
+      ["order.sync", "succeeded"],
+      ["message", "succeeded"],
+    ]);
   });
 
   it("takes the user's own 'yes, go ahead' as the approval of the one call the conversation waits for", async () => {
