@@ -5,7 +5,6 @@ import { KiloError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { ProposerInput } from "../ports/skill-proposer.js";
 import type { Storage } from "../ports/storage.js";
-import { answersNo, answersYes } from "../skills/skill-proposer.js";
 import { type ApiCaller, resolveCall } from "./call-api.js";
 
 /** A decided approval: what became of its call, and the note that tells the model. */
@@ -45,7 +44,7 @@ export interface ApprovalDecider {
   /**
    * A turn's message that says yes ("yes", "go ahead", ...) or no ("no",
    * "cancel", ...) while exactly one approval of its conversation is pending
-   * decides that approval; returns the decision, or `null` when the message
+   * decides that approval (see {@link answersApproval}: "ok" is not a yes here); returns the decision, or `null` when the message
    * decides nothing (not a yes or no, none pending, or several: ambiguous).
    */
   respond(input: ProposerInput): Promise<ApprovalDecision | null>;
@@ -60,6 +59,22 @@ export interface ApprovalDeciderOptions {
 
 /** Most pending approvals of a bot read to find those of one conversation. */
 const PENDING_READ = 500;
+
+/**
+ * An explicit yes to a risky call. Narrower than a yes to a skill proposal: "ok" or "fine" often
+ * only acknowledge that the call is waiting, so they approve nothing.
+ */
+const APPROVE =
+  /^(?:yes|yeah|yep|yup|sure|go ahead|do it|please do|send it|approve[d]?|i approve|confirm(?:ed)?|absolutely|definitely)\b/i;
+/** An explicit no to a risky call. */
+const DENY = /^(?:no|nope|nah|don'?t|do not|cancel|deny|denied|stop|never ?mind|not now)\b/i;
+
+/** Whether the message approves a waiting call ("yes, go ahead"), denies it ("no, cancel"), or neither. */
+export function answersApproval(message: string): "approved" | "denied" | null {
+  const text = message.trim();
+  if (APPROVE.test(text)) return "approved";
+  return DENY.test(text) ? "denied" : null;
+}
 
 /** Creates the approval decider over the storage and the API caller. */
 export function createApprovalDecider({ storage, clock, caller }: ApprovalDeciderOptions): ApprovalDecider {
@@ -122,14 +137,14 @@ export function createApprovalDecider({ storage, clock, caller }: ApprovalDecide
   return {
     decide,
     async respond(input) {
-      const yes = answersYes(input.message);
-      if (!yes && !answersNo(input.message)) return null;
+      const answer = answersApproval(input.message);
+      if (!answer) return null;
       const mine = (await pendingOf(input.bot.id)).filter(
         (approval) => approval.conversationId === input.conversationId && approval.userId === input.userId,
       );
       if (mine.length !== 1) return null;
       try {
-        return await decide(input.bot, mine[0]!.id, yes ? "approved" : "denied", yes ? null : "said no");
+        return await decide(input.bot, mine[0]!.id, answer, answer === "denied" ? "said no" : null);
       } catch (error) {
         // Decided meanwhile (a click in the studio): the message is an ordinary one then.
         if (KiloError.is(error, "CONFLICT") || KiloError.is(error, "NOT_FOUND")) return null;

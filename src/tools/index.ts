@@ -5,7 +5,7 @@
  */
 
 export type { ApprovalDecider, ApprovalDeciderOptions, ApprovalDecision } from "./approval-decider.js";
-export { createApprovalDecider } from "./approval-decider.js";
+export { answersApproval, createApprovalDecider } from "./approval-decider.js";
 export type { ApiCallOutcome, AuditContext, CallApiDependencies, ResolvedCall } from "./call-api.js";
 export {
   ApiCaller,
