@@ -335,8 +335,13 @@ describe("kilo studio on kilo serve", () => {
     expect(onLink).toMatchObject({ tag: "a", text: "Skills" });
     expect(onLink.outline).toMatch(/^solid (3|2)px$/);
     await page.keyboard.press("Enter");
-    await expect.poll(async () => (await focused(page)).text).toBe("Skills");
-    expect((await focused(page)).tag).toBe("h2");
+    // The link is named "Skills" too: wait for the heading itself to take focus.
+    await expect
+      .poll(async () => {
+        const now = await focused(page);
+        return `${now.tag}:${now.text}`;
+      })
+      .toBe("h2:Skills");
     await expect(page.getByRole("link", { name: "Skills" }).getAttribute("aria-current")).resolves.toBe(
       "page",
     );
