@@ -10,7 +10,7 @@ import {
   type KiloOptions,
 } from "../../src/index.js";
 import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
-import { quietMatcher } from "../fixtures.js";
+import { quietMatcher, RISKY_REFUND_ENDPOINT } from "../fixtures.js";
 import {
   startHttpsServer,
   TEST_CA,
@@ -155,14 +155,7 @@ async function shop(kilo: Kilo) {
         parameters: [],
         risky: false,
       },
-      {
-        name: "refund",
-        method: "POST",
-        path: "/v1/refunds",
-        description: "Refund a payment",
-        parameters: [{ name: "amount", in: "body", type: "integer", required: true, description: "Cents" }],
-        risky: true,
-      },
+      RISKY_REFUND_ENDPOINT,
     ],
   });
   return { bot, tool };

@@ -368,23 +368,7 @@ describe("kilo.runs: every log line of a run carries run_id, workflow and conver
     // A run a previous process left queued: resuming it reads it first (a run this process
     // has just stored is executed as it has it, without that read).
     const run_id = "run_left_queued";
-    await inner.runs.create({
-      id: run_id,
-      botId: bot.id,
-      userId: bot.userId,
-      conversationKey: "chat:3",
-      conversationId: "conv_left_queued",
-      eventType: "message",
-      workflow: "message",
-      status: "queued",
-      input: event("chat:3", "hello"),
-      output: null,
-      error: null,
-      deliveryId: null,
-      createdAt: new Date(),
-      startedAt: null,
-      finishedAt: null,
-    });
+    await inner.runs.create(queuedRun(run_id, bot.id, "chat:3", "hello"));
     await kilo.runs.start();
     await until(() => lines.some((line) => line.message === "run lost"), "the lost run");
     await kilo.close();

@@ -1301,6 +1301,13 @@ function buildRepositories(
     startedAt: new Date(claim.now),
     finishedAt: null,
   });
+  /** The `CONFLICT` of a refused run insert: its id is taken, or else its delivery id. */
+  const runClash = async (db: Kysely<Tables>, run: NewRun) => {
+    const taken = await db.selectFrom("runs").select("id").where("id", "=", run.id).executeTakeFirst();
+    return taken
+      ? conflict(`a run with id ${run.id} already exists`)
+      : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+  };
   const changed = (result: { numUpdatedRows?: bigint; numDeletedRows?: bigint }) =>
     (result.numUpdatedRows ?? result.numDeletedRows ?? 0n) > 0n;
   const after = (position: CursorPosition) => ({
@@ -2041,14 +2048,7 @@ function buildRepositories(
               return { ...copy(run), seq: made.seq };
             } catch (error) {
               if (dialect.classify(error)?.code !== "CONFLICT") throw error;
-              const taken = await db
-                .selectFrom("runs")
-                .select("id")
-                .where("id", "=", run.id)
-                .executeTakeFirst();
-              throw taken
-                ? conflict(`a run with id ${run.id} already exists`)
-                : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+              throw await runClash(db, run);
             }
           })
         : access.atomic("runs.create", async (db) => {
@@ -2085,14 +2085,7 @@ function buildRepositories(
               .onConflict((oc) => oc.doNothing())
               .executeTakeFirst();
             if (inserted(result)) return start ? startedRun(run, seq, claim) : { ...copy(run), seq };
-            const taken = await db
-              .selectFrom("runs")
-              .select("id")
-              .where("id", "=", run.id)
-              .executeTakeFirst();
-            throw taken
-              ? conflict(`a run with id ${run.id} already exists`)
-              : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+            throw await runClash(db, run);
           }),
     get: (runId) =>
       access.run("runs.get", async (db) => {
