@@ -77,3 +77,54 @@ describe("database round trips of a chat turn on Postgres", () => {
     await kilo.close();
   });
 });
+
+describe("database round trips of a workflow step on Postgres", () => {
+  it("saves a step in one statement, and refuses another bot's run in that statement too", async () => {
+    const kilo = createKilo({
+      storage: postgresStorage({ pool, schema }),
+      providers: [mockProvider({ replies: [] })],
+      workflows: { "order.placed": async (_event, ctx) => ctx.step("charge", () => ({ charged: true })) },
+    });
+    const bot = await kilo.bots.create({ userId: "rt-user", name: "Stepper" });
+    const other = await kilo.bots.create({ userId: "rt-user", name: "Other" });
+    const { run_id } = await kilo.runs.ingest(
+      {
+        schema_version: 1,
+        type: "order.placed",
+        conversation_key: "order:1",
+        user_key: "rt-user",
+        text: "o",
+      },
+      { botId: bot.id },
+    );
+    await kilo.runs.wait(run_id);
+    const storage = postgresStorage({ pool, schema });
+    const step = {
+      runId: run_id,
+      botId: bot.id,
+      index: 1,
+      name: "notify",
+      kind: "step" as const,
+      status: "succeeded" as const,
+      output: { sent: 1 },
+      error: null,
+      startedAt: new Date(),
+      finishedAt: new Date(),
+    };
+    await storage.runSteps!.listByRun(bot.id, run_id); // warm: the schema check comes first
+    sent.length = 0;
+    await storage.runSteps!.save(step);
+    expect(sent.filter((text) => !/with picked as/.test(text))).toHaveLength(1);
+    sent.length = 0;
+    await expect(storage.runSteps!.save({ ...step, botId: other.id })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+    });
+    expect(sent.filter((text) => !/with picked as/.test(text))).toHaveLength(1);
+    expect((await kilo.runs.steps(run_id)).map((s) => [s.index, s.name, s.status])).toEqual([
+      [0, "charge", "succeeded"],
+      [1, "notify", "succeeded"],
+    ]);
+    await storage.close();
+    await kilo.close();
+  });
+});

@@ -145,6 +145,25 @@ export const postgresDialect: SqlDialect = {
     return { seq: Number(stored.seq), started: stored.status === "running" && row.status !== "running" };
   },
 
+  async saveRunStep(db, names, row) {
+    // One statement: the insert reads the run's owner itself, so another bot's run stores nothing.
+    const result = await sql<{ run_id: string }>`
+      insert into ${names.qualified("run_steps")} (run_id, bot_id, step_index, name, kind, status, output, error,
+        started_at, finished_at)
+      select ${row.run_id}::text, ${row.bot_id}::text, ${row.step_index}::integer, ${row.name}::text,
+        ${row.kind}::text, ${row.status}::text, ${row.output ?? null}::jsonb, ${row.error ?? null}::jsonb,
+        ${row.started_at}::timestamptz, ${row.finished_at ?? null}::timestamptz
+      where exists (
+        select 1 from ${names.qualified("runs")} where id = ${row.run_id}::text and bot_id = ${row.bot_id}::text
+      )
+      on conflict (run_id, step_index) do update set name = excluded.name, kind = excluded.kind,
+        status = excluded.status, output = excluded.output, error = excluded.error,
+        started_at = excluded.started_at, finished_at = excluded.finished_at
+      returning run_id
+    `.execute(db);
+    return result.rows.length > 0;
+  },
+
   async claimRuns(db, names, { owner, now, leaseExpiresAt, limit }) {
     // One statement: pick the claimable heads, locking them and skipping rows another claimer
     // holds, and mark them running under the new lease. Nothing stays locked after it returns.

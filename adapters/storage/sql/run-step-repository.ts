@@ -3,7 +3,7 @@ import type { RunError } from "../../../src/domain/run.js";
 import type { RunStep, RunStepKind, RunStepStatus } from "../../../src/domain/run-step.js";
 import { KiloError } from "../../../src/errors.js";
 import type { RunStepRepository } from "../../../src/ports/storage.js";
-import type { RunStepsTable, Tables } from "./schema.js";
+import type { RunStepsTable, SqlNames, Tables } from "./schema.js";
 import { type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
 
@@ -53,7 +53,11 @@ export async function upsertRunStep(
 }
 
 /** The `run_steps` repository of the SQL adapters (migration 9), kept beside sql-storage.ts for size. */
-export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): RunStepRepository {
+export function sqlRunStepRepository(
+  access: SqlAccess,
+  dialect: SqlDialect,
+  names: SqlNames,
+): RunStepRepository {
   const adapter = dialect.name;
   const stepOf = (stored: Selectable<RunStepsTable>): RunStep => ({
     runId: stored.run_id,
@@ -69,17 +73,21 @@ export function sqlRunStepRepository(access: SqlAccess, dialect: SqlDialect): Ru
   });
 
   return {
-    save: (step) =>
-      access.atomic("runSteps.save", async (db) => {
-        if (!(await upsertRunStep(db, dialect, step))) {
-          throw new KiloError(
-            "NOT_FOUND",
-            `${adapter} storage: cannot save a run step: bot ${step.botId} has no run ${step.runId}`,
-            { adapter },
-          );
-        }
-        return { ...structuredClone(step), output: step.output ?? null };
-      }),
+    save: async (step) => {
+      const saved = dialect.saveRunStep
+        ? await access.run("runSteps.save", (db) =>
+            dialect.saveRunStep!(db, names, runStepRow(dialect, step)),
+          )
+        : await access.atomic("runSteps.save", (db) => upsertRunStep(db, dialect, step));
+      if (!saved) {
+        throw new KiloError(
+          "NOT_FOUND",
+          `${adapter} storage: cannot save a run step: bot ${step.botId} has no run ${step.runId}`,
+          { adapter },
+        );
+      }
+      return { ...structuredClone(step), output: step.output ?? null };
+    },
     listByRun: (botId, runId) =>
       access.run("runSteps.listByRun", async (db) => {
         const rows = await db

@@ -227,6 +227,13 @@ export interface SqlDialect {
     names: SqlNames,
     request: { owner: string; now: StoredTimestamp; leaseExpiresAt: StoredTimestamp; limit: number },
   ): Promise<Array<Selectable<RunsTable> & { previous_status: string }>>;
+  /**
+   * `runSteps.save` in one statement, when the database can: inserts the
+   * step, or replaces the one at its index, only when the step's bot has the
+   * run; returns false (storing nothing) when it has not. Otherwise the
+   * storage uses a transaction (a read, then the upsert).
+   */
+  saveRunStep?(db: Kysely<Tables>, names: SqlNames, row: Insertable<RunStepsTable>): Promise<boolean>;
   /** Called first inside the migration transaction: takes the lock that serializes migrations. */
   lockMigrations(db: Kysely<Tables>, names: SqlNames): Promise<void>;
   /** Creates the schema that holds the tables, when the install has one. */
@@ -2384,7 +2391,7 @@ function buildRepositories(
     toolAudit,
     approvals,
     runs,
-    runSteps: sqlRunStepRepository(access, dialect),
+    runSteps: sqlRunStepRepository(access, dialect, names),
     skillVersions: sqlSkillVersionRepository(access, dialect),
     teams: sqlTeamRepository(access, dialect),
     teamMembers: sqlTeamMemberRepository(access, dialect),
