@@ -539,6 +539,16 @@ function addUsage(totals: UsageTotals, record: UsageRecord): void {
   totals.costUsd += record.costUsd;
 }
 
+/** `text` parsed as JSON, or `text` itself when it is not a string of JSON. */
+function parseJsonOr(text: unknown): unknown {
+  if (typeof text !== "string") return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /**
  * Creates a kilo instance: every component on the architecture diagram with
  * a default, each replaceable through `options`.
@@ -718,16 +728,6 @@ export function createKilo(options: KiloOptions): Kilo {
 
   // --- runs ---
   // Every turn is a run: `chat` and `stream` store a `message` run and wait for it.
-  /** `text` parsed as JSON, or `text` itself when it is not a string of JSON. */
-  function parseJsonOr(text: unknown): unknown {
-    if (typeof text !== "string") return text;
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
-  }
-
   /** A workflow's `ctx.tool`: one call of the bot's registered API tools, as a turn's call_api makes it. */
   async function workflowTool(request: WorkflowToolRequest): Promise<WorkflowToolResult> {
     const { run } = request;

@@ -1,11 +1,5 @@
 import { KiloError, toKiloError } from "../errors.js";
-import {
-  type RunTurnCommit,
-  STORAGE_REPOSITORY_NAMES,
-  type Storage,
-  type StorageRepositories,
-  type TurnCommit,
-} from "../ports/storage.js";
+import { STORAGE_REPOSITORY_NAMES, type Storage, type StorageRepositories } from "../ports/storage.js";
 
 /** A guarded storage: the core's only way to the host's adapter. */
 export interface GuardedStorage extends Storage {
@@ -74,6 +68,20 @@ export function guardStorage(storage: Storage): GuardedStorage {
   };
   // Inside a transaction the adapter is already open; skip the checks on every call.
   const inTransaction = async () => {};
+  /** A storage-level call (`commitTurn`, `commitRunTurn`) behind the open check, its failures named. */
+  const guarded =
+    <A, R>(name: string, call: (arg: A) => Promise<R>) =>
+    async (arg: A): Promise<R> => {
+      await ensureOpen();
+      try {
+        return await call(arg);
+      } catch (error) {
+        throw toKiloError(error, "STORAGE_FAILED", `Storage adapter '${storage.name}' failed in ${name}`, {
+          adapter: storage.name,
+          retryable: true,
+        });
+      }
+    };
   return {
     ...wrapRepositories(storage, storage.name, ensureOpen),
     name: storage.name,
@@ -103,42 +111,9 @@ export function guardStorage(storage: Storage): GuardedStorage {
         );
       }
     },
-    ...(storage.commitTurn
-      ? {
-          async commitTurn(turn: TurnCommit) {
-            await ensureOpen();
-            try {
-              return await storage.commitTurn!(turn);
-            } catch (error) {
-              throw toKiloError(
-                error,
-                "STORAGE_FAILED",
-                `Storage adapter '${storage.name}' failed in commitTurn`,
-                {
-                  adapter: storage.name,
-                  retryable: true,
-                },
-              );
-            }
-          },
-        }
-      : {}),
+    ...(storage.commitTurn ? { commitTurn: guarded("commitTurn", storage.commitTurn.bind(storage)) } : {}),
     ...(storage.commitRunTurn
-      ? {
-          async commitRunTurn(turn: RunTurnCommit) {
-            await ensureOpen();
-            try {
-              return await storage.commitRunTurn!(turn);
-            } catch (error) {
-              throw toKiloError(
-                error,
-                "STORAGE_FAILED",
-                `Storage adapter '${storage.name}' failed in commitRunTurn`,
-                { adapter: storage.name, retryable: true },
-              );
-            }
-          },
-        }
+      ? { commitRunTurn: guarded("commitRunTurn", storage.commitRunTurn.bind(storage)) }
       : {}),
     // Not behind init: with automatic migrations off, init refuses an old schema until this has run.
     async migrate() {
