@@ -219,7 +219,7 @@ export function createOrchestrator(deps: OrchestratorDependencies): Orchestrator
         ...(traced ? { trace: traced } : {}),
         ...run.finish(turn),
       });
-      run.stored(committed.run);
+      run.stored(committed.run, committed.next);
       return committed.message;
     }
     if (deps.storage.commitTurn) {

@@ -4,6 +4,7 @@ import type { Run } from "../domain/run.js";
 import type { RunStep } from "../domain/run-step.js";
 import type { Skill } from "../domain/skill.js";
 import type { SkillMatch } from "./skill-matcher.js";
+import type { RunHandOff } from "./storage.js";
 
 /** One inbound message for a bot. */
 export interface TurnInput {
@@ -110,13 +111,20 @@ export interface TurnRunLink {
    * (`succeeded`, the result as its output) and its `turn` step. Called once,
    * right before the commit.
    */
-  finish(result: TurnResult): { run: Run; step: RunStep; owner: string | null };
+  finish(result: TurnResult): {
+    run: Run;
+    step: RunStep;
+    owner: string | null;
+    handOff?: RunHandOff | undefined;
+  };
   /**
    * Called after the commit with the run as stored, or `null` when its outcome
-   * was refused (the run is no longer this worker's: its lease was lost). Not
-   * called when the orchestrator did not store the run.
+   * was refused (the run is no longer this worker's: its lease was lost), and
+   * with the key's next run when the commit handed it on
+   * ({@link RunTurnCommitted.next}). Not called when the orchestrator did not
+   * store the run.
    */
-  stored(run: Run | null): void;
+  stored(run: Run | null, next?: Run | null): void;
 }
 
 /** What else a turn may be given besides its input. */

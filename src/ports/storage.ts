@@ -783,6 +783,25 @@ export interface RunTurnCommit extends TurnCommit {
    * lease); the turn and its step are stored either way.
    */
   owner: string | null;
+  /**
+   * With an `owner`: hand the run's conversation key on to the same worker.
+   * When the run's outcome is stored, the key's next run (its queued run with
+   * the smallest `seq`, unless it is reserved for another owner until after
+   * `handOff.now`) is claimed for `owner` in the same atomic step, as
+   * {@link RunRepository.claim} would claim it, and returned as
+   * {@link RunTurnCommitted.next}: the worker goes on with the conversation
+   * without a claim of its own, and the next run starts as this one ends.
+   * Adapters with {@link RunRepository.claim} should honour it; others ignore it.
+   */
+  handOff?: RunHandOff | undefined;
+}
+
+/** The lease of a run claimed by a hand-off ({@link RunTurnCommit.handOff}). */
+export interface RunHandOff {
+  /** The worker's current time: the run starts at it, and a reservation expiring before it has expired. */
+  now: Date;
+  /** When the run's lease expires unless extended. Later than `now`. */
+  leaseExpiresAt: Date;
 }
 
 /** What {@link Storage.commitRunTurn} stored. */
@@ -791,6 +810,13 @@ export interface RunTurnCommitted {
   message: Message;
   /** The run as stored, or `null` when its outcome was refused (not running, or the lease is another's). */
   run: Run | null;
+  /**
+   * With {@link RunTurnCommit.handOff}: the key's next run, claimed for the
+   * owner (`running`, started at `handOff.now`), or `null` when none was
+   * claimable (or the outcome was refused). Absent when the adapter does not
+   * hand off: the worker then claims as usual.
+   */
+  next?: Run | null | undefined;
 }
 
 /** The names of every repository in {@link StorageRepositories} (optional ones included: check they exist), for code that wraps them all. */

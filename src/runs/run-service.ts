@@ -24,7 +24,7 @@ import type {
   RunExecutorContext,
   RunStepWrapper,
 } from "../ports/run-executor.js";
-import type { RunClaim, Storage } from "../ports/storage.js";
+import type { RunClaim, RunHandOff, Storage } from "../ports/storage.js";
 import { withLogFields } from "../runtime/log-context.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
@@ -54,6 +54,13 @@ const FINISHED_RUNS_KEPT = 1_000;
 const WAIT_POLL_MS = 1_000;
 /** The longest delay `setTimeout` takes. */
 const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * Runs of one conversation key a slot executes in a row while more of them are
+ * queued (a burst), before the key goes to the back of the line: a
+ * conversation's next message runs at once, and no key holds a slot for long.
+ */
+const LANE_BURST = 16;
+
 /** How long a claim pass that failed (storage down) waits before the next. */
 const CLAIM_RETRY_MS = 1_000;
 const DEFAULT_LEASE_MS = 30_000;
@@ -190,7 +197,9 @@ export interface WaitOptions {
  *   returns; an invalid event is rejected with `VALIDATION_FAILED` and nothing is stored.
  * - Runs of one (bot, conversation key) execute strictly one at a time, in
  *   ingest order (`seq`); runs of different keys run concurrently, up to
- *   `concurrency` at once, keys taking turns.
+ *   `concurrency` at once. A key whose run ends with more of its runs queued
+ *   keeps its slot for the next one (no claim or wait in between), up to
+ *   `LANE_BURST` (16) runs in a row; then keys take turns for the slots.
  * - A failed run is stored as `failed` with its error's code and message; it
  *   never stops the queue.
  *
@@ -205,9 +214,13 @@ export interface WaitOptions {
  *   only the oldest unfinished run of a conversation key at a time, each under
  *   a lease (`leaseMs`) that a heartbeat extends (`heartbeatIntervalMs`) while
  *   the run executes outside any transaction. The outcome is stored only if
- *   the lease is still this process's. Idle processes poll every
- *   `pollIntervalMs`; a process claims at once when it ingests or finishes a
- *   run. Runs of one key therefore never overlap, across processes too.
+ *   the lease is still this process's. A run that ends in its turn's commit
+ *   (the built-in `message` workflow) hands its key on in that commit: the
+ *   key's next queued run is claimed for this process in the same statement
+ *   (`RunTurnCommit.handOff`), within the same burst limit. Idle processes
+ *   poll every `pollIntervalMs`; a process claims at once when it ingests or
+ *   finishes a run without a hand-off. Runs of one key therefore never
+ *   overlap, across processes too.
  *
  * A host may pass its own executor instead (`runs.executor`, a
  * {@link RunExecutor} such as `dbosExecutor` from `kilo/durable/dbos`): `ingest`
@@ -487,8 +500,17 @@ export function createRunService(options: RunServiceOptions): RunService {
    */
   const finishedHere = new Map<string, Run>();
 
+  /**
+   * Runs this process stored and has not seen settle (most recent
+   * `FINISHED_RUNS_KEPT`): a `wait` for one of them starts waiting without a
+   * read. An entry gone stale (the run settled in another process) costs that
+   * wait nothing but the watcher's next sweep.
+   */
+  const unsettledHere = new Set<string>();
+
   /** Wakes the waits of a run; `run`, when given, is the run as stored (saves each wait a read). */
   const notify = (runId: string, run?: Run) => {
+    unsettledHere.delete(runId);
     if (run && isTerminal(run)) {
       finishedHere.delete(runId);
       finishedHere.set(runId, run);
@@ -541,19 +563,32 @@ export function createRunService(options: RunServiceOptions): RunService {
         continue;
       }
       busy.add(lane);
-      void execute(queued).finally(() => {
-        busy.delete(lane);
-        // The lane goes to the back of the line: keys take turns for the slots.
-        if ((lanes.get(lane)?.length ?? 0) > 0) {
-          ready.push(lane);
-          readySet.add(lane);
-        } else {
-          lanes.delete(lane);
-        }
-        pump();
-        checkIdle();
-      });
+      drain(lane, queued, 1);
     }
+  };
+
+  /**
+   * Executes a lane's runs in its slot: the lane keeps the slot for its next
+   * run (no wait between a conversation's messages) up to `LANE_BURST` runs
+   * in a row, then goes to the back of the line: keys take turns between bursts.
+   */
+  const drain = (lane: string, queued: LoggedRun, burst: number) => {
+    void execute(queued).finally(() => {
+      const next = !closed && burst < LANE_BURST ? lanes.get(lane)?.shift() : undefined;
+      if (next) {
+        drain(lane, next, burst + 1);
+        return;
+      }
+      busy.delete(lane);
+      if ((lanes.get(lane)?.length ?? 0) > 0) {
+        ready.push(lane);
+        readySet.add(lane);
+      } else {
+        lanes.delete(lane);
+      }
+      pump();
+      checkIdle();
+    });
   };
 
   const runEvent = (run: Run) => ({
@@ -580,7 +615,12 @@ export function createRunService(options: RunServiceOptions): RunService {
   async function perform(
     run: Run,
     log: Logger,
-    how: { owner: string | null; fresh: boolean; wrapStep?: RunStepWrapper | undefined },
+    how: {
+      owner: string | null;
+      fresh: boolean;
+      wrapStep?: RunStepWrapper | undefined;
+      handOff?: (() => RunHandOff | undefined) | undefined;
+    },
   ): Promise<{ outcome: Run; committed?: WorkflowOutcome["committed"] }> {
     try {
       const handler = workflows.resolve(run.workflow, await options.overlayWorkflows?.());
@@ -603,7 +643,7 @@ export function createRunService(options: RunServiceOptions): RunService {
           wrapStep: how.wrapStep,
           inline: inlineTurn,
           fresh: how.fresh,
-          commitWithTurn: { owner: how.owner },
+          commitWithTurn: { owner: how.owner, handOff: how.handOff },
           callTool: options.callTool,
         }),
       );
@@ -951,7 +991,8 @@ export function createRunService(options: RunServiceOptions): RunService {
       }
     }
 
-    async function executeClaimed(claim: RunClaim): Promise<void> {
+    /** `burst`: the runs of its key this slot has executed in a row, this one included (hand-offs). */
+    async function executeClaimed(claim: RunClaim, burst = 1): Promise<void> {
       // Started now, once the claim has returned (the claim stored the time it was asked for):
       // so a run's stored start is never before the stored finish of the run before it.
       const startedAt = clock.now();
@@ -960,11 +1001,17 @@ export function createRunService(options: RunServiceOptions): RunService {
       active.set(run.id, { missed: false, lost: false, log });
       heartbeatTimer ??= setInterval(() => void heartbeat(), heartbeatMs);
       let stored: Run | null = null;
+      let next: Run | null = null;
       try {
         announceStart(run, log, claim.reclaimed);
         runningHere.add(run.id);
-        const { outcome, committed } = await perform(run, log, { owner, fresh: !claim.reclaimed });
+        const { outcome, committed } = await perform(run, log, {
+          owner,
+          fresh: !claim.reclaimed,
+          handOff: burst < LANE_BURST ? handOffLease : undefined,
+        });
         stored = committed ? committed.run : await storage.runs.finish!(outcome, owner);
+        next = committed?.next ?? null;
         if (stored) completed(stored, startedAt, log);
         else log.warn({ owner, status: outcome.status }, "run outcome discarded: its lease was lost");
       } catch (error) {
@@ -979,10 +1026,19 @@ export function createRunService(options: RunServiceOptions): RunService {
           heartbeatTimer = null;
         }
         notify(run.id, stored ?? undefined);
-        // The run's conversation may have a next run: claim it (or another) at once.
-        poke();
+        // The commit handed the conversation's next run on to this process: it takes this slot.
+        // Otherwise the conversation may still have a next run: claim it (or another) at once.
+        if (next) void executeClaimed({ run: next, reclaimed: false }, burst + 1);
+        else poke();
         checkIdle();
       }
+    }
+
+    /** The lease a finishing run's commit claims its key's next run with, while this process claims. */
+    function handOffLease(): RunHandOff | undefined {
+      if (!running || closed || concurrency === 0) return undefined;
+      const now = clock.now();
+      return { now, leaseExpiresAt: new Date(now.getTime() + leaseMs) };
     }
 
     return {
@@ -1168,6 +1224,11 @@ export function createRunService(options: RunServiceOptions): RunService {
         "run queued",
       );
       beforeQueue?.(run);
+      if (!isSettled(run)) {
+        unsettledHere.add(run.id);
+        if (unsettledHere.size > FINISHED_RUNS_KEPT)
+          unsettledHere.delete(unsettledHere.values().next().value!);
+      }
       if (executor) await submit(executor, [run], false);
       else if (claimFor) claimer.settleStart(run);
       else if (shared) claimer.poke();
@@ -1185,10 +1246,15 @@ export function createRunService(options: RunServiceOptions): RunService {
   async function settle(runId: string, deadline: number, known?: Run): Promise<Run> {
     const kept = finishedHere.get(runId);
     let current = known ?? (kept && structuredClone(kept));
+    // A run stored here and not yet settled: wait first, read only when woken without it.
+    let unread = current === undefined && unsettledHere.has(runId);
     for (;;) {
-      const run = current ?? (await read(runId));
       const left = deadline - Date.now();
-      if (isSettled(run) || left <= 0) return run;
+      if (!unread || left <= 0) {
+        const run = current ?? (await read(runId));
+        if (isSettled(run) || deadline - Date.now() <= 0) return run;
+      }
+      unread = false;
       current = await new Promise<Run | undefined>((resolve) => {
         let set = waiters.get(runId);
         if (!set) {

@@ -7,7 +7,7 @@ import type { Clock } from "../ports/clock.js";
 import type { LogFields, Logger } from "../ports/logger.js";
 import type { Orchestrator, TurnObserver, TurnResult, TurnRunLink } from "../ports/orchestrator.js";
 import type { RunStepResult, RunStepWrapper } from "../ports/run-executor.js";
-import type { RunStepRepository } from "../ports/storage.js";
+import type { RunHandOff, RunStepRepository } from "../ports/storage.js";
 
 /** The name of the built-in workflow that runs one bot turn; `*.message` event types fall back to it. */
 export const MESSAGE_WORKFLOW = "message";
@@ -255,9 +255,12 @@ export interface WorkflowExecution {
   /**
    * The built-in `message` workflow's turn stores the run's outcome with its
    * own commit, when the orchestrator and the storage can (`commitRunTurn`),
-   * under this lease owner (`null`: no lease). Absent: never.
+   * under this lease owner (`null`: no lease). Absent: never. `handOff`,
+   * asked right before that commit: the lease to claim the key's next run
+   * with in the same commit ({@link RunTurnCommit.handOff}), or `undefined`
+   * for none (the worker is closing, or has no lease).
    */
-  commitWithTurn?: { owner: string | null } | undefined;
+  commitWithTurn?: { owner: string | null; handOff?: (() => RunHandOff | undefined) | undefined } | undefined;
 }
 
 /** What {@link executeWorkflow} returns. */
@@ -266,9 +269,11 @@ export interface WorkflowOutcome {
   output: Record<string, unknown>;
   /**
    * Set when the run's turn stored the run's outcome with its commit: the run
-   * as stored, or `null` when the outcome was refused (the lease was lost).
+   * as stored, or `null` when the outcome was refused (the lease was lost);
+   * `next`, the key's next run when the commit handed it on to this worker
+   * (claimed, `running`).
    */
-  committed?: { run: Run | null } | undefined;
+  committed?: { run: Run | null; next?: Run | null | undefined } | undefined;
   /**
    * A turn made in this execution (`ctx.turn`, `ctx.ask`) asked for a tool
    * call's approval: the run ends `awaiting_approval`, releasing its key,
@@ -343,15 +348,17 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
               const output = asJson(result) as Record<string, unknown>;
               const finishedAt = clock.now();
               const status = turnAwaitsApproval(result) ? "awaiting_approval" : "succeeded";
+              const handOff = execution.commitWithTurn!.handOff?.();
               return {
                 run: { ...run, status, output, error: null, finishedAt },
                 step: { ...base, status: "succeeded", output, error: null, finishedAt },
                 owner: execution.commitWithTurn!.owner,
+                ...(handOff ? { handOff } : {}),
               };
             },
-            stored: (storedRun) => {
+            stored: (storedRun, next) => {
               stored = true;
-              committed = { run: storedRun };
+              committed = next === undefined ? { run: storedRun } : { run: storedRun, next };
             },
           }
         : undefined;

@@ -1268,6 +1268,117 @@ function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
       expect(await claim(10)).toEqual([next.id]);
       expect((await s.runs.get(run.id))?.status).toBe("awaiting_approval");
     });
+
+    /** A claimed run of a key with two more queued behind it, and a queued run of another key. */
+    const seedHandOff = async (s: Storage, reserveFor?: { owner: string; until: Date }) => {
+      const seeded = await seed(s, "queued");
+      const { run } = seeded;
+      const next = await s.runs.create(
+        { ...run, id: uid("run"), createdAt: at(2) },
+        reserveFor ? { reserveFor } : {},
+      );
+      const third = await s.runs.create({ ...run, id: uid("run"), createdAt: at(2) });
+      const claims = await s.runs.claim!({
+        owner: "holder",
+        now: at(3),
+        leaseExpiresAt: at(60),
+        limit: 1_000,
+      });
+      expect(claims.map((claimed) => claimed.run.id)).toContain(run.id);
+      // Another key's run, queued after the claim: the hand-off leaves it to any claimer.
+      const otherKey = await s.runs.create({
+        ...run,
+        id: uid("run"),
+        conversationKey: `${run.conversationKey}-other`,
+        createdAt: at(2),
+      });
+      const commit = (owner: string | null, now: number) =>
+        s.commitRunTurn!({
+          message: seeded.reply,
+          usage: [],
+          conversationUpdatedAt: at(9),
+          run: { ...seeded.outcome, startedAt: at(3) },
+          step: seeded.step,
+          owner,
+          handOff: { now: at(now), leaseExpiresAt: at(now + 60) },
+        });
+      return { ...seeded, next, third, otherKey, commit };
+    };
+
+    test("with handOff, claims the key's next run for the owner in the same step", async (s) => {
+      const { run, outcome, next, third, otherKey, commit } = await seedHandOff(s);
+      const committed = await commit("holder", 10);
+      expect(committed.run).toEqual({ ...outcome, startedAt: at(3), seq: run.seq });
+      const handed: Run = { ...next, status: "running", startedAt: at(10) };
+      expect(committed.next).toEqual(handed);
+      expect(await s.runs.get(next.id)).toEqual(handed);
+      // Under the owner's lease: the owner extends it, nobody else claims it, the runs behind wait.
+      expect(await s.runs.extendLeases!("holder", [next.id], at(80))).toEqual([next.id]);
+      const others = await s.runs.claim!({
+        owner: "other",
+        now: at(11),
+        leaseExpiresAt: at(70),
+        limit: 1_000,
+      });
+      expect(others.map((claimed) => claimed.run.id)).not.toContain(next.id);
+      expect(others.map((claimed) => claimed.run.id)).not.toContain(third.id);
+      expect((await s.runs.get(third.id))?.status).toBe("queued");
+      expect(others.map((claimed) => claimed.run.id)).toContain(otherKey.id);
+    });
+
+    test("with handOff, hands nothing on when the outcome is refused, without a lease, or nothing is queued", async (s) => {
+      const { next, commit } = await seedHandOff(s);
+      const refused = await commit("someone-else", 10);
+      expect(refused.run).toBeNull();
+      expect(refused.next ?? null).toBeNull();
+      expect(await s.runs.get(next.id)).toEqual(next);
+      // Runs executed without leases are not handed on.
+      const unleased = await seed(s);
+      const alone = await s.commitRunTurn!({
+        message: unleased.reply,
+        usage: [],
+        conversationUpdatedAt: at(9),
+        run: unleased.outcome,
+        step: unleased.step,
+        owner: null,
+        handOff: { now: at(10), leaseExpiresAt: at(70) },
+      });
+      expect(alone.run).toEqual({ ...unleased.outcome, seq: unleased.run.seq });
+      expect(alone.next ?? null).toBeNull();
+      // The key's last run: nothing to hand on.
+      const last = await seed(s, "queued");
+      await s.runs.claim!({ owner: "holder", now: at(3), leaseExpiresAt: at(60), limit: 1_000 });
+      const ended = await s.commitRunTurn!({
+        message: last.reply,
+        usage: [],
+        conversationUpdatedAt: at(9),
+        run: { ...last.outcome, startedAt: at(3) },
+        step: last.step,
+        owner: "holder",
+        handOff: { now: at(10), leaseExpiresAt: at(70) },
+      });
+      expect(ended.run?.status).toBe("succeeded");
+      expect(ended.next).toBeNull();
+    });
+
+    test("with handOff, leaves a next run reserved for another owner to it until the reservation ends", async (s) => {
+      const reserved = await seedHandOff(s, { owner: "waiter", until: at(20) });
+      const committed = await reserved.commit("holder", 10);
+      expect(committed.run?.status).toBe("succeeded");
+      expect(committed.next).toBeNull();
+      expect((await s.runs.get(reserved.next.id))?.status).toBe("queued");
+      const claims = await s.runs.claim!({
+        owner: "waiter",
+        now: at(11),
+        leaseExpiresAt: at(70),
+        limit: 1_000,
+      });
+      expect(claims.map((claimed) => claimed.run.id)).toContain(reserved.next.id);
+
+      const expired = await seedHandOff(s, { owner: "waiter", until: at(20) });
+      const late = await expired.commit("holder", 30);
+      expect(late.next).toEqual({ ...expired.next, status: "running", startedAt: at(30) });
+    });
   });
 }
 

@@ -121,6 +121,57 @@ describe("kilo.runs: the shared queue (storage with crossProcess and runs.claim)
   });
 });
 
+describe("kilo.runs: a conversation keeps its slot for its next run", () => {
+  /** The keys of the runs in the order they started. */
+  const startOrder = (spans: Map<string, { key: string; start: number }>) =>
+    [...spans.values()].sort((a, b) => a.start - b.start).map((span) => span.key);
+
+  it("the keyed queue runs a key's queued runs back to back, up to 16, then lets the next key in", async () => {
+    const { kilo, bot, spans } = await setupRuns({ latencyMs: 50, kilo: { runs: { concurrency: 1 } } });
+    const first = await kilo.runs.ingest(event("a", "a 1"), { botId: bot.id });
+    // While a's first run holds the only slot: 17 more of a, then one of b.
+    const rest = await Promise.all([
+      ...Array.from({ length: 17 }, (_, n) => kilo.runs.ingest(event("a", `a ${n + 2}`), { botId: bot.id })),
+      kilo.runs.ingest(event("b", "b 1"), { botId: bot.id }),
+    ]);
+    for (const { run_id } of [first, ...rest]) await kilo.runs.wait(run_id);
+    expect(startOrder(spans)).toEqual([...Array(16).fill("a"), "b", "a", "a"]);
+    await kilo.close();
+  });
+
+  it("the shared queue hands a key's next run on in the finishing run's commit, without a claim", async () => {
+    const storage = sharedMemory();
+    const claimed: string[] = [];
+    const claim = storage.runs.claim!.bind(storage.runs);
+    storage.runs.claim = async (request) => {
+      const claims = await claim(request);
+      claimed.push(...claims.map((one) => one.run.id));
+      return claims;
+    };
+    const { kilo, bot, spans } = await setupRuns({
+      storage,
+      latencyMs: 30,
+      kilo: { runs: { concurrency: 1, pollIntervalMs: 60_000 } },
+    });
+    const first = await kilo.runs.ingest(event("a", "a 1"), { botId: bot.id });
+    const a2 = await kilo.runs.ingest(event("a", "a 2"), { botId: bot.id });
+    const a3 = await kilo.runs.ingest(event("a", "a 3"), { botId: bot.id });
+    const b1 = await kilo.runs.ingest(event("b", "b 1"), { botId: bot.id });
+    const runs = [];
+    for (const { run_id } of [first, a2, a3, b1]) runs.push(await kilo.runs.wait(run_id));
+    expect(runs.map((run) => run.status)).toEqual(Array(4).fill("succeeded"));
+    expect(startOrder(spans)).toEqual(["a", "a", "a", "b"]);
+    // a's later runs were handed on; b's run, the next key, was claimed.
+    expect(claimed).not.toContain(a2.run_id);
+    expect(claimed).not.toContain(a3.run_id);
+    expect(claimed).toContain(b1.run_id);
+    for (let n = 1; n < 3; n++) {
+      expect(runs[n]!.startedAt!.getTime()).toBeGreaterThanOrEqual(runs[n - 1]!.finishedAt!.getTime());
+    }
+    await kilo.close();
+  });
+});
+
 describe("kilo.runs: reads it can skip", () => {
   it("waiting for a run this process finished reads nothing, and returns a copy", async () => {
     const storage = memoryStorage();
@@ -135,10 +186,11 @@ describe("kilo.runs: reads it can skip", () => {
         },
       },
     };
-    const { kilo, bot } = await setupRuns({ storage: counted });
+    const { kilo, bot } = await setupRuns({ storage: counted, latencyMs: 20 });
     const { run_id } = await kilo.runs.ingest(event("k", "hello"), { botId: bot.id });
-    await kilo.runs.wait(run_id);
-    reads = 0;
+    // Ingested here and still under way: the wait waits for this process to finish it, unread.
+    expect(await kilo.runs.wait(run_id)).toMatchObject({ id: run_id, status: "succeeded" });
+    expect(reads).toBe(0);
     const first = await kilo.runs.wait(run_id);
     expect(first).toMatchObject({ id: run_id, status: "succeeded", output: { reply: "ok" } });
     expect(reads).toBe(0);

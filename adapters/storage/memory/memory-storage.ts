@@ -22,6 +22,7 @@ import type {
   MemoryRepository,
   MessageRepository,
   ProposalRepository,
+  RunHandOff,
   RunRepository,
   RunStepRepository,
   RunTurnCommit,
@@ -203,7 +204,10 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
         try {
           const message = writeTurn(db, turn, scope);
           saveRunStep(db, turn.step, scope);
-          return { message: copy(message), run: finishRun(db, turn.run, turn.owner, scope) };
+          const run = finishRun(db, turn.run, turn.owner, scope);
+          if (!turn.handOff || turn.owner === null) return { message: copy(message), run };
+          const next = run ? handOffRun(db, run, turn.owner, turn.handOff, scope) : null;
+          return { message: copy(message), run, next };
         } catch (caught) {
           scope.rollback();
           throw caught;
@@ -247,6 +251,37 @@ function finishRun(db: Database, run: Run, owner: string | null, journal: Journa
   const stored: Run = { ...copy(run), seq: existing!.seq };
   db.runs.replace(stored, journal);
   setLeaseOf(db, run.id, null, journal);
+  return copy(stored);
+}
+
+/**
+ * Claims the next run of a finished run's key for `owner` (a hand-off): its
+ * unfinished run with the smallest seq, when that run is queued and not
+ * reserved for another owner past `handOff.now`. `null` when there is none.
+ */
+function handOffRun(
+  db: Database,
+  finished: Run,
+  owner: string,
+  handOff: RunHandOff,
+  journal: Journal,
+): Run | null {
+  const head = db.runs.index.byConversation
+    .rows(key(finished.botId, finished.conversationKey))
+    .find((row) => row.value.status === "queued" || row.value.status === "running")?.value;
+  if (head?.status !== "queued") return null;
+  const lease = db.leases.get(head.id);
+  if (lease && lease.owner !== owner && lease.expiresAt >= handOff.now.getTime()) return null;
+  const stored: Run = {
+    ...head,
+    status: "running",
+    startedAt: new Date(handOff.now),
+    finishedAt: null,
+    output: null,
+    error: null,
+  };
+  db.runs.replace(stored, journal);
+  setLeaseOf(db, head.id, { owner, expiresAt: handOff.leaseExpiresAt.getTime() }, journal);
   return copy(stored);
 }
 

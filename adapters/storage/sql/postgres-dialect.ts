@@ -360,8 +360,8 @@ async function commitStatement(
         where id = ${run.outcome.id} and bot_id = ${run.outcome.bot_id} and status = 'running'
           and ${run.owner === null ? sql`true` : sql`lease_owner = ${run.owner}::text`}
           and exists (select 1 from appended)
-        returning seq
-      )`
+        returning id, bot_id, conversation_key, seq
+      )${run.handOff && run.owner !== null ? handOffCte(runsTable, run.owner, run.handOff) : sql``}`
     : sql``;
   const result = await sql<{ bumped: unknown; seq: unknown; finished?: unknown }>`
       with bumped as (
@@ -382,16 +382,52 @@ async function commitStatement(
       select (select last_seq from bumped) as bumped, (select seq from appended) as seq,
         (select count(*) from recorded) as recorded${trace ? sql`, (select count(*) from traced) as traced` : sql``}${
           run
-            ? sql`, (select count(*) from stepped) as stepped, (select seq from finished) as finished`
+            ? sql`, (select count(*) from stepped) as stepped, (select seq from finished) as finished${
+                run.handOff && run.owner !== null
+                  ? sql`, (select row_to_json(handed) from handed) as next`
+                  : sql``
+              }`
             : sql``
         }
     `.execute(db);
   const row = result.rows[0];
   const finished = row?.finished;
+  const next = (row as { next?: Selectable<RunsTable> | null } | undefined)?.next;
   return {
     append: outcome(row),
     finishedSeq: finished === null || finished === undefined ? null : Number(finished),
+    ...(run?.handOff ? { next: next ?? null } : {}),
   };
+}
+
+/**
+ * The hand-off CTE of a run's commit: once `finished` stored the outcome, the
+ * key's next run (its other unfinished run with the smallest seq; the
+ * statement's snapshot still sees the finishing run `running`) is claimed for
+ * `owner` when it is queued and not reserved for another owner. Reading
+ * `finished` orders the two updates, so the key never has two running runs.
+ */
+function handOffCte(
+  runsTable: RawBuilder<unknown>,
+  owner: string,
+  handOff: { now: unknown; leaseExpiresAt: unknown },
+): RawBuilder<unknown> {
+  return sql`, handed as (
+        update ${runsTable} as n
+        set status = 'running', started_at = ${handOff.now}::timestamptz, finished_at = null, output = null,
+          error = null, lease_owner = ${owner}::text, lease_expires_at = ${handOff.leaseExpiresAt}::timestamptz
+        from finished as f
+        where n.id = (
+            select h.id from ${runsTable} as h
+            where h.bot_id = f.bot_id and h.conversation_key = f.conversation_key
+              and h.status in ('queued', 'running') and h.id <> f.id
+            order by h.seq limit 1
+          )
+          and n.status = 'queued'
+          and (n.lease_owner is null or n.lease_owner = ${owner}::text
+            or n.lease_expires_at < ${handOff.now}::timestamptz)
+        returning n.*
+      )`;
 }
 
 const STEP_COLUMNS: ReadonlyArray<keyof RunStepsTable> = [

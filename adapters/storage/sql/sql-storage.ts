@@ -45,6 +45,7 @@ import type {
   MemoryRepository,
   MessageRepository,
   ProposalRepository,
+  RunHandOff,
   RunRepository,
   RunTurnCommit,
   RunTurnCommitted,
@@ -146,6 +147,8 @@ export interface RunRows {
   >;
   /** The lease the run must still be under; `null`: it must only be `running`. */
   owner: string | null;
+  /** With an owner: claim the key's next run for it once the outcome is stored ({@link RunTurnCommit.handOff}). */
+  handOff?: { now: unknown; leaseExpiresAt: unknown } | undefined;
 }
 
 /**
@@ -197,13 +200,14 @@ export interface SqlDialect {
   commitTurn?(db: Kysely<Tables>, names: SqlNames, rows: TurnRows): Promise<AppendOutcome>;
   /**
    * {@link commitTurn} with a run's step and conditional outcome, in one
-   * statement; `finishedSeq` is the run's seq when its outcome was stored.
+   * statement; `finishedSeq` is the run's seq when its outcome was stored;
+   * `next`, with `run.handOff`, the row of the key's next run it claimed.
    */
   commitRunTurn?(
     db: Kysely<Tables>,
     names: SqlNames,
     rows: TurnRows & { run: RunRows },
-  ): Promise<{ append: AppendOutcome; finishedSeq: number | null }>;
+  ): Promise<{ append: AppendOutcome; finishedSeq: number | null; next?: Selectable<RunsTable> | null }>;
   /**
    * Inserts a run and bumps its key's seq in one statement, when the database
    * can; returns the run's seq. With `claim`, the run is inserted `running`
@@ -509,18 +513,32 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
       turn.run,
       turn.run.seq,
     );
+    // A hand-off needs a lease owner: runs executed without leases are never handed on.
+    const handOff = turn.handOff && turn.owner !== null ? turn.handOff : undefined;
     const run: RunRows = {
       step: runStepRow(dialect, turn.step),
       outcome: { id, bot_id, status, output, error, started_at, finished_at },
       owner: turn.owner,
+      ...(handOff
+        ? {
+            handOff: {
+              now: dialect.timestamp(handOff.now),
+              leaseExpiresAt: dialect.timestamp(handOff.leaseExpiresAt),
+            },
+          }
+        : {}),
     };
     const finished = (seq: number | null): Run | null =>
       seq === null ? null : { ...structuredClone(turn.run), seq };
     if (dialect.commitRunTurn) {
-      const { append, finishedSeq } = await outerAccess.run("commitRunTurn", (db) =>
+      const committed = await outerAccess.run("commitRunTurn", (db) =>
         dialect.commitRunTurn!(db, names, { ...rows, run }),
       );
-      return { message: appendedMessage(turn.message, append, adapter), run: finished(finishedSeq) };
+      return {
+        message: appendedMessage(turn.message, committed.append, adapter),
+        run: finished(committed.finishedSeq),
+        ...(handOff ? { next: committed.next ? runOf(dialect, committed.next) : null } : {}),
+      };
     }
     return outerAccess.atomic("commitRunTurn", async (db) => {
       const stored = await writeTurn(db, turn, rows);
@@ -533,8 +551,51 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
         .where("status", "=", sql.lit("running"));
       if (turn.owner !== null) update = update.where("lease_owner", "=", turn.owner);
       const row = await update.returning("seq").executeTakeFirst();
-      return { message: stored, run: finished(row ? toNumber(row.seq) : null) };
+      const ended = finished(row ? toNumber(row.seq) : null);
+      if (!handOff) return { message: stored, run: ended };
+      const next = ended ? await handOffRun(db, ended, turn.owner!, handOff) : null;
+      return { message: stored, run: ended, next };
     });
+  };
+
+  /**
+   * Claims the key's next run for `owner` once `finished` has ended (a hand-off, in the caller's
+   * transaction): its unfinished run with the smallest seq, when that one is queued and not
+   * reserved for another owner past `handOff.now`.
+   */
+  const handOffRun = async (
+    db: Kysely<Tables>,
+    finished: Run,
+    owner: string,
+    handOff: RunHandOff,
+  ): Promise<Run | null> => {
+    const at = dialect.timestamp(handOff.now);
+    let head = db
+      .selectFrom("runs")
+      .select(["id", "status"])
+      .where("bot_id", "=", finished.botId)
+      .where("conversation_key", "=", dialect.text(finished.conversationKey))
+      .where("status", "in", UNFINISHED)
+      .orderBy("seq")
+      .limit(1);
+    if (dialect.rowLocks) head = head.forUpdate();
+    const found = await head.executeTakeFirst();
+    if (!found || dialect.fromText(found.status) !== "queued") return null;
+    const row = await db
+      .updateTable("runs")
+      .set(claimedColumns(at, owner, dialect.timestamp(handOff.leaseExpiresAt)))
+      .where("id", "=", found.id)
+      .where("status", "=", sql.lit("queued"))
+      .where((eb) =>
+        eb.or([
+          eb("lease_owner", "is", null),
+          eb("lease_owner", "=", owner),
+          eb("lease_expires_at", "<", at),
+        ]),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    return row ? runOf(dialect, row) : null;
   };
 
   return {
@@ -1225,6 +1286,19 @@ function runOf(dialect: SqlDialect, row: Selectable<RunsTable>): Run {
     createdAt: dialect.fromTimestamp(row.created_at),
     startedAt: time(row.started_at),
     finishedAt: time(row.finished_at),
+  };
+}
+
+/** The columns of a run claimed at `at` (a claim or a hand-off): running under `owner`'s lease. */
+function claimedColumns(at: StoredTimestamp, owner: string, leaseExpiresAt: StoredTimestamp) {
+  return {
+    status: sql.lit("running"),
+    started_at: at,
+    finished_at: null,
+    output: null,
+    error: null,
+    lease_owner: owner,
+    lease_expires_at: leaseExpiresAt,
   };
 }
 
@@ -2238,15 +2312,7 @@ function buildRepositories(
             if (picked.length === 0) return [];
             const rows = await db
               .updateTable("runs")
-              .set({
-                status: sql.lit("running"),
-                started_at: at,
-                finished_at: null,
-                output: null,
-                error: null,
-                lease_owner: owner,
-                lease_expires_at: dialect.timestamp(leaseExpiresAt),
-              })
+              .set(claimedColumns(at, owner, dialect.timestamp(leaseExpiresAt)))
               .where(
                 "id",
                 "in",
