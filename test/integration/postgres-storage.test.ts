@@ -300,6 +300,67 @@ describe("postgresStorage", () => {
     expect((await made.usage.list({ userId: owner.userId }, { limit: 5 })).items).toHaveLength(2);
   });
 
+  it("hands its pool's connections to turn commits before other statements", async () => {
+    const pool = newPool(1);
+    const made = storage({ pool, schema: schemaName("commits_first") });
+    const { owner, thread } = await seed(made);
+    const order: string[] = [];
+    let entered!: () => void;
+    let leave!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const held = new Promise<void>((resolve) => (leave = resolve));
+    // The transaction holds the only connection; a read, then a commit, queue behind it.
+    const transaction = made.transaction(async (tx) => {
+      await tx.bots.get(owner.id);
+      entered();
+      await held;
+    });
+    await inside;
+    const read = made.bots.get(owner.id).then(() => order.push("read"));
+    const commit = made
+      .commitTurn({
+        message: { ...message(owner, thread.id, "hello"), role: "assistant" },
+        usage: [],
+        conversationUpdatedAt: new Date("2024-05-01T10:00:09.001Z"),
+      })
+      .then(() => order.push("commit"));
+    // Long enough for both to reach the pool's queue.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(order).toEqual([]);
+    leave();
+    await Promise.all([transaction, read, commit]);
+    expect(order).toEqual(["commit", "read"]);
+  });
+
+  it("runs a turn's commit as a named prepared statement, unless told not to", async () => {
+    const prepared = async (preparedStatements?: boolean) => {
+      const pool = newPool(1);
+      const made = storage({
+        pool,
+        schema: schemaName("prepared"),
+        ...(preparedStatements === undefined ? {} : { preparedStatements }),
+      });
+      const { owner, thread } = await seed(made);
+      for (const text of ["one", "two"]) {
+        await made.commitTurn({
+          message: { ...message(owner, thread.id, text), role: "assistant" },
+          usage: [usage(owner)],
+          conversationUpdatedAt: new Date("2024-05-01T10:00:09.001Z"),
+        });
+      }
+      expect(
+        (await made.messages.listRecent(owner.id, thread.id, { limit: 5 })).map((m) => m.content),
+      ).toEqual(["one", "two"]);
+      // The pool's only connection is the one the storage used.
+      const { rows } = await pool.query<{ name: string }>(
+        "select name from pg_prepared_statements where name like 'kilo_%'",
+      );
+      return rows.length;
+    };
+    expect(await prepared()).toBeGreaterThan(0);
+    expect(await prepared(false)).toBe(0);
+  });
+
   it("orders appends from two processes on one conversation", async () => {
     const schema = schemaName("two_processes");
     const first = storage({ pool: newPool(5), schema });

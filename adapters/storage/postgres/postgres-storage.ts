@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from "kysely";
 import { KiloError } from "../../../src/errors.js";
-import { postgresDialect } from "../sql/postgres-dialect.js";
+import { PREPARED_MARK, postgresDialect } from "../sql/postgres-dialect.js";
 import { checkTablePrefix, sqlNames, TablePrefixPlugin, type Tables } from "../sql/schema.js";
 import { createSqlStorage, type SqlStorage } from "../sql/sql-storage.js";
 
@@ -24,6 +25,15 @@ export interface PostgresStorageCommonOptions {
    * `CONFIGURATION_INVALID` otherwise; run `storage.migrate()` from a deploy step.
    */
   migrate?: boolean;
+  /**
+   * Run kilo's hot statements (a turn's commit, a message append, a run's
+   * create and step) as named prepared statements, planned once per
+   * connection (default `true`; with `connectionString`, or a `pool` whose
+   * `options.max` kilo can read). Set `false` behind a pooler that does not
+   * keep prepared statements across transactions (PgBouncer before 1.21 in
+   * transaction mode).
+   */
+  preparedStatements?: boolean;
 }
 
 /** kilo creates (and ends) its own pool. Needs the `pg` package. */
@@ -118,10 +128,20 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
   }
   const prefix = checkPrefix(options.tablePrefix);
   const schema = checkSchemaName(options.schema);
+  const prepared = options.preparedStatements !== false;
 
   let base: Kysely<Tables>;
+  // The same pool with its connections handed to commits first (see `prioritized`); none when
+  // kilo does not know the pool's size (a host's kysely, or a pool without `options.max`).
+  let urgentBase: Kysely<Tables> | undefined;
   let owned = false;
   let target: string;
+  const onPool = (lanes: () => Promise<PrioritizedPool>) => {
+    base = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: async () => (await lanes()).normal }) });
+    urgentBase = new Kysely<Tables>({
+      dialect: new PostgresDialect({ pool: async () => (await lanes()).first }),
+    });
+  };
   if (options.connectionString !== undefined) {
     const { connectionString } = options;
     if (typeof connectionString !== "string" || connectionString === "") {
@@ -132,36 +152,126 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
       throw configurationError("`poolSize` must be an integer >= 1");
     owned = true;
     target = describeConnectionString(connectionString);
-    base = new Kysely<Tables>({
-      dialect: new PostgresDialect({
-        pool: async () => guardClients(await createPool(connectionString, poolSize)),
-      }),
+    let lanes: Promise<PrioritizedPool> | null = null;
+    onPool(() => {
+      lanes ??= createPool(connectionString, poolSize).then((pool) =>
+        prioritized(guardClients(pool), { size: poolSize, owned: true, prepared }),
+      );
+      return lanes;
     });
   } else if (options.pool !== undefined) {
     const { pool } = options;
     if (typeof pool.connect !== "function") throw configurationError("`pool` must be a pg Pool");
     target = describePool(pool);
-    base = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: guardClients(pool) }) });
+    const max = (pool as { options?: { max?: unknown } }).options?.max;
+    if (typeof max === "number" && Number.isInteger(max) && max >= 1) {
+      const lanes = Promise.resolve(prioritized(guardClients(pool), { size: max, owned: false, prepared }));
+      onPool(() => lanes);
+    } else {
+      base = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: guardClients(pool) }) });
+    }
   } else {
     target = "the host's kysely instance";
     base = options.kysely as unknown as Kysely<Tables>;
   }
 
-  let db = prefix === "" ? base : base.withPlugin(new TablePrefixPlugin(prefix));
-  if (schema !== null) db = db.withSchema(schema);
+  const bind = (kysely: Kysely<Tables>) => {
+    let bound = prefix === "" ? kysely : kysely.withPlugin(new TablePrefixPlugin(prefix));
+    if (schema !== null) bound = bound.withSchema(schema);
+    return bound;
+  };
 
   return createSqlStorage({
     dialect: postgresDialect,
-    db,
+    db: bind(base!),
+    ...(urgentBase ? { urgentDb: bind(urgentBase) } : {}),
     names: sqlNames(prefix, schema),
     capabilities: { transactions: true, crossProcess: true, durable: true },
     migrate: options.migrate !== false,
     target,
     async release() {
       // A pool or kysely instance the host passed in stays open: the host owns it.
-      if (owned) await base.destroy();
+      if (owned) await Promise.all([base!.destroy(), urgentBase?.destroy()]);
     },
   });
+}
+
+/** Names of prepared statements by their text (the few the dialect marks, in their shapes). */
+const statementNames = new Map<string, string>();
+
+/** A prepared statement's name: the same text always gets the same name, on every connection. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `kilo_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
+    // The marked shapes are few per schema; the bound only guards against a leak.
+    if (statementNames.size >= 1_000) statementNames.clear();
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/** One pool as two: connections go to `first`'s callers before `normal`'s. */
+interface PrioritizedPool {
+  normal: PostgresPool;
+  first: PostgresPool;
+}
+
+/**
+ * Hands out at most `size` of the pool's connections at once, to waiting
+ * `first` callers before `normal` ones. kilo's commits go first: under load
+ * the commit that ends a run is what its conversation's next run waits for,
+ * so it should not queue behind the reads of runs that are only starting.
+ * `owned`: `end` ends the pool (once, from either side); otherwise it is the
+ * host's. `prepared`: statements the dialect marks run as named prepared statements.
+ */
+function prioritized(
+  pool: PostgresPool,
+  { size, owned, prepared }: { size: number; owned: boolean; prepared: boolean },
+): PrioritizedPool {
+  let held = 0;
+  const waiting: Array<Array<() => void>> = [[], []];
+  const handOn = () => {
+    const next = waiting[0]!.shift() ?? waiting[1]!.shift();
+    if (next) next();
+    else held--;
+  };
+  let ending: Promise<void> | null = null;
+  const side = (level: 0 | 1): PostgresPool => ({
+    async connect(): Promise<PostgresPoolClient> {
+      if (held < size) held++;
+      else await new Promise<void>((resolve) => waiting[level]!.push(resolve));
+      let client: PostgresPoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        handOn();
+        throw error;
+      }
+      let released = false;
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      return {
+        // A statement marked by the dialect runs as a named prepared statement: pg parses it once
+        // per connection, and Postgres plans it once (or keeps a generic plan) instead of each time.
+        query: ((text: unknown, values?: readonly unknown[]) =>
+          prepared && typeof text === "string" && text.startsWith(PREPARED_MARK)
+            ? query({ name: statementName(text), text, values })
+            : query(text, values)) as PostgresPoolClient["query"],
+        release() {
+          if (released) return;
+          released = true;
+          client.release();
+          handOn();
+        },
+      };
+    },
+    end: () => {
+      if (!owned) return Promise.resolve();
+      ending ??= pool.end();
+      return ending;
+    },
+  });
+  return { normal: side(1), first: side(0) };
 }
 
 function configurationError(message: string, cause?: unknown): KiloError {

@@ -83,7 +83,7 @@ export const postgresDialect: SqlDialect = {
   async appendMessage(db, names, row) {
     // The counter bump takes the conversation's row lock, which orders concurrent appends
     // (also across processes); the insert reads the bumped value in the same statement.
-    const result = await sql<{ bumped: unknown; seq: unknown }>`
+    const result = await sql<{ bumped: unknown; seq: unknown }>`${PREPARED}
       with bumped as (
         update ${names.qualified("conversations")} set last_seq = last_seq + 1
         where bot_id = ${row.bot_id} and id = ${row.conversation_id}
@@ -117,7 +117,7 @@ export const postgresDialect: SqlDialect = {
           where e.bot_id = ${row.bot_id}::text and e.conversation_key = ${row.conversation_key}::text
             and e.status in ('queued', 'running'))`
       : sql`false`;
-    const result = await sql<{ seq: unknown; status: string }>`
+    const result = await sql<{ seq: unknown; status: string }>`${PREPARED}
       with bumped as (
         insert into ${names.qualified("run_keys")} (bot_id, conversation_key, last_seq)
         values (${row.bot_id}, ${row.conversation_key}, 1)
@@ -147,7 +147,7 @@ export const postgresDialect: SqlDialect = {
 
   async saveRunStep(db, names, row) {
     // One statement: the insert reads the run's owner itself, so another bot's run stores nothing.
-    const result = await sql<{ run_id: string }>`
+    const result = await sql<{ run_id: string }>`${PREPARED}
       insert into ${names.qualified("run_steps")} (run_id, bot_id, step_index, name, kind, status, output, error,
         started_at, finished_at)
       select ${row.run_id}::text, ${row.bot_id}::text, ${row.step_index}::integer, ${row.name}::text,
@@ -317,6 +317,17 @@ const TRACE_COLUMNS: ReadonlyArray<keyof TracesTable> = [
   "created_at",
 ];
 
+/**
+ * Opens the statements worth preparing once per connection: the hot ones of a
+ * turn and a run, whose text is fixed per shape and whose result columns are
+ * named (so a migration by another process never changes a prepared
+ * statement's result type). The storage's pool runs them as named prepared
+ * statements (`postgres-storage.ts`), saving Postgres the planning on every
+ * execution; elsewhere the comment is only a comment.
+ */
+export const PREPARED_MARK = "/* kilo:prepared */";
+const PREPARED = sql.raw(PREPARED_MARK);
+
 const traceColumns = sql.join(TRACE_COLUMNS.map((column) => sql.id(column)));
 
 /**
@@ -363,7 +374,7 @@ async function commitStatement(
         returning id, bot_id, conversation_key, seq
       )${run.handOff && run.owner !== null ? handOffCte(runsTable, run.owner, run.handOff) : sql``}`
     : sql``;
-  const result = await sql<{ bumped: unknown; seq: unknown; finished?: unknown }>`
+  const result = await sql<{ bumped: unknown; seq: unknown; finished?: unknown }>`${PREPARED}
       with bumped as (
         update ${names.qualified("conversations")}
         set last_seq = last_seq + 1, updated_at = ${conversationUpdatedAt}::timestamptz

@@ -289,6 +289,12 @@ export interface SqlStorageConfig {
   dialect: SqlDialect;
   /** kysely bound to the install's tables (prefix plugin and schema applied). */
   db: Kysely<Tables>;
+  /**
+   * Optional: `db` over the same connections, handed to its callers first.
+   * Turn commits (`commitTurn`, `commitRunTurn`) outside a transaction use it:
+   * under load, a conversation's next run waits for the commit of the one before.
+   */
+  urgentDb?: Kysely<Tables> | undefined;
   names: SqlNames;
   capabilities: StorageCapabilities;
   /** Run pending migrations in `init()` (default true). */
@@ -370,6 +376,9 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
     const scope = context.getStore();
     return scope?.isOpen() ? scope : null;
   };
+
+  /** The connections handed out first (`config.urgentDb`) for `db`, unless `db` is a transaction's. */
+  const urgent = (db: Kysely<Tables>) => (db === root && config.urgentDb ? config.urgentDb : db);
 
   const outerAccess: Access = {
     async run(what, op) {
@@ -472,7 +481,9 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
   const commitTurn = async (turn: TurnCommit): Promise<Message> => {
     const rows = turnRows(turn);
     if (dialect.commitTurn) {
-      const outcome = await outerAccess.run("commitTurn", (db) => dialect.commitTurn!(db, names, rows));
+      const outcome = await outerAccess.run("commitTurn", (db) =>
+        dialect.commitTurn!(urgent(db), names, rows),
+      );
       return appendedMessage(turn.message, outcome, adapter);
     }
     return outerAccess.atomic("commitTurn", (db) => writeTurn(db, turn, rows));
@@ -532,7 +543,7 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
       seq === null ? null : { ...structuredClone(turn.run), seq };
     if (dialect.commitRunTurn) {
       const committed = await outerAccess.run("commitRunTurn", (db) =>
-        dialect.commitRunTurn!(db, names, { ...rows, run }),
+        dialect.commitRunTurn!(urgent(db), names, { ...rows, run }),
       );
       return {
         message: appendedMessage(turn.message, committed.append, adapter),
