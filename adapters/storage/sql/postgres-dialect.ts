@@ -80,12 +80,14 @@ export const postgresDialect: SqlDialect = {
     return sql<SqlBool>`(jsonb_typeof(${column} -> ${key}::text) = 'string' and strpos(lower(${column} ->> ${key}::text), lower(${encodeText(text)}::text)) > 0)`;
   },
 
-  async appendMessage(db, names, row) {
+  async appendMessage(db, names, row, touch) {
     // The counter bump takes the conversation's row lock, which orders concurrent appends
     // (also across processes); the insert reads the bumped value in the same statement.
     const result = await sql<{ bumped: unknown; seq: unknown }>`${PREPARED}
       with bumped as (
-        update ${names.qualified("conversations")} set last_seq = last_seq + 1
+        update ${names.qualified("conversations")} set last_seq = last_seq + 1${
+          touch === undefined ? sql`` : sql`, updated_at = ${touch}::timestamptz`
+        }
         where bot_id = ${row.bot_id} and id = ${row.conversation_id}
         returning last_seq
       ), appended as (

@@ -34,13 +34,17 @@ export async function upsertRunStep(
   db: Kysely<Tables>,
   dialect: SqlDialect,
   step: RunStep,
+  /** The caller has just matched the run by id and bot in this transaction: no check needed. */
+  owned = false,
 ): Promise<boolean> {
-  const owner = await db
-    .selectFrom("runs")
-    .select("id")
-    .where("id", "=", step.runId)
-    .where("bot_id", "=", step.botId)
-    .executeTakeFirst();
+  const owner =
+    owned ||
+    (await db
+      .selectFrom("runs")
+      .select("id")
+      .where("id", "=", step.runId)
+      .where("bot_id", "=", step.botId)
+      .executeTakeFirst());
   if (!owner) return false;
   const row = runStepRow(dialect, step);
   const { run_id: _runId, step_index: _index, ...columns } = row;

@@ -195,7 +195,13 @@ export interface SqlDialect {
   /** True when the JSON object in `column` has a string `field` containing `text`, case-insensitively. */
   jsonFieldContains(column: Expression<unknown>, field: string, text: string): RawBuilder<SqlBool>;
   /** Appends a message, assigning the conversation's next seq atomically. */
-  appendMessage(db: Kysely<Tables>, names: SqlNames, row: Insertable<MessagesTable>): Promise<AppendOutcome>;
+  appendMessage(
+    db: Kysely<Tables>,
+    names: SqlNames,
+    row: Insertable<MessagesTable>,
+    /** Also sets the conversation's `updated_at` to this, with the seq's bump (a turn's commit). */
+    touch?: StoredTimestamp,
+  ): Promise<AppendOutcome>;
   /** Stores a turn in one statement, when the database can; otherwise the storage uses a transaction. */
   commitTurn?(db: Kysely<Tables>, names: SqlNames, rows: TurnRows): Promise<AppendOutcome>;
   /**
@@ -500,19 +506,14 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
   /** A turn's writes one by one, inside a transaction; returns the stored reply. */
   const writeTurn = async (db: Kysely<Tables>, turn: TurnCommit, rows: TurnRows): Promise<Message> => {
     // Throws on a missing conversation or a taken id, which rolls the whole turn back.
+    // The append's bump also touches the conversation.
     const stored = appendedMessage(
       turn.message,
-      await dialect.appendMessage(db, names, rows.message),
+      await dialect.appendMessage(db, names, rows.message, rows.conversationUpdatedAt),
       adapter,
     );
     for (const row of rows.usage) await db.insertInto("usage_records").values(row).execute();
     if (rows.trace) await db.insertInto("traces").values(rows.trace).execute();
-    await db
-      .updateTable("conversations")
-      .set({ updated_at: rows.conversationUpdatedAt })
-      .where("bot_id", "=", turn.message.botId)
-      .where("id", "=", turn.message.conversationId)
-      .execute();
     return stored;
   };
 
@@ -553,7 +554,6 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
     }
     return outerAccess.atomic("commitRunTurn", async (db) => {
       const stored = await writeTurn(db, turn, rows);
-      await upsertRunStep(db, dialect, turn.step);
       let update = db
         .updateTable("runs")
         .set({ ...run.outcome, lease_owner: null, lease_expires_at: null })
@@ -562,6 +562,9 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
         .where("status", "=", sql.lit("running"));
       if (turn.owner !== null) update = update.where("lease_owner", "=", turn.owner);
       const row = await update.returning("seq").executeTakeFirst();
+      // The outcome's update matched the run by id and bot: its step needs no ownership read.
+      const owned = row !== undefined && turn.step.runId === id && turn.step.botId === bot_id;
+      await upsertRunStep(db, dialect, turn.step, owned);
       const ended = finished(row ? toNumber(row.seq) : null);
       if (!handOff) return { message: stored, run: ended };
       const next = ended ? await handOffRun(db, ended, turn.owner!, handOff) : null;

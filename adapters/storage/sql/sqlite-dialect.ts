@@ -70,13 +70,13 @@ export const sqliteDialect: SqlDialect = {
     return member(column, field, sql`j.type = 'text' and instr(lower(j.value), lower(${text})) > 0`);
   },
 
-  async appendMessage(db, _names, row) {
+  async appendMessage(db, _names, row, touch) {
     // Two statements without a transaction of their own: SQLite runs one statement at a
     // time, so the counter bump alone orders concurrent appends. A failed insert leaves
     // a gap in the seqs, which the port allows.
     const bumped = await db
       .updateTable("conversations")
-      .set({ last_seq: sql<number>`last_seq + 1` })
+      .set({ last_seq: sql<number>`last_seq + 1`, ...(touch === undefined ? {} : { updated_at: touch }) })
       .where("bot_id", "=", row.bot_id)
       .where("id", "=", row.conversation_id)
       .returning("last_seq")
