@@ -72,7 +72,7 @@ for (const row of roundTrips) {
 for (const row of runs.rows) {
   rows.push({
     benchmark: `runs: ${row.conversations} conversations x ${runs.messagesPerConversation} messages, ${row.storage}, ${row.processes} process${row.processes > 1 ? "es" : ""}`,
-    figure: `${(row.wallMs / 1000).toFixed(2)} s = ${row.ratio.toFixed(1)}x bound ${row.boundMs.toFixed(0)} ms; ${row.runsPerSecond.toFixed(0)} runs/s; gap median ${row.medianGapMs} ms; ${row.orderingViolations} ordering violations`,
+    figure: `${(row.wallMs / 1000).toFixed(2)} s = ${row.ratio.toFixed(1)}x bound ${row.boundMs.toFixed(0)} ms (${row.storageRatio.toFixed(1)}x with its storage's ${row.storageRunMs.toFixed(2)} ms run alone); ${row.runsPerSecond.toFixed(0)} runs/s; gap median ${row.medianGapMs} ms; ${row.orderingViolations} ordering violations; concurrency ${row.concurrency}`,
     target: `0 violations, <= ${row.targetRatio}x bound${row.targetGapMs === null ? " (gap reported)" : `, gap < ${row.targetGapMs} ms`}`,
     met:
       row.orderingViolations === 0 &&

@@ -10,9 +10,16 @@
  * ordering violations (a run of a conversation starting before the previous
  * one finished, or a run lost or not succeeded: must be 0), the median gap
  * between a conversation's consecutive runs, and the bound to compare with:
- * max(10 × 20 ms, runs × the single-turn overhead).
+ * max(10 × 20 ms, runs × the single-turn overhead). The single-turn overhead
+ * is kilo's own work per turn on the memory adapter (bench/overhead.ts), the
+ * issue's bound; each row also reports the same bound with the overhead of one
+ * run on its own storage (ingest + wait, one at a time, a provider answering at
+ * once), so a storage's own cost per run is told apart from the queue's.
+ * Runs execute at kilo's default concurrency (64 per process) unless
+ * `--concurrency=N` says otherwise.
  *
- *   npx tsx bench/runs.ts [--quick]     (quick: 50 conversations; full: 1,000)
+ *   npx tsx bench/runs.ts [--quick] [--concurrency=N] [--only=memory,sqlite,postgres,postgresx2,dbos]
+ *   (quick: 50 conversations; full: 1,000)
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -32,6 +39,7 @@ import {
   type Storage,
   silentLogger,
 } from "../src/index.js";
+import { DEFAULT_RUN_CONCURRENCY } from "../src/runs/run-service.js";
 import { mockProvider } from "../src/testing/index.js";
 import { benchOverhead } from "./overhead.js";
 import { isMain, percentile, repoRoot, saveResult } from "./support.js";
@@ -56,6 +64,14 @@ export interface RunsBenchRow {
   targetRatio: number;
   /** The median gap the issue asks for: 20 ms; `null` on DBOS, where it is reported only. */
   targetGapMs: number | null;
+  /** Most runs executing at once per process. */
+  concurrency: number;
+  /** Median of one run on this setup's storage, alone (ingest + wait, provider answering at once). */
+  storageRunMs: number;
+  /** max(messages × call latency, runs × storageRunMs). */
+  storageBoundMs: number;
+  /** wallMs / storageBoundMs. */
+  storageRatio: number;
 }
 
 /** What the runs bench reports. */
@@ -71,10 +87,15 @@ const LATENCY_MS = 20;
 const MESSAGES = 10;
 const PRICES = { "mock-1": { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 } };
 
-function benchKilo(storage: Storage, concurrency: number, executor?: RunExecutor): Kilo {
+function benchKilo(
+  storage: Storage,
+  concurrency: number,
+  executor?: RunExecutor,
+  latencyMs = LATENCY_MS,
+): Kilo {
   return createKilo({
     storage,
-    providers: [mockProvider({ latencyMs: LATENCY_MS, respond: () => "ok" })],
+    providers: [mockProvider({ latencyMs, respond: () => "ok" })],
     prices: PRICES,
     logger: silentLogger(),
     runs: executor ? { concurrency, executor } : { concurrency },
@@ -100,6 +121,22 @@ async function ingestAll(kilo: Kilo, botId: string, conversations: number): Prom
   return keys;
 }
 
+/** Median ms of one run alone on `storage` (ingest, then wait), over 50 conversations in turn. */
+async function storageRunMs(storage: Storage & { close?(): Promise<void> }, runs: number): Promise<number> {
+  const kilo = benchKilo(storage, 1, undefined, 0);
+  const bot = await kilo.bots.create({ userId: "bench-user", name: "Bench" });
+  const durations: number[] = [];
+  const warmup = 50;
+  for (let n = 0; n < warmup + runs; n++) {
+    const started = performance.now();
+    const { run_id } = await kilo.runs.ingest(message(`alone-${n % 50}`, n), { botId: bot.id });
+    await kilo.runs.wait(run_id);
+    if (n >= warmup) durations.push(performance.now() - started);
+  }
+  await kilo.close();
+  return percentile(durations, 0.5);
+}
+
 /** Ordering violations and gaps, from the stored runs of every conversation. */
 async function inspect(storage: Storage, botId: string, keys: string[]) {
   let violations = 0;
@@ -120,10 +157,15 @@ async function inspect(storage: Storage, botId: string, keys: string[]) {
 interface Setup {
   storage: string;
   processes: number;
+  /** A fresh storage of this setup's kind, for {@link storageRunMs}. */
+  alone(): Storage & { close?(): Promise<void> };
   /** Conversations for this setup when it runs fewer than the others (DBOS). */
   conversations?: number;
   /** Runs the workload and returns the wall time and the storage to inspect. */
-  run(conversations: number): Promise<{ wallMs: number; inspected: Awaited<ReturnType<typeof inspect>> }>;
+  run(
+    conversations: number,
+    concurrency: number,
+  ): Promise<{ wallMs: number; inspected: Awaited<ReturnType<typeof inspect>> }>;
 }
 
 /** One process: the kilo that ingests executes too (on `executor`, when given, instead of the built-in one). */
@@ -136,10 +178,11 @@ function inProcess(
   return {
     storage: name,
     processes: 1,
+    alone: make,
     ...(conversationCount === undefined ? {} : { conversations: conversationCount }),
-    async run(conversations) {
+    async run(conversations, concurrency) {
       const storage = make();
-      const kilo = benchKilo(storage, conversations, executor?.());
+      const kilo = benchKilo(storage, concurrency, executor?.());
       const bot = await kilo.bots.create({ userId: "bench-user", name: "Bench" });
       // An executor that launches an engine does it now, outside the timed part.
       if (executor) await kilo.runs.start();
@@ -184,17 +227,18 @@ const ready = (child: ChildProcess) =>
   });
 
 /** Two worker processes execute; this process only ingests (concurrency 0). */
-function twoProcesses(admin: pg.Pool, schemas: string[]): Setup {
+function twoProcesses(admin: pg.Pool, schemas: string[], alone: Setup["alone"]): Setup {
   return {
     storage: "postgres",
     processes: 2,
-    async run(conversations) {
+    alone,
+    async run(conversations, concurrency) {
       const schema = `kilo_bench_${randomBytes(4).toString("hex")}_two`;
       schemas.push(schema);
       const storage = postgresStorage({ connectionString: DATABASE_URL, schema, poolSize: 10 });
       const kilo = benchKilo(storage, 0);
       const bot = await kilo.bots.create({ userId: "bench-user", name: "Bench" });
-      const children = ["a", "b"].map((name) => spawnWorker(schema, name, conversations));
+      const children = ["a", "b"].map((name) => spawnWorker(schema, name, concurrency));
       try {
         await Promise.all(children.map(ready));
         const started = performance.now();
@@ -218,7 +262,7 @@ function twoProcesses(admin: pg.Pool, schemas: string[]): Setup {
 
 /** Runs the workload on every storage. `overheadMs` is the single-turn overhead (measured here when not given). */
 export async function benchRuns(
-  options: { quick?: boolean; overheadMs?: number; only?: readonly string[] } = {},
+  options: { quick?: boolean; overheadMs?: number; only?: readonly string[]; concurrency?: number } = {},
 ): Promise<RunsBenchResult> {
   const conversations = options.quick ? 50 : 1_000;
   const overheadMs = options.overheadMs ?? (await benchOverhead({ quick: true })).medianMs;
@@ -228,15 +272,17 @@ export async function benchRuns(
   const dbosDatabase = `kilo_bench_dbos_${randomBytes(4).toString("hex")}`;
   const dbosUrl = new URL(DATABASE_URL);
   dbosUrl.pathname = `/${dbosDatabase}`;
+  let files = 0;
+  const postgres = () => {
+    const schema = `kilo_bench_${randomBytes(4).toString("hex")}_one`;
+    schemas.push(schema);
+    return postgresStorage({ connectionString: DATABASE_URL, schema, poolSize: 10 });
+  };
   const setups: Setup[] = [
     inProcess("memory", () => memoryStorage()),
-    inProcess("sqlite", () => sqliteStorage({ filename: join(directory, "runs.db") })),
-    inProcess("postgres", () => {
-      const schema = `kilo_bench_${randomBytes(4).toString("hex")}_one`;
-      schemas.push(schema);
-      return postgresStorage({ connectionString: DATABASE_URL, schema, poolSize: 10 });
-    }),
-    twoProcesses(admin, schemas),
+    inProcess("sqlite", () => sqliteStorage({ filename: join(directory, `runs-${files++}.db`) })),
+    inProcess("postgres", postgres),
+    twoProcesses(admin, schemas, postgres),
     inProcess(
       "dbos",
       () => {
@@ -255,9 +301,12 @@ export async function benchRuns(
   try {
     for (const setup of setups.filter(chosen)) {
       const count = setup.conversations ?? conversations;
-      const { wallMs, inspected } = await setup.run(count);
+      const concurrency = options.concurrency ?? DEFAULT_RUN_CONCURRENCY;
+      const aloneMs = await storageRunMs(setup.alone(), options.quick ? 100 : 300);
+      const { wallMs, inspected } = await setup.run(count, concurrency);
       const runs = count * MESSAGES;
       const boundMs = Math.max(MESSAGES * LATENCY_MS, runs * overheadMs);
+      const storageBoundMs = Math.max(MESSAGES * LATENCY_MS, runs * aloneMs);
       rows.push({
         storage: setup.storage,
         processes: setup.processes,
@@ -271,6 +320,10 @@ export async function benchRuns(
         ratio: wallMs / boundMs,
         targetRatio: setup.storage === "postgres" || setup.storage === "dbos" ? 2.5 : 1.5,
         targetGapMs: setup.storage === "dbos" ? null : 20,
+        concurrency,
+        storageRunMs: aloneMs,
+        storageBoundMs,
+        storageRatio: wallMs / storageBoundMs,
       });
     }
   } finally {
@@ -293,7 +346,14 @@ if (isMain(import.meta.url)) {
     .find((arg) => arg.startsWith("--only="))
     ?.slice("--only=".length)
     .split(",");
-  const result = await benchRuns({ quick: process.argv.includes("--quick"), ...(only ? { only } : {}) });
+  const concurrency = process.argv
+    .find((arg) => arg.startsWith("--concurrency="))
+    ?.slice("--concurrency=".length);
+  const result = await benchRuns({
+    quick: process.argv.includes("--quick"),
+    ...(only ? { only } : {}),
+    ...(concurrency ? { concurrency: Number(concurrency) } : {}),
+  });
   console.table(
     result.rows.map((row) => ({
       storage: `${row.storage} (${row.processes} process${row.processes > 1 ? "es" : ""})`,
@@ -304,6 +364,8 @@ if (isMain(import.meta.url)) {
       "median gap ms": row.medianGapMs,
       "bound ms": row.boundMs.toFixed(0),
       ratio: `${row.ratio.toFixed(2)} (target ${row.targetRatio})`,
+      "run alone ms": row.storageRunMs.toFixed(2),
+      "ratio to its storage": row.storageRatio.toFixed(2),
     })),
   );
   console.log(`single-turn overhead: ${result.singleTurnOverheadMs.toFixed(3)} ms`);
