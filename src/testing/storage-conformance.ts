@@ -1269,6 +1269,24 @@ function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
       expect((await s.runs.get(run.id))?.status).toBe("awaiting_approval");
     });
 
+    /** Commits a seeded run's turn as `owner` (started at `startedAt`), handing off at `now`. */
+    const commitHandingOff = (
+      s: Storage,
+      seeded: Awaited<ReturnType<typeof seed>>,
+      owner: string | null,
+      now: number,
+      startedAt?: Date,
+    ) =>
+      s.commitRunTurn!({
+        message: seeded.reply,
+        usage: [],
+        conversationUpdatedAt: at(9),
+        run: startedAt === undefined ? seeded.outcome : { ...seeded.outcome, startedAt },
+        step: seeded.step,
+        owner,
+        handOff: { now: at(now), leaseExpiresAt: at(now + 60) },
+      });
+
     /** A claimed run of a key with two more queued behind it, and a queued run of another key. */
     const seedHandOff = async (s: Storage, reserveFor?: { owner: string; until: Date }) => {
       const seeded = await seed(s, "queued");
@@ -1292,16 +1310,7 @@ function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
         conversationKey: `${run.conversationKey}-other`,
         createdAt: at(2),
       });
-      const commit = (owner: string | null, now: number) =>
-        s.commitRunTurn!({
-          message: seeded.reply,
-          usage: [],
-          conversationUpdatedAt: at(9),
-          run: { ...seeded.outcome, startedAt: at(3) },
-          step: seeded.step,
-          owner,
-          handOff: { now: at(now), leaseExpiresAt: at(now + 60) },
-        });
+      const commit = (owner: string | null, now: number) => commitHandingOff(s, seeded, owner, now, at(3));
       return { ...seeded, next, third, otherKey, commit };
     };
 
@@ -1334,29 +1343,13 @@ function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
       expect(await s.runs.get(next.id)).toEqual(next);
       // Runs executed without leases are not handed on.
       const unleased = await seed(s);
-      const alone = await s.commitRunTurn!({
-        message: unleased.reply,
-        usage: [],
-        conversationUpdatedAt: at(9),
-        run: unleased.outcome,
-        step: unleased.step,
-        owner: null,
-        handOff: { now: at(10), leaseExpiresAt: at(70) },
-      });
+      const alone = await commitHandingOff(s, unleased, null, 10);
       expect(alone.run).toEqual({ ...unleased.outcome, seq: unleased.run.seq });
       expect(alone.next ?? null).toBeNull();
       // The key's last run: nothing to hand on.
       const last = await seed(s, "queued");
       await s.runs.claim!({ owner: "holder", now: at(3), leaseExpiresAt: at(60), limit: 1_000 });
-      const ended = await s.commitRunTurn!({
-        message: last.reply,
-        usage: [],
-        conversationUpdatedAt: at(9),
-        run: { ...last.outcome, startedAt: at(3) },
-        step: last.step,
-        owner: "holder",
-        handOff: { now: at(10), leaseExpiresAt: at(70) },
-      });
+      const ended = await commitHandingOff(s, last, "holder", 10, at(3));
       expect(ended.run?.status).toBe("succeeded");
       expect(ended.next).toBeNull();
     });
