@@ -499,6 +499,29 @@ class SortedIndex<T> {
     else rows.splice(this.after(rows, position), 0, row);
   }
 
+  /**
+   * Puts `row` in `previous`'s place when both have the same group and sort
+   * key (a change that leaves this index's order alone: a binary search, no
+   * splices); otherwise moves it.
+   */
+  replace(previous: Row<T>, row: Row<T>): void {
+    const group = this.spec.group(row.value);
+    if (
+      group !== null &&
+      group === this.spec.group(previous.value) &&
+      this.spec.sortKey(row.value) === this.spec.sortKey(previous.value)
+    ) {
+      const rows = this.groups.get(group);
+      const at = rows ? this.atOrAfter(rows, this.position(previous)) : -1;
+      if (rows && rows[at] === previous) {
+        rows[at] = row;
+        return;
+      }
+    }
+    this.remove(previous);
+    this.add(row);
+  }
+
   remove(row: Row<T>): void {
     const group = this.spec.group(row.value);
     if (group === null) return;
@@ -584,13 +607,21 @@ class Table<T extends { id: string }, I extends string> {
     const previous = this.byId.get(value.id);
     if (!previous) throw error("INTERNAL", `replace of a missing row ${value.id}`);
     const row: Row<T> = { value, ord: previous.ord };
-    this.detach(previous);
-    this.attach(row);
+    this.relink(previous, row);
     journal?.record(() => {
-      if (this.byId.get(value.id) !== row) return;
-      this.detach(row);
-      this.attach(previous);
+      if (this.byId.get(value.id) === row) this.relink(row, previous);
     });
+  }
+
+  /** Swaps `from` for `to` (the same id) in every index, in place where its order is unchanged. */
+  private relink(from: Row<T>, to: Row<T>): void {
+    this.byId.set(to.value.id, to);
+    if (this.uniqueKey) {
+      const old = this.uniqueKey(from.value);
+      if (this.byUnique.get(old) === from) this.byUnique.delete(old);
+      this.byUnique.set(this.uniqueKey(to.value), to);
+    }
+    for (const index of this.indexes) index.replace(from, to);
   }
 
   remove(id: string, journal: Journal): boolean {
