@@ -265,7 +265,7 @@ export async function benchRuns(
   options: { quick?: boolean; overheadMs?: number; only?: readonly string[]; concurrency?: number } = {},
 ): Promise<RunsBenchResult> {
   const conversations = options.quick ? 50 : 1_000;
-  const overheadMs = options.overheadMs ?? (await benchOverhead({ quick: true })).medianMs;
+  const overheadMs = options.overheadMs ?? (await benchOverhead({ quick: options.quick })).medianMs;
   const directory = mkdtempSync(join(tmpdir(), "kilo-bench-runs-"));
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   const schemas: string[] = [];
