@@ -136,12 +136,11 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
   let urgentBase: Kysely<Tables> | undefined;
   let owned = false;
   let target: string;
-  const onPool = (lanes: () => Promise<PrioritizedPool>) => {
-    base = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: async () => (await lanes()).normal }) });
-    urgentBase = new Kysely<Tables>({
-      dialect: new PostgresDialect({ pool: async () => (await lanes()).first }),
-    });
-  };
+  /** kysely on each side of a prioritized pool. */
+  const onPool = (lanes: () => Promise<PrioritizedPool>): [Kysely<Tables>, Kysely<Tables>] => [
+    new Kysely<Tables>({ dialect: new PostgresDialect({ pool: async () => (await lanes()).normal }) }),
+    new Kysely<Tables>({ dialect: new PostgresDialect({ pool: async () => (await lanes()).first }) }),
+  ];
   if (options.connectionString !== undefined) {
     const { connectionString } = options;
     if (typeof connectionString !== "string" || connectionString === "") {
@@ -153,7 +152,7 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
     owned = true;
     target = describeConnectionString(connectionString);
     let lanes: Promise<PrioritizedPool> | null = null;
-    onPool(() => {
+    [base, urgentBase] = onPool(() => {
       lanes ??= createPool(connectionString, poolSize).then((pool) =>
         prioritized(guardClients(pool), { size: poolSize, owned: true, prepared }),
       );
@@ -166,7 +165,7 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
     const max = (pool as { options?: { max?: unknown } }).options?.max;
     if (typeof max === "number" && Number.isInteger(max) && max >= 1) {
       const lanes = Promise.resolve(prioritized(guardClients(pool), { size: max, owned: false, prepared }));
-      onPool(() => lanes);
+      [base, urgentBase] = onPool(() => lanes);
     } else {
       base = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: guardClients(pool) }) });
     }
@@ -183,7 +182,7 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
 
   return createSqlStorage({
     dialect: postgresDialect,
-    db: bind(base!),
+    db: bind(base),
     ...(urgentBase ? { urgentDb: bind(urgentBase) } : {}),
     names: sqlNames(prefix, schema),
     capabilities: { transactions: true, crossProcess: true, durable: true },
@@ -191,7 +190,7 @@ export function postgresStorage<DB = unknown>(options: PostgresStorageOptions<DB
     target,
     async release() {
       // A pool or kysely instance the host passed in stays open: the host owns it.
-      if (owned) await Promise.all([base!.destroy(), urgentBase?.destroy()]);
+      if (owned) await Promise.all([base.destroy(), urgentBase?.destroy()]);
     },
   });
 }
