@@ -94,10 +94,17 @@ export const RunSchema = z.object({
   finishedAt: z.date().nullable(),
   /** Ingest order within (bot, conversation key), assigned by storage: strictly increasing. */
   seq: z.number().int().positive(),
+  /**
+   * How many times the run went back to the queue after a decision on the
+   * approval its workflow stopped at (`ctx.tool`; see `RunRepository.requeue`);
+   * absent (or 0) until then. Each return gives the run a new `seq`, at the
+   * end of its key's lane.
+   */
+  resumes: z.number().int().nonnegative().optional(),
 });
 
 /** One processing of one inbound event. */
 export type Run = z.infer<typeof RunSchema>;
 
-/** A run as handed to storage; `seq` is assigned on create. */
-export type NewRun = Omit<Run, "seq">;
+/** A run as handed to storage; `seq` is assigned on create (and `resumes` by `requeue`). */
+export type NewRun = Omit<Run, "seq" | "resumes">;

@@ -411,6 +411,28 @@ export interface RunRepository {
    * `awaiting_approval` runs. A conversation key's later runs keep their `seq`.
    */
   deleteFinishedBefore?(before: Date): Promise<number>;
+  /**
+   * Optional: sends a run that is `awaiting_approval` back to the queue, at
+   * the end of its key's lane, once the approval its workflow stopped at
+   * (`ctx.tool`) is decided. In one write, only while the run is
+   * `awaiting_approval`: `status` becomes `queued`, `seq` a new one greater
+   * than every seq its key has had (as `create` assigns), `resumes` one more
+   * than before (absent counts as 0), `output`, `error` and `finishedAt`
+   * `null` and any lease or reservation cleared; `startedAt` and the run's
+   * recorded steps are kept (the run replays them when it executes again).
+   * Returns the run as stored, or `null`, writing nothing, when the bot has no
+   * such run or it is not `awaiting_approval` (another call requeued it first).
+   *
+   * Without it, a workflow's `ctx.tool` call that needs an approval does not
+   * stop the workflow: it returns `awaiting_approval` and the decision
+   * continues the conversation with a bot turn instead.
+   *
+   * @example
+   * ```ts
+   * const run = await storage.runs.requeue?.(botId, runId); // queued, seq at the lane's end, or null
+   * ```
+   */
+  requeue?(botId: string, runId: string): Promise<Run | null>;
 
   /**
    * Optional, with {@link extendLeases} and {@link finish}: the runs table as a

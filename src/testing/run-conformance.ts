@@ -677,3 +677,115 @@ export function registerRunRetentionTests(group: RunTestGroup, hasSteps: boolean
     });
   });
 }
+
+/**
+ * Registers the `runs requeue` group, for adapters with the optional
+ * `runs.requeue`: an `awaiting_approval` run goes back to the queue at the end
+ * of its key's lane, keeping its steps; anything else is left alone.
+ */
+export function registerRunRequeueTests(group: RunTestGroup, hasSteps: boolean, hasQueue: boolean): void {
+  group("runs requeue", (test) => {
+    test("requeue sends an awaiting_approval run to the end of its key's lane, once", async (s) => {
+      const requeue = s.runs.requeue!.bind(s.runs);
+      const bot = await seedBot(s);
+      const waiting = await s.runs.create(
+        makeRun(bot, {
+          status: "awaiting_approval",
+          output: { approvalId: "appr_1" },
+          startedAt: at(10),
+          finishedAt: at(20),
+        }),
+      );
+      const later = await s.runs.create(makeRun(bot, { createdAt: at(30) }));
+      const elsewhere = await s.runs.create(makeRun(bot, { conversationKey: "chat:other" }));
+      if (hasSteps) {
+        await s.runSteps!.save({
+          runId: waiting.id,
+          botId: bot.id,
+          index: 0,
+          name: "tool:shop.refund",
+          kind: "tool",
+          status: "succeeded",
+          output: { status: "awaiting_approval", approvalId: "appr_1" },
+          error: null,
+          startedAt: at(10),
+          finishedAt: at(20),
+        });
+      }
+      const requeued = await requeue(bot.id, waiting.id);
+      const expected: Run = {
+        ...waiting,
+        status: "queued",
+        seq: later.seq + 1,
+        resumes: 1,
+        output: null,
+        error: null,
+        finishedAt: null,
+      };
+      expect(requeued).toEqual(expected);
+      expect(await s.runs.get(waiting.id)).toEqual(expected);
+      // Once: a second decision finds it queued and changes nothing.
+      expect(await requeue(bot.id, waiting.id)).toBeNull();
+      expect(await s.runs.get(waiting.id)).toEqual(expected);
+      if (hasSteps) expect(await s.runSteps!.listByRun(bot.id, waiting.id)).toHaveLength(1);
+      // The key's next run comes after it; other keys are untouched.
+      expect((await s.runs.create(makeRun(bot))).seq).toBe(later.seq + 2);
+      expect(await s.runs.get(elsewhere.id)).toEqual(elsewhere);
+      // update keeps resumes as stored, as it keeps seq.
+      const done = await s.runs.update({
+        ...expected,
+        status: "succeeded",
+        output: { ok: true },
+        resumes: 0,
+      });
+      expect(done).toMatchObject({ seq: expected.seq });
+      expect((await s.runs.get(waiting.id))?.resumes).toBe(1);
+    });
+
+    test("requeue counts resumes and refuses other statuses, another bot's run and a missing run", async (s) => {
+      const requeue = s.runs.requeue!.bind(s.runs);
+      const bot = await seedBot(s);
+      const other = await seedBot(s);
+      const run = await s.runs.create(makeRun(bot, { status: "awaiting_approval", finishedAt: at(5) }));
+      const first = await requeue(bot.id, run.id);
+      expect(first).toMatchObject({ status: "queued", resumes: 1 });
+      await s.runs.update({ ...first!, status: "awaiting_approval", finishedAt: at(9) });
+      const second = await requeue(bot.id, run.id);
+      expect(second).toMatchObject({ status: "queued", resumes: 2, seq: first!.seq + 1 });
+      expect(await requeue(other.id, run.id)).toBeNull();
+      expect(await requeue(bot.id, uid("missing"))).toBeNull();
+      for (const status of ["queued", "running", "succeeded", "failed"] as const) {
+        const kept = await s.runs.create(makeRun(bot, { conversationKey: `k-${status}`, status }));
+        expect(await requeue(bot.id, kept.id)).toBeNull();
+        expect(await s.runs.get(kept.id)).toEqual(kept);
+      }
+    });
+
+    if (hasQueue) {
+      test("a requeued run is claimed after the runs its key queued meanwhile, and reserved for nobody", async (s) => {
+        const q = queueOf(s);
+        await drainOthers(q);
+        const bot = await seedBot(s);
+        const created = await s.runs.create(makeRun(bot, { createdAt: at(10) }));
+        const [claimed] = await claimOwn(q, bot, claimAt("w1", at(100)));
+        expect(claimed?.run.id).toBe(created.id);
+        const waiting = await q.finish(
+          { ...claimed!.run, status: "awaiting_approval", finishedAt: at(101) },
+          "w1",
+        );
+        expect(waiting?.status).toBe("awaiting_approval");
+        const meanwhile = await s.runs.create(makeRun(bot, { createdAt: at(102) }));
+        const requeued = await s.runs.requeue!(bot.id, created.id);
+        expect(requeued?.seq).toBeGreaterThan(meanwhile.seq);
+        // The run created meanwhile is the head, though the requeued run is older.
+        const next = await claimOwn(q, bot, claimAt("w2", at(103)));
+        expect(next.map((claim) => claim.run.id)).toEqual([meanwhile.id]);
+        await q.finish(succeededAt(next[0]!.run, 104), "w2");
+        const resumed = await claimOwn(q, bot, claimAt("w3", at(105)));
+        expect(resumed.map((claim) => [claim.run.id, claim.run.resumes, claim.reclaimed])).toEqual([
+          [created.id, 1, false],
+        ]);
+      });
+    }
+  });
+}

@@ -16,6 +16,7 @@ import {
   registerRunBatchReadTests,
   registerRunListByBotTests,
   registerRunQueueTests,
+  registerRunRequeueTests,
   registerRunRetentionTests,
   registerRunTests,
 } from "./run-conformance.js";
@@ -171,6 +172,9 @@ export function runStorageConformance(options: StorageConformanceOptions): void 
     if (hasRunsGetMany) registerRunBatchReadTests(group);
     if (typeof probe.runs.listByBot === "function") registerRunListByBotTests(group);
     if (typeof probe.runs.deleteFinishedBefore === "function") registerRunRetentionTests(group, hasRunSteps);
+    if (typeof probe.runs.requeue === "function") {
+      registerRunRequeueTests(group, hasRunSteps, queueMethodCount === queueMethods.length);
+    }
     // Traces are optional: without them turns leave none, so only adapters that have them are checked.
     if (hasTraces) registerTraceTests(group, hasCommitTurn);
     // runSteps is optional: without it the core runs workflows unrecorded.

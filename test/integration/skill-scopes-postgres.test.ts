@@ -64,7 +64,7 @@ describe("skill scopes on Postgres", () => {
 
     const storage = postgresStorage({ pool, schema });
     expect(await storage.migrate()).toEqual({
-      applied: ["0011_skill_scopes_and_teams", "0012_approval_runs"],
+      applied: ["0011_skill_scopes_and_teams", "0012_approval_runs", "0013_run_resumes"],
     });
     const skill = await storage.skills.get("b1", "s1");
     expect(skill).toMatchObject({ botId: "b1", scope: { kind: "bot", id: "b1" }, name: "Orders" });

@@ -47,7 +47,7 @@ describe("migration 0011_skill_scopes_and_teams", () => {
     const database = await databaseAtVersion10("k_");
     const storage = sqliteStorage({ database, tablePrefix: "k_" });
     expect(await storage.migrate()).toEqual({
-      applied: ["0011_skill_scopes_and_teams", "0012_approval_runs"],
+      applied: ["0011_skill_scopes_and_teams", "0012_approval_runs", "0013_run_resumes"],
     });
 
     const skill = await storage.skills.get("b1", "s1");

@@ -243,12 +243,20 @@ function holdsLease(db: Database, run: Run | undefined, owner: string): run is R
   return run !== undefined && run.status === "running" && db.leases.get(run.id)?.owner === owner;
 }
 
+/** `run` as a replacement of `existing`: `seq` and `resumes` stay as stored (storage assigns them). */
+function keptFields(run: Run, existing: Run): Run {
+  const { resumes: _resumes, ...fields } = copy(run);
+  return existing.resumes === undefined
+    ? { ...fields, seq: existing.seq }
+    : { ...fields, seq: existing.seq, resumes: existing.resumes };
+}
+
 /** Stores a run's outcome if it is still running (under `owner`'s lease, when given); `null` otherwise. */
 function finishRun(db: Database, run: Run, owner: string | null, journal: Journal): Run | null {
   const existing = ownedBy(db.runs.get(run.id), run.botId);
   // The lease is the fence: a worker whose run was reclaimed finishes nothing.
   if (owner === null ? existing?.status !== "running" : !holdsLease(db, existing, owner)) return null;
-  const stored: Run = { ...copy(run), seq: existing!.seq };
+  const stored = keptFields(run, existing!);
   db.runs.replace(stored, journal);
   setLeaseOf(db, run.id, null, journal);
   return copy(stored);
@@ -1533,12 +1541,37 @@ function buildRepositories(db: Database, access: Access): StorageRepositories {
       access.write((journal) => {
         const existing = ownedBy(db.runs.get(run.id), run.botId);
         if (!existing) return null;
-        const stored: Run = { ...copy(run), seq: existing.seq };
+        const stored = keptFields(run, existing);
         db.runs.replace(stored, journal);
         return copy(stored);
       }),
     getMany: (runIds) =>
       access.read(() => runIds.flatMap((runId) => (db.runs.has(runId) ? [copy(db.runs.get(runId)!)] : []))),
+    requeue: (botId, runId) =>
+      access.write((journal) => {
+        const existing = ownedBy(db.runs.get(runId), botId);
+        if (existing?.status !== "awaiting_approval") return null;
+        const lane = key(botId, existing.conversationKey);
+        const previous = db.runSeqs.get(lane);
+        const last = Math.max(previous ?? 0, existing.seq);
+        const stored: Run = {
+          ...existing,
+          status: "queued",
+          seq: last + 1,
+          resumes: (existing.resumes ?? 0) + 1,
+          output: null,
+          error: null,
+          finishedAt: null,
+        };
+        db.runs.replace(stored, journal);
+        db.runSeqs.set(lane, last + 1);
+        journal?.record(() => {
+          if (previous === undefined) db.runSeqs.delete(lane);
+          else db.runSeqs.set(lane, previous);
+        });
+        setLease(runId, null, journal);
+        return copy(stored);
+      }),
     claim: ({ owner, now, leaseExpiresAt, limit }) =>
       access.write((journal) => {
         checkLimit(limit);

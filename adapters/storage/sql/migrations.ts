@@ -960,6 +960,25 @@ const approvalRuns: Migration = {
   },
 };
 
+/**
+ * Version 13: `runs.resumes`, how many times a run went back to the queue
+ * after a decision on the approval its workflow stopped at (`ctx.tool`):
+ * a resumed run replays its recorded steps, and a durable executor tells
+ * its attempts apart by it. 0 for every run written before this version.
+ */
+const runResumes: Migration = {
+  version: 13,
+  name: "0013_run_resumes",
+  statements(db, { types }) {
+    return [
+      db.schema
+        .alterTable("runs")
+        .addColumn("resumes", types.integer, (column) => column.notNull().defaultTo(0))
+        .compile(),
+    ];
+  },
+};
+
 /** Every migration, in order. */
 export const MIGRATIONS: readonly Migration[] = [
   initialSchema,
@@ -974,6 +993,7 @@ export const MIGRATIONS: readonly Migration[] = [
   skillVersions,
   skillScopes,
   approvalRuns,
+  runResumes,
 ];
 
 /** The schema version this kilo reads and writes. */

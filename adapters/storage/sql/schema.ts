@@ -262,6 +262,8 @@ export interface RunsTable {
   lease_owner: ColumnType<string | null, string | null | undefined, string | null>;
   /** When that lease expires unless extended (migration 5). */
   lease_expires_at: ColumnType<unknown, StoredTimestamp | null | undefined, StoredTimestamp | null>;
+  /** How many times the run was requeued after an approval decision (migration 13). */
+  resumes: ColumnType<unknown, number | undefined, number>;
 }
 
 /** Row of `run_keys` (migration 4): the last seq handed out per (bot_id, conversation_key). */

@@ -1300,7 +1300,16 @@ function runOf(dialect: SqlDialect, row: Selectable<RunsTable>): Run {
     createdAt: dialect.fromTimestamp(row.created_at),
     startedAt: time(row.started_at),
     finishedAt: time(row.finished_at),
+    // Absent until the run is first requeued (and in a row read before migration 13).
+    ...(row.resumes === undefined || toNumber(row.resumes) === 0 ? {} : { resumes: toNumber(row.resumes) }),
   };
+}
+
+/** `run` as an update stored it: `seq` and `resumes` are the stored ones (storage assigns them). */
+function storedRun(run: Run, row: { seq: unknown; resumes: unknown }): Run {
+  const { resumes: _resumes, ...fields } = structuredClone(run);
+  const resumes = toNumber(row.resumes);
+  return resumes > 0 ? { ...fields, seq: toNumber(row.seq), resumes } : { ...fields, seq: toNumber(row.seq) };
 }
 
 /** The columns of a run claimed at `at` (a claim or a hand-off): running under `owner`'s lease. */
@@ -2247,9 +2256,55 @@ function buildRepositories(
           .set(columns)
           .where("id", "=", run.id)
           .where("bot_id", "=", run.botId)
-          .returning("seq")
+          .returning(["seq", "resumes"])
           .executeTakeFirst();
-        return row ? { ...copy(run), seq: toNumber(row.seq) } : null;
+        return row ? storedRun(run, row) : null;
+      }),
+    requeue: (botId, runId) =>
+      access.atomic("runs.requeue", async (db) => {
+        const awaiting = dialect.text("awaiting_approval");
+        const found = await db
+          .selectFrom("runs")
+          .select(["conversation_key", "seq"])
+          .where("id", "=", runId)
+          .where("bot_id", "=", botId)
+          .where("status", "=", awaiting)
+          .executeTakeFirst();
+        if (!found) return null;
+        // The key's next seq, as runs.create takes it: the run goes to the end of its lane.
+        const bumped = await db
+          .insertInto("run_keys")
+          .values({
+            bot_id: botId,
+            conversation_key: found.conversation_key,
+            last_seq: toNumber(found.seq) + 1,
+          })
+          .onConflict((oc) =>
+            oc.columns(["bot_id", "conversation_key"]).doUpdateSet({
+              last_seq: sql<number>`${sql.ref("run_keys.last_seq")} + 1`,
+            }),
+          )
+          .returning("last_seq")
+          .executeTakeFirstOrThrow();
+        // Conditional again: a concurrent requeue that committed first leaves nothing to do here.
+        const row = await db
+          .updateTable("runs")
+          .set({
+            status: dialect.text("queued"),
+            seq: toNumber(bumped.last_seq),
+            resumes: sql<number>`${sql.ref("resumes")} + 1`,
+            output: null,
+            error: null,
+            finished_at: null,
+            lease_owner: null,
+            lease_expires_at: null,
+          })
+          .where("id", "=", runId)
+          .where("bot_id", "=", botId)
+          .where("status", "=", awaiting)
+          .returningAll()
+          .executeTakeFirst();
+        return row ? runOf(dialect, row) : null;
       }),
     getMany: (runIds) =>
       access.run("runs.getMany", async (db) => {
@@ -2363,9 +2418,9 @@ function buildRepositories(
           .where("bot_id", "=", run.botId)
           .where("lease_owner", "=", owner)
           .where("status", "=", sql.lit("running"))
-          .returning("seq")
+          .returning(["seq", "resumes"])
           .executeTakeFirst();
-        return row ? { ...copy(run), seq: toNumber(row.seq) } : null;
+        return row ? storedRun(run, row) : null;
       }),
     listUnfinished: (page) =>
       access.run("runs.listUnfinished", async (db) => {
