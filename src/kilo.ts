@@ -92,7 +92,7 @@ import { acceptProposal, createSkillProposer, dismissProposal } from "./skills/s
 import { SkillService } from "./skills/skill-service.js";
 import { createTeamApi, type KiloTeams, withoutTeam } from "./teams/team-service.js";
 import { createApprovalDecider } from "./tools/approval-decider.js";
-import { ApiCaller, buildUrl, callApiTools, resolveCall } from "./tools/call-api.js";
+import { ApiCaller, type ApiCallOutcome, buildUrl, callApiTools, resolveCall } from "./tools/call-api.js";
 import { aesGcmVault } from "./tools/credential-vault.js";
 import { createHttpExecutor, type HttpExecutor, type HttpExecutorOptions } from "./tools/http-executor.js";
 import { createTraceApi, type KiloTraces, type TraceOptions } from "./traces/trace-service.js";
@@ -245,10 +245,22 @@ const RunListOptionsSchema = z
 /** What deciding on an approval did. */
 export interface ApprovalOutcome {
   approval: ToolApproval;
-  /** What the call returned (as the model saw it); `null` when denied. */
+  /**
+   * What the call returned (as the model saw it); `null` when denied, and when
+   * a workflow's run resumes with the decision (its `ctx.tool` call sends it).
+   */
   result: { content: string; isError: boolean } | null;
-  /** The turn that continued the conversation with the decision. */
-  turn: TurnResult;
+  /**
+   * The turn that continued the conversation with the decision; `null` when
+   * the approval was a workflow's `ctx.tool` call: its run resumes instead.
+   */
+  turn: TurnResult | null;
+  /**
+   * The run that asked for the approval (`null` for one asked outside a run):
+   * for a workflow's `ctx.tool` call, the run sent back to the queue, to
+   * `kilo.runs.wait` on for the workflow's outcome.
+   */
+  run: Run | null;
 }
 
 /** The components a kilo instance runs with, for hosts that want to call one directly. */
@@ -539,6 +551,24 @@ function addUsage(totals: UsageTotals, record: UsageRecord): void {
   totals.costUsd += record.costUsd;
 }
 
+/**
+ * A call's outcome as a workflow's `ctx.tool` returns it. An answer's content is `{ status, body }`
+ * with the body as text (cut at the size limit); a failure's is its message. A JSON body comes
+ * back parsed, other text as it came.
+ */
+function toolResult(outcome: ApiCallOutcome, approvalId: string | null): WorkflowToolResult {
+  let body: unknown = outcome.content;
+  if (outcome.audit.status === "succeeded") {
+    body = parseJsonOr((parseJsonOr(outcome.content) as { body?: unknown } | null)?.body ?? null);
+  }
+  return {
+    status: outcome.audit.status,
+    httpStatus: outcome.audit.httpStatus,
+    body: outcome.approval ? null : body,
+    approvalId,
+  };
+}
+
 /** `text` parsed as JSON, or `text` itself when it is not a string of JSON. */
 function parseJsonOr(text: unknown): unknown {
   if (typeof text !== "string") return text;
@@ -651,7 +681,14 @@ export function createKilo(options: KiloOptions): Kilo {
     registryTtlMs: storage.capabilities.crossProcess ? 5_000 : 60_000,
   };
   const caller = new ApiCaller(apiDeps);
-  const approvalDecider = createApprovalDecider({ storage, clock, caller });
+  // A run requeued by a decision executes through the run service (created below, with the
+  // orchestrator that decides approvals in turns).
+  const approvalDecider = createApprovalDecider({
+    storage,
+    clock,
+    caller,
+    onRequeued: (run) => runs.requeued(run),
+  });
   const apiTools = callApiTools(apiDeps, caller);
   const toolProviders = [
     skillDataTools(records),
@@ -733,6 +770,7 @@ export function createKilo(options: KiloOptions): Kilo {
     const { run } = request;
     const bot = await cache.bot(run.botId);
     if (!bot) throw new KiloError("NOT_FOUND", `There is no bot '${run.botId}'`);
+    if (request.approvalId !== undefined) return decidedWorkflowTool(bot, request.run, request.approvalId);
     const input = { tool: request.tool, endpoint: request.endpoint, params: request.params };
     const resolved = resolveCall(await storage.tools.listByBot(bot.id), input);
     // Path parameters are checked before anything is sent, as for the model's calls.
@@ -753,18 +791,42 @@ export function createKilo(options: KiloOptions): Kilo {
           resolved,
         )
       : await caller.send(context, resolved, { idempotencyKey: request.idempotencyKey });
-    // An answer's content is `{ status, body }` with the body as text (cut at the size limit); a
-    // failure's is its message. A JSON body comes back parsed, other text as it came.
-    let body: unknown = outcome.content;
-    if (outcome.audit.status === "succeeded") {
-      body = parseJsonOr((parseJsonOr(outcome.content) as { body?: unknown } | null)?.body ?? null);
-    }
-    return {
-      status: outcome.audit.status,
-      httpStatus: outcome.audit.httpStatus,
-      body: outcome.approval ? null : body,
-      approvalId: outcome.approval?.id ?? null,
+    return toolResult(outcome, outcome.approval?.id ?? null);
+  }
+
+  /**
+   * A workflow's `ctx.tool` call that waited for an approval, made again as the run resumes: sent
+   * now when approved (once decided, under the approval's id as the Idempotency-Key, as a turn's
+   * approved call is), recorded as refused when denied, still waiting while pending.
+   */
+  async function decidedWorkflowTool(bot: Bot, run: Run, approvalId: string): Promise<WorkflowToolResult> {
+    const approval = await storage.approvals.get(bot.id, approvalId);
+    if (!approval) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
+    const waiting = { httpStatus: null, approvalId: approval.id };
+    if (approval.status === "pending") return { status: "awaiting_approval", body: null, ...waiting };
+    const context = {
+      bot,
+      userId: approval.userId,
+      conversationId: approval.conversationId,
+      matchedSkill: null,
+      skills: [],
+      runId: run.id,
     };
+    if (approval.status === "denied") {
+      await caller.denied(context, approval);
+      return { status: "denied", body: approval.reason, ...waiting };
+    }
+    const tool = await storage.tools.get(bot.id, approval.toolId);
+    if (!tool) {
+      const message = `Bot '${bot.id}' has no tool '${approval.toolId}' any more`;
+      return { status: "failed", body: message, ...waiting };
+    }
+    const resolved = resolveCall([tool], {
+      tool: tool.name,
+      endpoint: approval.endpoint,
+      params: approval.input,
+    });
+    return toolResult(await caller.send(context, resolved, { idempotencyKey: approval.id }), approval.id);
   }
 
   const runs = createRunService({
@@ -819,6 +881,8 @@ export function createKilo(options: KiloOptions): Kilo {
       reason,
     );
     const { approval } = decided;
+    // A workflow stopped at this call resumes with the decision: its own run goes on, no turn.
+    if (decided.resumes) return { approval, result: null, turn: null, run: decided.run };
     // The continuation is a run in the lane of the run that asked (its conversation key), after
     // whatever that lane has queued meanwhile; an approval asked outside a run uses the
     // conversation's own lane.
@@ -834,7 +898,7 @@ export function createKilo(options: KiloOptions): Kilo {
       undefined,
       decided.run ? { conversationKey: decided.run.conversationKey } : {},
     );
-    return { approval, result: decided.result, turn };
+    return { approval, result: decided.result, turn, run: decided.run };
   }
 
   const traceApi = createTraceApi(storage, clock, options.traces);

@@ -5,6 +5,7 @@ import type { Memory } from "../src/domain/memory.js";
 import { type CreateSkillInput, CreateSkillInputSchema, type Skill } from "../src/domain/skill.js";
 import type { ToolEndpoint } from "../src/domain/tool.js";
 import { KiloError } from "../src/errors.js";
+import type { Kilo } from "../src/kilo.js";
 
 export const NOW = new Date("2026-11-21T10:00:00.000Z");
 
@@ -116,3 +117,15 @@ export const RISKY_REFUND_ENDPOINT: ToolEndpoint = {
   parameters: [{ name: "amount", in: "body", type: "integer", required: true, description: "Cents" }],
   risky: true,
 };
+
+/** A bot of `userId` named Till with the tool `shop` (no auth) holding only {@link RISKY_REFUND_ENDPOINT}. */
+export async function botWithRiskyShop(kilo: Kilo, userId: string): Promise<Bot> {
+  const bot = await kilo.bots.create({ userId, name: "Till" });
+  await kilo.tools.create(bot.id, {
+    name: "shop",
+    baseUrl: "https://api.test.kilo",
+    auth: { type: "none" },
+    endpoints: [RISKY_REFUND_ENDPOINT],
+  });
+  return bot;
+}

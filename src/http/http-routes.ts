@@ -337,7 +337,8 @@ const EvolveResultSchema: z.ZodType<EvolveResult> = z.object({
 const ApprovalOutcomeSchema: z.ZodType<ApprovalOutcome> = z.object({
   approval: ToolApprovalSchema,
   result: z.object({ content: z.string(), isError: z.boolean() }).nullable(),
-  turn: TurnResultSchema,
+  turn: TurnResultSchema.nullable(),
+  run: RunSchema.nullable(),
 });
 
 /** `GET /v1/runs/:run_id`: a run in the my-kaiser v1 shape. */

@@ -324,6 +324,13 @@ export interface RunService {
    */
   resume(): Promise<{ resumed: number }>;
   /**
+   * Executes a run that an approval decision sent back to the queue
+   * (`storage.runs.requeue`, which stored it `queued` at the end of its key's
+   * lane): kilo's approval decider calls it. Nothing to do once closed (the
+   * run stays queued in storage for the next process).
+   */
+  requeued(run: Run): void;
+  /**
    * Starts executing runs without ingesting one: what a worker process that
    * only executes calls. On shared storage this starts claiming runs from the
    * shared queue; otherwise it resumes a previous process's runs (when
@@ -425,6 +432,8 @@ export function createRunService(options: RunServiceOptions): RunService {
   const { storage, orchestrator, clock, ids, emit } = options;
   const logger = options.logger.child({ component: "runs" });
   const canClaim = Boolean(storage.runs.claim && storage.runs.extendLeases && storage.runs.finish);
+  // A workflow stops at a ctx.tool approval, and resumes once it is decided, where runs can be requeued.
+  const canRequeue = Boolean(storage.runs.requeue && storage.runSteps);
   // A host's executor replaces both built-in ones.
   const executor = options.executor;
   const shared = !executor && storage.capabilities.crossProcess && canClaim;
@@ -608,6 +617,60 @@ export function createRunService(options: RunServiceOptions): RunService {
   });
 
   /**
+   * Whether a run about to execute has never executed (so has no recorded steps to read): `queued`
+   * and never sent back to the queue by an approval decision.
+   */
+  const isFresh = (run: Run) => run.status === "queued" && !run.resumes;
+
+  /**
+   * A run just stored `awaiting_approval` because its workflow stopped at a `ctx.tool` approval:
+   * when that approval was decided while the run was still executing (the decision found it not yet
+   * stopped), the decision could not requeue it, so this does.
+   */
+  async function requeueIfDecided(run: Run, approvalId: string, log: Logger): Promise<void> {
+    const approval = await storage.approvals.get(run.botId, approvalId);
+    if (!approval || approval.status === "pending") return;
+    const requeued = await storage.runs.requeue!(run.botId, run.id);
+    if (requeued) {
+      log.info({ approval_id: approvalId, seq: requeued.seq }, "approval decided meanwhile: run requeued");
+      requeue(requeued);
+    }
+  }
+
+  /**
+   * Executes a run that an approval decision sent back to the queue
+   * (`storage.runs.requeue`): in this process's keyed queue, through the host
+   * executor, or at the shared queue's next claim (in any process).
+   */
+  function requeue(run: Run): void {
+    if (closed) return;
+    emit("run-queued", runEvent(run));
+    logger.info(
+      {
+        run_id: run.id,
+        workflow: run.workflow,
+        conversation_key: run.conversationKey,
+        seq: run.seq,
+        resumes: run.resumes,
+      },
+      "run requeued",
+    );
+    unsettledHere.add(run.id);
+    if (unsettledHere.size > FINISHED_RUNS_KEPT) unsettledHere.delete(unsettledHere.values().next().value!);
+    if (executor) {
+      void started()
+        .then(() => submit(executor, [run], true))
+        .catch((error: unknown) =>
+          logger.error(
+            { run_id: run.id, error: toKiloError(error, "INTERNAL", "Cannot submit the run") },
+            "requeued run not submitted: it runs when its executor resumes unfinished runs",
+          ),
+        );
+    } else if (shared) claimer.poke();
+    else enqueue(run);
+  }
+
+  /**
    * Runs the workflow of a run that is `running`; returns it `succeeded`, `awaiting_approval`
    * (a turn of it asked for a tool call's approval) or `failed`, and
    * `committed` when its turn stored that outcome already (under `owner`'s lease). Never throws.
@@ -621,7 +684,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       wrapStep?: RunStepWrapper | undefined;
       handOff?: (() => RunHandOff | undefined) | undefined;
     },
-  ): Promise<{ outcome: Run; committed?: WorkflowOutcome["committed"] }> {
+  ): Promise<{ outcome: Run; committed?: WorkflowOutcome["committed"]; suspendedOn?: string }> {
     try {
       const handler = workflows.resolve(run.workflow, await options.overlayWorkflows?.());
       if (!handler) {
@@ -631,7 +694,7 @@ export function createRunService(options: RunServiceOptions): RunService {
         );
       }
       const inlineTurn = inline.get(run.id);
-      const { output, committed, awaitingApproval } = await withLogFields(logFields(run), () =>
+      const { output, committed, awaitingApproval, suspendedOn } = await withLogFields(logFields(run), () =>
         executeWorkflow({
           run,
           handler,
@@ -645,10 +708,12 @@ export function createRunService(options: RunServiceOptions): RunService {
           fresh: how.fresh,
           commitWithTurn: { owner: how.owner, handOff: how.handOff },
           callTool: options.callTool,
+          suspendOnApproval: canRequeue,
         }),
       );
       const status = awaitingApproval ? "awaiting_approval" : "succeeded";
       const outcome: Run = { ...run, status, output, finishedAt: clock.now() };
+      if (suspendedOn !== undefined) return { outcome, suspendedOn };
       return committed ? { outcome: committed.run ?? outcome, committed } : { outcome };
     } catch (error) {
       const failure = toKiloError(error, "INTERNAL", "The run's workflow failed");
@@ -719,15 +784,16 @@ export function createRunService(options: RunServiceOptions): RunService {
       current = (await storage.runs.update(current)) ?? current;
       announceStart(current, log, run.status === "running");
       runningHere.add(runId);
-      const { outcome, committed } = await perform(current, log, {
+      const { outcome, committed, suspendedOn } = await perform(current, log, {
         owner: null,
-        fresh: run.status === "queued",
+        fresh: isFresh(run),
       });
       current = outcome;
       settled = committed
         ? (committed.run ?? undefined)
         : ((await storage.runs.update(current)) ?? undefined);
       completed(current, startedAt, log);
+      if (settled && suspendedOn !== undefined) await requeueIfDecided(settled, suspendedOn, log);
     } catch (error) {
       // Storage failed around the run: it stays unfinished in storage and is resumed on restart.
       unrecorded(run, log, error);
@@ -776,9 +842,9 @@ export function createRunService(options: RunServiceOptions): RunService {
       current = (await storage.runs.update(current)) ?? current;
       announceStart(current, log, run.status === "running");
       runningHere.add(runId);
-      const { outcome, committed } = await perform(current, log, {
+      const { outcome, committed, suspendedOn } = await perform(current, log, {
         owner: null,
-        fresh: run.status === "queued",
+        fresh: isFresh(run),
         wrapStep: executeOptions.wrapStep,
       });
       current = outcome;
@@ -790,6 +856,7 @@ export function createRunService(options: RunServiceOptions): RunService {
         ? (committed.run ?? undefined)
         : ((await storage.runs.update(current)) ?? undefined);
       if (settled) completed(current, startedAt, log);
+      if (settled && suspendedOn !== undefined) await requeueIfDecided(settled, suspendedOn, log);
       return settled ?? null;
     } catch (error) {
       const wrapped = toKiloError(error, "STORAGE_FAILED", "Cannot record the run");
@@ -1005,14 +1072,15 @@ export function createRunService(options: RunServiceOptions): RunService {
       try {
         announceStart(run, log, claim.reclaimed);
         runningHere.add(run.id);
-        const { outcome, committed } = await perform(run, log, {
+        const { outcome, committed, suspendedOn } = await perform(run, log, {
           owner,
-          fresh: !claim.reclaimed,
+          fresh: !claim.reclaimed && !run.resumes,
           handOff: burst < LANE_BURST ? handOffLease : undefined,
         });
         stored = committed ? committed.run : await storage.runs.finish!(outcome, owner);
         next = committed?.next ?? null;
         if (stored) completed(stored, startedAt, log);
+        if (stored && suspendedOn !== undefined) await requeueIfDecided(stored, suspendedOn, log);
         else log.warn({ owner, status: outcome.status }, "run outcome discarded: its lease was lost");
       } catch (error) {
         // The run stays `running` under a lease nobody extends: another process (or this one)
@@ -1441,6 +1509,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     },
 
     resume,
+    requeued: requeue,
 
     register: (name, handler) => workflows.register(name, handler),
 

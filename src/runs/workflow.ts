@@ -44,15 +44,21 @@ export interface WorkflowToolResult {
   /**
    * `succeeded`: the upstream answered (any HTTP status: see `httpStatus`);
    * `failed` or `blocked`: no usable answer, or refused before sending (SSRF
-   * guard); `awaiting_approval`: a risky endpoint, not sent: it waits for the
-   * user's approval (`approvalId`), and the run ends `awaiting_approval`.
+   * guard); `denied`: a risky endpoint the user refused, not sent;
+   * `awaiting_approval`: a risky endpoint, not sent, waiting for the user's
+   * approval (`approvalId`). A workflow sees `awaiting_approval` only on a
+   * storage that cannot requeue runs (`RunRepository.requeue`); otherwise the
+   * run stops at the call and `ctx.tool` returns once the approval is decided.
    */
   status: ToolCallStatus;
   /** The upstream's HTTP status, when it answered. */
   httpStatus: number | null;
-  /** The response body (parsed when JSON; cut at the caller's size limit), or why the call failed. */
+  /**
+   * The response body (parsed when JSON; cut at the caller's size limit), why
+   * the call failed, or, when `denied`, the reason given (or `null`).
+   */
   body: unknown;
-  /** The approval a risky call waits for, else `null`. */
+  /** The approval a risky call waited for (or waits for), else `null`. */
   approvalId: string | null;
 }
 
@@ -65,6 +71,13 @@ export interface WorkflowToolRequest {
   params: Record<string, unknown>;
   /** The step's idempotency key: sent as the call's `Idempotency-Key` (any method but GET). */
   idempotencyKey: string;
+  /**
+   * Set when the run resumes after this step waited for an approval: the call
+   * as that approval decided it (approved: sent now, under the approval's id
+   * as `Idempotency-Key`; denied: not sent), or, while it is still pending,
+   * `awaiting_approval` again.
+   */
+  approvalId?: string | undefined;
 }
 
 /** Options of {@link WorkflowContext.turn}. */
@@ -108,11 +121,16 @@ export interface WorkflowContext {
    * step named `tool:<tool>.<endpoint>`: with its encrypted credential,
    * through the SSRF-safe executor, audited, and carrying the step's
    * idempotency key as `Idempotency-Key` (any method but GET). A risky
-   * endpoint is not sent: it asks for the user's approval, the step returns
-   * `{ status: "awaiting_approval", approvalId }`, and the run ends
-   * `awaiting_approval`; the decision sends it (or not) and continues the
-   * conversation, as for a turn's call. An unknown tool, endpoint or bad
-   * parameters fail the step with `VALIDATION_FAILED`.
+   * endpoint is not sent: it asks for the user's approval and the workflow
+   * stops there: the run ends `awaiting_approval` (its output
+   * `{ approvalId }`), releasing its conversation key. The decision
+   * (`kilo.approvals.approve` / `deny`, or the user's "yes" / "no") sends the
+   * run back to the end of its key's lane; it executes again, replays the
+   * steps before, and `ctx.tool` returns the decided call: `succeeded` (or
+   * `failed`) with the response, or `denied`. (On a storage without
+   * `runs.requeue` it returns `awaiting_approval` at once instead, and the
+   * decision continues the conversation with a turn.) An unknown tool,
+   * endpoint or bad parameters fail the step with `VALIDATION_FAILED`.
    */
   tool(tool: string, endpoint: string, params?: Record<string, unknown>): Promise<WorkflowToolResult>;
   /**
@@ -253,6 +271,12 @@ export interface WorkflowExecution {
   /** The run was `queued` until now (never executed): it has no recorded steps, so none are read. */
   fresh?: boolean | undefined;
   /**
+   * A `ctx.tool` call waiting for an approval stops the workflow (the run is
+   * requeued once it is decided: the storage has `runs.requeue`) instead of
+   * returning `awaiting_approval` to it.
+   */
+  suspendOnApproval?: boolean | undefined;
+  /**
    * The built-in `message` workflow's turn stores the run's outcome with its
    * own commit, when the orchestrator and the storage can (`commitRunTurn`),
    * under this lease owner (`null`: no lease). Absent: never. `handOff`,
@@ -281,6 +305,12 @@ export interface WorkflowOutcome {
    * execution does not count: its approvals may be decided already.)
    */
   awaitingApproval: boolean;
+  /**
+   * Set when the workflow stopped at a `ctx.tool` call waiting for this
+   * approval (see {@link WorkflowExecution.suspendOnApproval}); `output` is then
+   * `{ approvalId }`.
+   */
+  suspendedOn?: string | undefined;
 }
 
 /**
@@ -292,6 +322,13 @@ export function turnAwaitsApproval(turn: Pick<TurnResult, "toolCalls"> | null | 
     const result = call.result as { status?: unknown } | null | undefined;
     return typeof result === "object" && result !== null && result.status === "awaiting_approval";
   });
+}
+
+/** The approval a recorded `ctx.tool` output waits for, or `null`. */
+export function awaitedApproval(output: unknown): string | null {
+  if (typeof output !== "object" || output === null) return null;
+  const { status, approvalId } = output as { status?: unknown; approvalId?: unknown };
+  return status === "awaiting_approval" && typeof approvalId === "string" ? approvalId : null;
 }
 
 /** A value as stored: JSON, `undefined` as `null`. */
@@ -315,13 +352,22 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
   for (const step of previous) recorded.set(step.index, step);
   if (recorded.size > 0) log.info({ steps: recorded.size }, "replaying recorded steps");
   let next = 0;
+  // Set when a ctx.tool call stops the workflow for an approval: nothing more is made after it.
+  let suspendedOn: string | undefined;
+  let suspend!: () => void;
+  const suspended = new Promise<void>((resolve) => {
+    suspend = resolve;
+  });
+  const never = <T>() => new Promise<T>(() => undefined);
 
   async function record<T>(
     name: string,
     kind: RunStepKind,
-    make: (info: WorkflowStepInfo, link?: TurnRunLink) => Promise<T> | T,
-    fused = false,
+    make: (info: WorkflowStepInfo, link?: TurnRunLink, previous?: RunStep) => Promise<T> | T,
+    options: { fused?: boolean; redo?: (output: unknown) => boolean } = {},
   ) {
+    const fused = options.fused ?? false;
+    if (suspendedOn !== undefined) return never<T>();
     const index = next++;
     const previous = recorded.get(index);
     if (previous && (previous.name !== name || previous.kind !== kind)) {
@@ -334,7 +380,7 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
     // The failure as thrown here, with its cause; a wrapper's replayed failure has only code and message.
     let failure: KiloError | undefined;
     const makeStep = async (): Promise<RunStepResult> => {
-      if (previous?.status === "succeeded") {
+      if (previous?.status === "succeeded" && !options.redo?.(previous.output)) {
         log.debug({ step: name, index }, "step replayed");
         return { ok: true, output: previous.output };
       }
@@ -367,7 +413,7 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
       let output: unknown;
       try {
         const info = { idempotencyKey: `${run.id}:${index}`, index, runId: run.id };
-        output = asJson(await (link ? make(info, link) : make(info)));
+        output = asJson(await (link ? make(info, link) : make(info, undefined, previous)));
       } catch (error) {
         failure = toKiloError(
           error,
@@ -456,12 +502,9 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
         execution.commitWithTurn !== undefined &&
         execution.wrapStep === undefined &&
         isBuiltInMessageWorkflow(handler);
-      return record(
-        "turn",
-        "turn",
-        turnIn(botId, conversationId, turnOptions.text ?? eventText, own),
+      return record("turn", "turn", turnIn(botId, conversationId, turnOptions.text ?? eventText, own), {
         fused,
-      ) as Promise<WorkflowTurnResult>;
+      }) as Promise<WorkflowTurnResult>;
     },
     ask(botId, text) {
       return record(
@@ -494,11 +537,36 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
           ),
         );
       }
-      return record(`tool:${tool}.${endpoint}`, "tool", async (info) => {
-        const result = await callTool({ run, tool, endpoint, params, idempotencyKey: info.idempotencyKey });
-        if (result.status === "awaiting_approval") awaitingApproval = true;
-        return result;
-      }) as Promise<WorkflowToolResult>;
+      const suspends = execution.suspendOnApproval === true;
+      const call = record(
+        `tool:${tool}.${endpoint}`,
+        "tool",
+        async (info, _link, previous) => {
+          // A step that waited for an approval is made again once the run resumes: as decided.
+          const waited = previous ? awaitedApproval(previous.output) : null;
+          return callTool({
+            run,
+            tool,
+            endpoint,
+            params,
+            idempotencyKey: info.idempotencyKey,
+            ...(waited ? { approvalId: waited } : {}),
+          });
+        },
+        // Replayed as recorded unless it waits for an approval and the run may have resumed.
+        suspends ? { redo: (output) => awaitedApproval(output) !== null } : {},
+      ) as Promise<WorkflowToolResult>;
+      return call.then((result) => {
+        const waiting = awaitedApproval(result);
+        if (waiting === null) return result;
+        awaitingApproval = true;
+        if (!suspends) return result;
+        // The workflow stops here: this call never returns in this execution (a try/catch in the
+        // workflow cannot swallow the stop), and the run ends awaiting the decision.
+        suspendedOn ??= waiting;
+        suspend();
+        return never<WorkflowToolResult>();
+      });
     },
     step(name, fn) {
       if (typeof name !== "string" || name.length === 0 || name.length > 200) {
@@ -514,7 +582,14 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
 
   let result: unknown;
   try {
-    result = await handler(run.input as InboundEvent, ctx);
+    const handled = Promise.resolve(handler(run.input as InboundEvent, ctx));
+    result = await Promise.race([handled, suspended]);
+    if (suspendedOn !== undefined) {
+      // The handler's promise stays pending; a rejection it may still see is not the run's.
+      handled.catch(() => undefined);
+      log.info({ approval_id: suspendedOn }, "workflow stopped for an approval");
+      return { output: { approvalId: suspendedOn }, committed, awaitingApproval: true, suspendedOn };
+    }
   } catch (error) {
     throw toKiloError(error, "HOST_CALLBACK_FAILED", `Workflow '${run.workflow}' failed`);
   }

@@ -19,9 +19,17 @@ export interface ApprovalDecision {
   /**
    * The run whose turn asked for the approval (stored `succeeded` now if it
    * was `awaiting_approval` and has no approval pending any more), or `null`
-   * for an approval asked outside a run.
+   * for an approval asked outside a run. When `resumes`: the run its workflow
+   * stopped in, `queued` again at the end of its key's lane (or, while its
+   * execution was still storing the stop, as it stands: it is requeued then).
    */
   run: Run | null;
+  /**
+   * True for an approval a workflow's `ctx.tool` call stopped at: nothing was
+   * sent here (`result` is `null`); the run resumes and its `ctx.tool` call
+   * makes the decided call, so no turn continues the conversation.
+   */
+  resumes: boolean;
 }
 
 /**
@@ -55,6 +63,8 @@ export interface ApprovalDeciderOptions {
   storage: Storage;
   clock: Clock;
   caller: ApiCaller;
+  /** Told of a run the decision sent back to the queue (`runs.requeue`), so it executes. */
+  onRequeued?: ((run: Run) => void) | undefined;
 }
 
 /** Most pending approvals of a bot read to find those of one conversation. */
@@ -76,8 +86,27 @@ export function answersApproval(message: string): "approved" | "denied" | null {
   return DENY.test(text) ? "denied" : null;
 }
 
+/**
+ * True for an approval a workflow's `ctx.tool` call asked for: its tool call id
+ * is the step's idempotency key, `${runId}:${index}` (a model's tool call ids
+ * never take that form).
+ */
+export function isStepApproval(approval: Pick<ToolApproval, "runId" | "toolCallId">): boolean {
+  const { runId, toolCallId } = approval;
+  return (
+    runId !== null && toolCallId.startsWith(`${runId}:`) && /^\d+$/.test(toolCallId.slice(runId.length + 1))
+  );
+}
+
 /** Creates the approval decider over the storage and the API caller. */
-export function createApprovalDecider({ storage, clock, caller }: ApprovalDeciderOptions): ApprovalDecider {
+export function createApprovalDecider({
+  storage,
+  clock,
+  caller,
+  onRequeued,
+}: ApprovalDeciderOptions): ApprovalDecider {
+  // Workflows stop at a ctx.tool approval only where their runs can be requeued (see executeWorkflow).
+  const canResume = Boolean(storage.runs.requeue && storage.runSteps);
   const pendingOf = (botId: string) =>
     storage.approvals.listByBot(botId, { status: "pending", limit: PENDING_READ });
 
@@ -89,6 +118,21 @@ export function createApprovalDecider({ storage, clock, caller }: ApprovalDecide
     if (run.status !== "awaiting_approval") return run;
     if ((await pendingOf(botId)).some((other) => other.runId === run.id)) return run;
     return (await storage.runs.update({ ...run, status: "succeeded" })) ?? run;
+  }
+
+  /**
+   * Sends the run a workflow stopped in back to the queue. Not yet stopped (its execution is
+   * storing it `awaiting_approval` now): that execution requeues it once stored, seeing the
+   * approval decided.
+   */
+  async function requeue(botId: string, runId: string): Promise<Run | null> {
+    const requeued = await storage.runs.requeue!(botId, runId);
+    if (requeued) {
+      onRequeued?.(requeued);
+      return requeued;
+    }
+    const run = await storage.runs.get(runId);
+    return run && run.botId === botId ? run : null;
   }
 
   async function decide(
@@ -107,6 +151,20 @@ export function createApprovalDecider({ storage, clock, caller }: ApprovalDecide
     });
     if (!approval) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
     const label = `${approval.toolName}.${approval.endpoint}`;
+    if (canResume && isStepApproval(approval)) {
+      const note =
+        decision === "approved"
+          ? `The user approved ${label}; the workflow that asked sends it as it continues.`
+          : `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
+      return {
+        approval,
+        result: null,
+        note,
+        label,
+        run: await requeue(bot.id, approval.runId!),
+        resumes: true,
+      };
+    }
     const context = { bot, userId: approval.userId, conversationId: approval.conversationId };
     let result: ApprovalDecision["result"] = null;
     let note: string;
@@ -131,7 +189,7 @@ export function createApprovalDecider({ storage, clock, caller }: ApprovalDecide
       await caller.denied(context, approval);
       note = `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
     }
-    return { approval, result, note, label, run: await release(bot.id, approval) };
+    return { approval, result, note, label, run: await release(bot.id, approval), resumes: false };
   }
 
   return {

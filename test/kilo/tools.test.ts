@@ -242,7 +242,7 @@ describe("call_api with encrypted credentials", () => {
     const outcome = await kilo.approvals.approve(bot.id, pending!.id);
     expect(outcome.approval.status).toBe("approved");
     expect(JSON.parse(JSON.parse(outcome.result!.content).body)).toEqual({ refunded: 450 });
-    expect(outcome.turn.reply).toBe("Done: 4.50 refunded.");
+    expect(outcome.turn?.reply).toBe("Done: 4.50 refunded.");
     expect(server.requests.at(-1)).toMatchObject({ path: "/v1/refunds", method: "POST" });
     // Sent once, on the decision, keyed by the approval.
     expect(server.requests.at(-1)?.headers["idempotency-key"]).toBe(pending!.id);
@@ -284,8 +284,8 @@ describe("call_api with encrypted credentials", () => {
     );
   });
 
-  it("a workflow's ctx.tool calls a registered endpoint as a recorded step, and a risky one waits for approval", async () => {
-    const { kilo } = setup(["Sent: 4.50 refunded."], {
+  it("a workflow's ctx.tool calls a registered endpoint as a recorded step; a risky one stops the run until the decision, which resumes it at the end of its lane", async () => {
+    const { kilo, provider } = setup([], {
       workflows: {
         "order.sync": async (event, ctx) => {
           const placed = await ctx.tool("bakeshop", "place_order", { item: event.text });
@@ -296,23 +296,20 @@ describe("call_api with encrypted credentials", () => {
             .catch((error: unknown) => (error as KiloError).code);
           return { placed, looked: looked.body, refund, wrong };
         },
+        "order.note": async (event, ctx) => ctx.step("note", () => ({ noted: event.text })),
       },
     });
     const { bot } = await shop(kilo);
     const before = server.requests.length;
+    const event = { schema_version: 1 as const, conversation_key: "shop:7", user_key: "u1" };
     const { run_id } = await kilo.runs.ingest(
-      { schema_version: 1, type: "order.sync", conversation_key: "shop:7", user_key: "u1", text: "cake" },
+      { ...event, type: "order.sync", text: "cake" },
       { botId: bot.id },
     );
     const run = await kilo.runs.wait(run_id);
-    expect(run.status).toBe("awaiting_approval");
     const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
-    expect(run.output).toEqual({
-      placed: { status: "succeeded", httpStatus: 201, body: { placed: "cake" }, approvalId: null },
-      looked: { id: "42", status: "baked", note: expect.any(String) },
-      refund: { status: "awaiting_approval", httpStatus: null, body: null, approvalId: approval!.id },
-      wrong: "VALIDATION_FAILED",
-    });
+    // Stopped at the risky call: nothing after it ran, and the run says what it waits for.
+    expect(run).toMatchObject({ status: "awaiting_approval", output: { approvalId: approval!.id }, seq: 1 });
     expect(approval).toMatchObject({ runId: run_id, endpoint: "refund", input: { amount: 450 } });
     // The POST carried its step's idempotency key; the risky call was not sent.
     expect(
@@ -321,22 +318,183 @@ describe("call_api with encrypted credentials", () => {
       ["POST", "/v1/orders", `${run_id}:0`],
       ["GET", "/v1/orders/42", undefined],
     ]);
-    expect(
-      (await kilo.runs.steps(run_id)).map((step) => [step.index, step.kind, step.name, step.status]),
-    ).toEqual([
-      [0, "tool", "tool:bakeshop.place_order", "succeeded"],
-      [1, "tool", "tool:bakeshop.get_order", "succeeded"],
-      [2, "tool", "tool:bakeshop.refund", "succeeded"],
-      [3, "tool", "tool:bakeshop.nope", "failed"],
+    const stepsOf = async () =>
+      (await kilo.runs.steps(run_id)).map((step) => [step.index, step.name, step.status, step.output]);
+    expect(await stepsOf()).toEqual([
+      [0, "tool:bakeshop.place_order", "succeeded", expect.objectContaining({ httpStatus: 201 })],
+      [1, "tool:bakeshop.get_order", "succeeded", expect.objectContaining({ httpStatus: 200 })],
+      [
+        2,
+        "tool:bakeshop.refund",
+        "succeeded",
+        { status: "awaiting_approval", httpStatus: null, body: null, approvalId: approval!.id },
+      ],
     ]);
-    // Approving sends it and continues the conversation in the run's lane.
+
+    // The key is free meanwhile: the conversation's next event runs.
+    const note = await kilo.runs.ingest(
+      { ...event, type: "order.note", text: "ring twice" },
+      { botId: bot.id },
+    );
+    expect(await kilo.runs.wait(note.run_id)).toMatchObject({ status: "succeeded", seq: 2 });
+
     const outcome = await kilo.approvals.approve(bot.id, approval!.id);
-    expect(outcome.turn.reply).toBe("Sent: 4.50 refunded.");
-    expect(server.requests.at(-1)).toMatchObject({ method: "POST", path: "/v1/refunds" });
-    expect((await kilo.runs.list(bot.id, "shop:7")).map((r) => [r.workflow, r.status])).toEqual([
-      ["order.sync", "succeeded"],
-      ["message", "succeeded"],
+    // No turn continues the conversation: the workflow's own run goes on, after the note.
+    expect(outcome).toMatchObject({
+      result: null,
+      turn: null,
+      run: { id: run_id, status: "queued", seq: 3, resumes: 1 },
+    });
+    const resumed = await kilo.runs.wait(run_id);
+    expect(resumed).toMatchObject({ status: "succeeded", seq: 3, resumes: 1 });
+    expect(resumed.output).toEqual({
+      placed: { status: "succeeded", httpStatus: 201, body: { placed: "cake" }, approvalId: null },
+      looked: { id: "42", status: "baked", note: expect.any(String) },
+      refund: { status: "succeeded", httpStatus: 200, body: { refunded: 450 }, approvalId: approval!.id },
+      wrong: "VALIDATION_FAILED",
+    });
+    // Steps before the stop were replayed, not sent again; the approved call went once, keyed by the approval.
+    expect(
+      server.requests.slice(before).map((r) => [r.method, r.path, r.headers["idempotency-key"]]),
+    ).toEqual([
+      ["POST", "/v1/orders", `${run_id}:0`],
+      ["GET", "/v1/orders/42", undefined],
+      ["POST", "/v1/refunds", approval!.id],
     ]);
+    expect((await stepsOf()).map(([index, name, status]) => [index, name, status])).toEqual([
+      [0, "tool:bakeshop.place_order", "succeeded"],
+      [1, "tool:bakeshop.get_order", "succeeded"],
+      [2, "tool:bakeshop.refund", "succeeded"],
+      [3, "tool:bakeshop.nope", "failed"],
+    ]);
+    expect((await kilo.runs.list(bot.id, "shop:7")).map((r) => [r.workflow, r.seq, r.status])).toEqual([
+      ["order.note", 2, "succeeded"],
+      ["order.sync", 3, "succeeded"],
+    ]);
+    expect(provider.requests).toHaveLength(0);
+    await kilo.close();
+  });
+
+  it("a denied ctx.tool call resumes its workflow with `denied` and the reason; a workflow may catch nothing to skip the stop", async () => {
+    const { kilo } = setup([], {
+      workflows: {
+        "order.refund": async (_event, ctx) => {
+          let refund: unknown;
+          try {
+            refund = await ctx.tool("bakeshop", "refund", { amount: 990 });
+          } catch {
+            refund = "caught";
+          }
+          const after = await ctx.step("after", () => "ran");
+          return { refund, after };
+        },
+      },
+    });
+    const { bot } = await shop(kilo);
+    const refunds = () => server.requests.filter((r) => r.path === "/v1/refunds").length;
+    const sent = refunds();
+    const { run_id } = await kilo.runs.ingest(
+      { schema_version: 1, type: "order.refund", conversation_key: "shop:9", user_key: "u1", text: "refund" },
+      { botId: bot.id },
+    );
+    expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval" });
+    // The stop is not an error a try/catch sees: the step after it did not run.
+    expect((await kilo.runs.steps(run_id)).map((step) => step.name)).toEqual(["tool:bakeshop.refund"]);
+    const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
+    const outcome = await kilo.approvals.deny(bot.id, approval!.id, "too much");
+    expect(outcome).toMatchObject({ approval: { status: "denied" }, turn: null, run: { status: "queued" } });
+    const done = await kilo.runs.wait(run_id);
+    expect(done).toMatchObject({ status: "succeeded", resumes: 1 });
+    expect(done.output).toEqual({
+      refund: { status: "denied", httpStatus: null, body: "too much", approvalId: approval!.id },
+      after: "ran",
+    });
+    expect(refunds()).toBe(sent);
+    expect((await kilo.tools.audit(bot.id)).items[0]).toMatchObject({ endpoint: "refund", status: "denied" });
+    // A second decision finds it decided.
+    await expect(kilo.approvals.approve(bot.id, approval!.id)).rejects.toMatchObject({ code: "CONFLICT" });
+    await kilo.close();
+  });
+
+  it("the user's 'yes' in the conversation resumes the workflow after that message's own turn", async () => {
+    const { kilo, provider } = setup(["Thanks, sending the refund now."], {
+      workflows: {
+        "order.refund": async (_event, ctx) => ({
+          refund: await ctx.tool("bakeshop", "refund", { amount: 120 }),
+        }),
+      },
+    });
+    const { bot } = await shop(kilo);
+    const event = { schema_version: 1 as const, conversation_key: "shop:11", user_key: "u1" };
+    const { run_id } = await kilo.runs.ingest(
+      { ...event, type: "order.refund", text: "refund" },
+      { botId: bot.id },
+    );
+    expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval", seq: 1 });
+    const yes = await kilo.runs.ingest(
+      { ...event, type: "message", text: "Yes, go ahead" },
+      { botId: bot.id },
+    );
+    expect(await kilo.runs.wait(yes.run_id)).toMatchObject({
+      status: "succeeded",
+      seq: 2,
+      output: { reply: "Thanks, sending the refund now." },
+    });
+    // The model was told of the decision in that turn.
+    expect(JSON.stringify(provider.requests.at(-1)?.messages)).toContain("The user approved bakeshop.refund");
+    const done = await kilo.runs.wait(run_id);
+    expect(done).toMatchObject({ status: "succeeded", seq: 3, resumes: 1 });
+    expect(done.output).toMatchObject({ refund: { status: "succeeded", body: { refunded: 120 } } });
+    await kilo.close();
+  });
+
+  it("an approval decided while its run is still storing the stop resumes the run once it is stored", async () => {
+    const storage = memoryStorage();
+    let kilo!: Kilo;
+    let decided: Promise<unknown> | undefined;
+    // The decision lands between the workflow's stop and the store of `awaiting_approval`.
+    const update = storage.runs.update.bind(storage.runs);
+    storage.runs.update = async (run) => {
+      if (run.status === "awaiting_approval" && !decided) {
+        const [approval] = await kilo.approvals.list(run.botId, { status: "pending" });
+        decided = kilo.approvals.approve(run.botId, approval!.id);
+        // Decided while the run is running: the decider could not requeue it.
+        expect(await decided).toMatchObject({ run: { status: "running" } });
+      }
+      return update(run);
+    };
+    ({ kilo } = setup([], {
+      storage,
+      workflows: {
+        "order.refund": async (_event, ctx) => ({
+          refund: await ctx.tool("bakeshop", "refund", { amount: 75 }),
+        }),
+      },
+    }));
+    const { bot } = await shop(kilo);
+    const { run_id } = await kilo.runs.ingest(
+      {
+        schema_version: 1,
+        type: "order.refund",
+        conversation_key: "shop:12",
+        user_key: "u1",
+        text: "refund",
+      },
+      { botId: bot.id },
+    );
+    // Its first wait may see the stop; the run is requeued right after it.
+    let done = await kilo.runs.wait(run_id);
+    for (let tries = 0; done.status !== "succeeded" && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      done = await kilo.runs.wait(run_id);
+    }
+    expect(decided).toBeDefined();
+    expect(done).toMatchObject({
+      status: "succeeded",
+      resumes: 1,
+      output: { refund: { status: "succeeded" } },
+    });
+    await kilo.close();
   });
 
   it("takes the user's own 'yes, go ahead' as the approval of the one call the conversation waits for", async () => {
@@ -408,7 +566,7 @@ describe("call_api with encrypted credentials", () => {
     const outcome = await kilo.approvals.deny(bot.id, pending!.id, "too much");
     expect(outcome.approval).toMatchObject({ status: "denied", reason: "too much" });
     expect(outcome.result).toBeNull();
-    expect(outcome.turn.reply).toBe("Understood, I did not refund anything.");
+    expect(outcome.turn?.reply).toBe("Understood, I did not refund anything.");
     expect(JSON.stringify(provider.requests.at(-1)?.messages)).toContain("it was not sent");
     expect((await kilo.tools.audit(bot.id)).items[0]).toMatchObject({ endpoint: "refund", status: "denied" });
   });

@@ -17,7 +17,7 @@ import {
   type Storage,
 } from "../../src/index.js";
 import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
-import { quietMatcher, RISKY_REFUND_ENDPOINT } from "../fixtures.js";
+import { botWithRiskyShop, quietMatcher } from "../fixtures.js";
 import {
   captureLogger,
   event,
@@ -400,14 +400,7 @@ export function runBehaviourSuite(target: RunBehaviourTarget): void {
         ...kilo,
       });
       if (target.startFirst) await made.runs.start();
-      const bot = await made.bots.create({ userId: USER, name: "Till" });
-      await made.tools.create(bot.id, {
-        name: "shop",
-        baseUrl: "https://api.test.kilo",
-        auth: { type: "none" },
-        endpoints: [RISKY_REFUND_ENDPOINT],
-      });
-      return { kilo: made, bot, provider };
+      return { kilo: made, bot: await botWithRiskyShop(made, USER), provider };
     }
     const refundCall = {
       toolCalls: [{ name: "call_api", input: { tool: "shop", endpoint: "refund", params: { amount: 450 } } }],
@@ -438,7 +431,7 @@ export function runBehaviourSuite(target: RunBehaviourTarget): void {
       expect((await kilo.runs.get(asking)).status).toBe("awaiting_approval");
 
       const outcome = await kilo.approvals.deny(bot.id, approval!.id, "not now");
-      expect(outcome.turn.reply).toBe("Understood: nothing was refunded.");
+      expect(outcome.turn?.reply).toBe("Understood: nothing was refunded.");
       // The continuation is the lane's third run; the run that asked is done, its output kept.
       const lane = await kilo.runs.list(bot.id, "tg:42");
       expect(lane.map((run) => [run.seq, run.status])).toEqual([
@@ -516,6 +509,53 @@ export function runBehaviourSuite(target: RunBehaviourTarget): void {
       expect((await kilo.runs.list(bot.id, "order:7")).map((r) => r.workflow)).toEqual([
         "refund.requested",
         "message",
+      ]);
+    });
+
+    it("a host workflow stopped at a ctx.tool approval releases its key, and the decision resumes it at the end of its lane, replaying its steps", async () => {
+      let charged = 0;
+      const { kilo, bot } = await approvalSetup(["Hello."], {
+        workflows: {
+          "refund.requested": async (_event, ctx) => {
+            const charge = await ctx.step("charge", () => ++charged);
+            const refund = await ctx.tool("shop", "refund", { amount: 450 });
+            return { charge, refund: refund.status, body: refund.body };
+          },
+        },
+      });
+      const { run_id } = await kilo.runs.ingest(
+        { ...event("order:9", "Refund order 9"), type: "refund.requested" },
+        { botId: bot.id },
+      );
+      expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval", seq: 1 });
+      const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
+      expect(approval).toMatchObject({ runId: run_id, endpoint: "refund" });
+      expect((await kilo.runs.get(run_id)).output).toEqual({ approvalId: approval!.id });
+
+      // The stopped run does not hold its key.
+      const { run_id: next } = await kilo.runs.ingest(event("order:9", "hello"), { botId: bot.id });
+      expect(await kilo.runs.wait(next)).toMatchObject({
+        status: "succeeded",
+        seq: 2,
+        output: { reply: "Hello." },
+      });
+
+      const outcome = await kilo.approvals.deny(bot.id, approval!.id, "not today");
+      expect(outcome.turn).toBeNull();
+      expect(outcome.run).toMatchObject({ id: run_id, status: "queued", seq: 3, resumes: 1 });
+      expect(await kilo.runs.wait(run_id)).toMatchObject({
+        status: "succeeded",
+        seq: 3,
+        resumes: 1,
+        output: { charge: 1, refund: "denied", body: "not today" },
+      });
+      // The step before the stop was replayed, not made again.
+      expect(charged).toBe(1);
+      expect(
+        (await kilo.runs.list(bot.id, "order:9")).map((run) => [run.seq, run.workflow, run.status]),
+      ).toEqual([
+        [2, "message", "succeeded"],
+        [3, "refund.requested", "succeeded"],
       ]);
     });
   });

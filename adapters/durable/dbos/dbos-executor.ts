@@ -1,3 +1,4 @@
+import type { Run } from "../../../src/domain/run.js";
 import { KiloError, toKiloError } from "../../../src/errors.js";
 import type { Logger } from "../../../src/ports/logger.js";
 import type {
@@ -325,6 +326,16 @@ function checkInteger(name: string, value: number | undefined, min: number, max:
 const STATUS_CHUNK = 500;
 
 /**
+ * The DBOS workflow id of a run's current attempt: the run id, and once an
+ * approval decision sent the run back to the queue (`run.resumes`), the run id
+ * and that count: the earlier attempt's workflow has ended (DBOS would return
+ * its result for the same id), and the new one replays kilo's recorded steps.
+ */
+export function workflowIdOf(run: Pick<Run, "id" | "resumes">): string {
+  return run.resumes ? `${run.id}:resume:${run.resumes}` : run.id;
+}
+
+/**
  * A run executor on DBOS Transact, for hosts that prefer a durable workflow
  * engine to kilo's built-in queues: each run is a DBOS workflow (its id is
  * the run id, so a run submitted twice executes once), each recorded step of
@@ -549,21 +560,24 @@ export function dbosExecutor(options: DbosExecutorOptions): DbosExecutor {
       const { dbos } = started();
       const workflow = state.workflow!;
       try {
-        const again = runs.filter((submitted) => submitted.resubmitted).map((submitted) => submitted.run.id);
+        const again = runs
+          .filter((submitted) => submitted.resubmitted)
+          .map((submitted) => workflowIdOf(submitted.run));
         const known = again.length > 0 ? await statuses(dbos, again) : new Map<string, string>();
         for (const { run, lane } of runs) {
-          const status = known.get(run.id);
+          const workflowID = workflowIdOf(run);
+          const status = known.get(workflowID);
           if (status === undefined) {
-            // The workflow id is the run id: DBOS returns the existing workflow for a run enqueued before.
+            // The workflow id is the run's attempt: DBOS returns the existing workflow for one enqueued before.
             // Priority is the run's seq: the head of a conversation is its oldest run, however late it came.
             await dbos.startWorkflow(workflow, {
-              workflowID: run.id,
+              workflowID,
               queueName: settings.queueName,
               enqueueOptions: { queuePartitionKey: lane, priority: Math.min(run.seq, MAX_PRIORITY) },
             })(run.id);
           } else if (status === "ERROR") {
             // The workflow gave up (storage failed while it closed): run it again from kilo's recorded steps.
-            await dbos.rewindWorkflow(run.id, { queueName: settings.queueName, queuePartitionKey: lane });
+            await dbos.rewindWorkflow(workflowID, { queueName: settings.queueName, queuePartitionKey: lane });
           }
         }
       } catch (error) {

@@ -6,4 +6,4 @@
  * @module
  */
 export type { DbosExecutor, DbosExecutorOptions } from "./dbos-executor.js";
-export { dbosExecutor } from "./dbos-executor.js";
+export { dbosExecutor, workflowIdOf } from "./dbos-executor.js";

@@ -92,7 +92,9 @@ export interface ToolApproval {
 export interface ApprovalOutcome {
   approval: ToolApproval;
   result: { content: string; isError: boolean } | null;
-  turn: TurnResult;
+  /** `null` when a workflow stopped at the call: its run resumes instead. */
+  turn: TurnResult | null;
+  run: Run | null;
 }
 
 export interface EvolveProgress {
@@ -164,6 +166,7 @@ export interface Run {
   startedAt: string | null;
   finishedAt: string | null;
   seq: number;
+  resumes?: number;
 }
 
 export interface RunStep {

@@ -203,7 +203,12 @@ export function chatView(studio: Studio): HTMLElement {
     showConversation();
   };
   const onOutcome = (outcome: ApprovalOutcome) => {
-    addTurn(outcome.turn);
+    if (outcome.turn) addTurn(outcome.turn);
+    else if (outcome.run) {
+      // A workflow stopped at the call: its own run resumes with the decision (see the Runs view).
+      const note = message("assistant", bot.name, `Run ${outcome.run.id} resumes with the decision.`);
+      session.log.append(note.element);
+    }
     void refreshPending();
   };
 
