@@ -1079,9 +1079,12 @@ export function createRunService(options: RunServiceOptions): RunService {
         });
         stored = committed ? committed.run : await storage.runs.finish!(outcome, owner);
         next = committed?.next ?? null;
-        if (stored) completed(stored, startedAt, log);
-        if (stored && suspendedOn !== undefined) await requeueIfDecided(stored, suspendedOn, log);
-        else log.warn({ owner, status: outcome.status }, "run outcome discarded: its lease was lost");
+        if (!stored) {
+          log.warn({ owner, status: outcome.status }, "run outcome discarded: its lease was lost");
+        } else {
+          completed(stored, startedAt, log);
+          if (suspendedOn !== undefined) await requeueIfDecided(stored, suspendedOn, log);
+        }
       } catch (error) {
         // The run stays `running` under a lease nobody extends: another process (or this one)
         // reclaims it once the lease expires.

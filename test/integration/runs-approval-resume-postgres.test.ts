@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { postgresStorage } from "../../adapters/storage/postgres/index.js";
-import { createKilo, type Kilo, type WorkflowHandler } from "../../src/index.js";
+import { createKilo, jsonLogger, type Kilo, type WorkflowHandler } from "../../src/index.js";
 import { mockProvider, scriptByPurpose } from "../../src/testing/index.js";
 import { botWithRiskyShop, quietMatcher } from "../fixtures.js";
 import { event, USER } from "../runs/helpers.js";
@@ -20,8 +20,17 @@ afterAll(async () => {
   await admin.end();
 });
 
+/** Every warning or error either kilo's runs logged. */
+const problems: string[] = [];
+
 function processOn(workflows: Record<string, WorkflowHandler>, chat: string[]): Kilo {
   const kilo = createKilo({
+    logger: jsonLogger({
+      level: "warn",
+      write: (line) => {
+        if ((JSON.parse(line) as { component?: unknown }).component === "runs") problems.push(line);
+      },
+    }),
     storage: postgresStorage({ connectionString: DATABASE_URL, schema, poolSize: 4 }),
     providers: [mockProvider({ respond: scriptByPurpose({ chat, classify: [] }) })],
     matcher: quietMatcher,
@@ -85,5 +94,7 @@ describe("a workflow stopped at a ctx.tool approval, on the shared Postgres queu
     // A second decision changes nothing.
     await expect(first.approvals.approve(bot.id, approval!.id)).rejects.toMatchObject({ code: "CONFLICT" });
     expect((await first.runs.get(run_id)).seq).toBe(3);
+    // The runs logged nothing wrong on the way (an outcome reported discarded, a failed requeue, ...).
+    expect(problems).toEqual([]);
   });
 });
