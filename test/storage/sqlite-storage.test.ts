@@ -180,6 +180,29 @@ describe("sqliteStorage", () => {
     database.close();
   });
 
+  it("prepares each SQL text once and reuses the statement, also after schema changes", async () => {
+    const database = new Database(":memory:");
+    const texts: string[] = [];
+    const prepare = database.prepare.bind(database);
+    database.prepare = ((text: string) => {
+      texts.push(text);
+      return prepare(text);
+    }) as typeof database.prepare;
+    const storage = sqliteStorage({ database });
+    const { owner } = await seed(storage);
+    const before = texts.length;
+    for (let n = 0; n < 5; n++) expect((await storage.bots.get(owner.id))?.name).toBe("Baker");
+    const reads = texts.slice(before);
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatch(/^select/);
+    // A cached statement still reads the table after the host changes its schema.
+    database.exec("alter table bots add column host_note text");
+    expect((await storage.bots.get(owner.id))?.name).toBe("Baker");
+    expect(texts.slice(before)).toHaveLength(1);
+    await storage.close();
+    database.close();
+  });
+
   it("reads integers from a host Database that returns bigints", async () => {
     const database = new Database(":memory:");
     database.defaultSafeIntegers(true);
