@@ -387,8 +387,11 @@ export interface RunRepository {
    */
   listByBot?(botId: string, page: StoragePageOptions): Promise<Page<Run>>;
   /**
-   * Replaces the stored run (same id and bot) with `run`; `seq` is kept as
-   * stored. Returns `null` when the bot has no such run.
+   * Stores the outcome of `run` on the stored run (same id and bot): its
+   * `status`, `output`, `error`, `startedAt` and `finishedAt`. The fields set
+   * at create (the event, its key, ids and `createdAt`), `seq` and `resumes`
+   * are kept as stored. Returns the run as stored, or `null` when the bot has
+   * no such run.
    */
   update(run: Run): Promise<Run | null>;
   /**
@@ -492,7 +495,7 @@ export interface RunRepository {
    * Optional (see {@link claim}): stores the outcome of a claimed run, only if
    * it is still `running` under `owner`'s lease (a conditional update, so a
    * worker that lost its lease cannot overwrite the run another worker now
-   * executes). Writes the same fields as `update` (`seq` is kept), typically
+   * executes). Writes the same fields as `update` (the outcome), typically
    * `status` (`succeeded`, `failed` or `awaiting_approval`), `output`, `error`
    * and `finishedAt`, and clears the lease. Returns the stored run, or `null`
    * when the lease was lost (the outcome is then discarded) or the bot has no

@@ -154,6 +154,31 @@ export function registerRunTests(group: RunTestGroup): void {
       expect(await s.runs.get(created.id)).toEqual(failed);
     });
 
+    test("update stores the outcome only: the fields set at create are kept, and the run as stored is returned", async (s) => {
+      const bot = await seedBot(s);
+      const created = await s.runs.create(makeRun(bot, { deliveryId: "update:keep" }));
+      const outcome = {
+        status: "succeeded" as const,
+        output: { ok: true },
+        startedAt: at(4),
+        finishedAt: at(5),
+      };
+      const changed = await s.runs.update({
+        ...created,
+        ...outcome,
+        conversationKey: "chat:elsewhere",
+        eventType: "other.event",
+        workflow: "other.event",
+        input: { text: "rewritten" },
+        deliveryId: "update:changed",
+        createdAt: at(9),
+      });
+      const expected: Run = { ...created, ...outcome };
+      expect(changed).toEqual(expected);
+      expect(await s.runs.get(created.id)).toEqual(expected);
+      expect((await s.runs.findByDelivery(bot.id, "update:keep"))?.id).toBe(created.id);
+    });
+
     test("update returns null for a missing run or another bot's run", async (s) => {
       const bot = await seedBot(s);
       const other = await seedBot(s);

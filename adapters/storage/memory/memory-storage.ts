@@ -243,12 +243,10 @@ function holdsLease(db: Database, run: Run | undefined, owner: string): run is R
   return run !== undefined && run.status === "running" && db.leases.get(run.id)?.owner === owner;
 }
 
-/** `run` as a replacement of `existing`: `seq` and `resumes` stay as stored (storage assigns them). */
+/** `existing` with the outcome of `run` (`runs.update`, `runs.finish`): the rest stays as stored. */
 function keptFields(run: Run, existing: Run): Run {
-  const { resumes: _resumes, ...fields } = copy(run);
-  return existing.resumes === undefined
-    ? { ...fields, seq: existing.seq }
-    : { ...fields, seq: existing.seq, resumes: existing.resumes };
+  const { status, output, error, startedAt, finishedAt } = copy(run);
+  return { ...existing, status, output, error, startedAt, finishedAt };
 }
 
 /** Stores a run's outcome if it is still running (under `owner`'s lease, when given); `null` otherwise. */
