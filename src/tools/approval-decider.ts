@@ -121,18 +121,33 @@ export function createApprovalDecider({
   }
 
   /**
-   * Sends the run a workflow stopped in back to the queue. Not yet stopped (its execution is
-   * storing it `awaiting_approval` now): that execution requeues it once stored, seeing the
-   * approval decided.
+   * Decides an approval a workflow's `ctx.tool` call stopped at and sends its run back to the
+   * queue, in one transaction: a crash between the two cannot leave the run waiting for a decision
+   * already made. A run not yet stopped (its execution is storing it `awaiting_approval` now) is
+   * requeued by that execution once stored, as it sees the approval decided.
    */
-  async function requeue(botId: string, runId: string): Promise<Run | null> {
-    const requeued = await storage.runs.requeue!(botId, runId);
-    if (requeued) {
-      onRequeued?.(requeued);
-      return requeued;
+  async function decideStep(
+    bot: Bot,
+    pending: ToolApproval & { runId: string },
+    decided: { status: "approved" | "denied"; reason: string | null; decidedAt: Date },
+  ): Promise<ApprovalDecision> {
+    const { approval, requeued } = await storage.transaction(async (tx) => {
+      const approval = await tx.approvals.decide(bot.id, pending.id, decided);
+      return { approval, requeued: approval ? await tx.runs.requeue!(bot.id, pending.runId) : null };
+    });
+    if (!approval) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${pending.id}'`);
+    let run = requeued;
+    if (run) onRequeued?.(run);
+    else {
+      const current = await storage.runs.get(pending.runId);
+      run = current?.botId === bot.id ? current : null;
     }
-    const run = await storage.runs.get(runId);
-    return run && run.botId === botId ? run : null;
+    const label = `${approval.toolName}.${approval.endpoint}`;
+    const note =
+      decided.status === "approved"
+        ? `The user approved ${label}; the workflow that asked sends it as it continues.`
+        : `The user denied ${label}${decided.reason ? ` (${decided.reason})` : ""}; it was not sent.`;
+    return { approval, result: null, note, label, run, resumes: true };
   }
 
   async function decide(
@@ -143,28 +158,14 @@ export function createApprovalDecider({
   ): Promise<ApprovalDecision> {
     const pending = await storage.approvals.get(bot.id, approvalId);
     if (!pending) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
+    const decided = { status: decision, reason, decidedAt: clock.now() };
+    if (canResume && pending.runId !== null && isStepApproval(pending)) {
+      return decideStep(bot, { ...pending, runId: pending.runId }, decided);
+    }
     // decide() changes it only while pending, so two clicks cannot send a risky call twice.
-    const approval = await storage.approvals.decide(bot.id, pending.id, {
-      status: decision,
-      reason,
-      decidedAt: clock.now(),
-    });
+    const approval = await storage.approvals.decide(bot.id, pending.id, decided);
     if (!approval) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
     const label = `${approval.toolName}.${approval.endpoint}`;
-    if (canResume && isStepApproval(approval)) {
-      const note =
-        decision === "approved"
-          ? `The user approved ${label}; the workflow that asked sends it as it continues.`
-          : `The user denied ${label}${reason ? ` (${reason})` : ""}; it was not sent.`;
-      return {
-        approval,
-        result: null,
-        note,
-        label,
-        run: await requeue(bot.id, approval.runId!),
-        resumes: true,
-      };
-    }
     const context = { bot, userId: approval.userId, conversationId: approval.conversationId };
     let result: ApprovalDecision["result"] = null;
     let note: string;

@@ -416,6 +416,56 @@ describe("call_api with encrypted credentials", () => {
     await kilo.close();
   });
 
+  it("decides a ctx.tool approval and requeues its run in one transaction: a failed requeue leaves the approval pending", async () => {
+    const storage = memoryStorage();
+    const { kilo } = setup([], {
+      storage,
+      workflows: {
+        "order.refund": async (_event, ctx) => ({
+          refund: await ctx.tool("bakeshop", "refund", { amount: 30 }),
+        }),
+      },
+    });
+    const { bot } = await shop(kilo);
+    const { run_id } = await kilo.runs.ingest(
+      {
+        schema_version: 1,
+        type: "order.refund",
+        conversation_key: "shop:13",
+        user_key: "u1",
+        text: "refund",
+      },
+      { botId: bot.id },
+    );
+    expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval" });
+    const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
+    const transaction = storage.transaction.bind(storage);
+    storage.transaction = (fn) =>
+      transaction((tx) =>
+        fn({
+          ...tx,
+          runs: {
+            ...tx.runs,
+            requeue: () => Promise.reject(new KiloError("STORAGE_FAILED", "the disk is full")),
+          },
+        }),
+      );
+    await expect(kilo.approvals.approve(bot.id, approval!.id)).rejects.toMatchObject({
+      code: "STORAGE_FAILED",
+    });
+    expect((await kilo.approvals.list(bot.id, { status: "pending" })).map((a) => a.id)).toEqual([
+      approval!.id,
+    ]);
+    expect((await kilo.runs.get(run_id)).status).toBe("awaiting_approval");
+    storage.transaction = transaction;
+    expect(await kilo.approvals.approve(bot.id, approval!.id)).toMatchObject({ run: { status: "queued" } });
+    expect(await kilo.runs.wait(run_id)).toMatchObject({
+      status: "succeeded",
+      output: { refund: { status: "succeeded", body: { refunded: 30 } } },
+    });
+    await kilo.close();
+  });
+
   it("the user's 'yes' in the conversation resumes the workflow after that message's own turn", async () => {
     const { kilo, provider } = setup(["Thanks, sending the refund now."], {
       workflows: {
