@@ -770,7 +770,7 @@ export function createKilo(options: KiloOptions): Kilo {
     const { run } = request;
     const bot = await cache.bot(run.botId);
     if (!bot) throw new KiloError("NOT_FOUND", `There is no bot '${run.botId}'`);
-    if (request.approvalId !== undefined) return decidedWorkflowTool(bot, request.run, request.approvalId);
+    if (request.approvalId !== undefined) return decidedWorkflowTool(bot, request.approvalId);
     const input = { tool: request.tool, endpoint: request.endpoint, params: request.params };
     const resolved = resolveCall(await storage.tools.listByBot(bot.id), input);
     // Path parameters are checked before anything is sent, as for the model's calls.
@@ -799,19 +799,12 @@ export function createKilo(options: KiloOptions): Kilo {
    * now when approved (once decided, under the approval's id as the Idempotency-Key, as a turn's
    * approved call is), recorded as refused when denied, still waiting while pending.
    */
-  async function decidedWorkflowTool(bot: Bot, run: Run, approvalId: string): Promise<WorkflowToolResult> {
+  async function decidedWorkflowTool(bot: Bot, approvalId: string): Promise<WorkflowToolResult> {
     const approval = await storage.approvals.get(bot.id, approvalId);
     if (!approval) throw new KiloError("NOT_FOUND", `Bot '${bot.id}' has no approval '${approvalId}'`);
     const waiting = { httpStatus: null, approvalId: approval.id };
     if (approval.status === "pending") return { status: "awaiting_approval", body: null, ...waiting };
-    const context = {
-      bot,
-      userId: approval.userId,
-      conversationId: approval.conversationId,
-      matchedSkill: null,
-      skills: [],
-      runId: run.id,
-    };
+    const context = { bot, userId: approval.userId, conversationId: approval.conversationId };
     if (approval.status === "denied") {
       await caller.denied(context, approval);
       return { status: "denied", body: approval.reason, ...waiting };

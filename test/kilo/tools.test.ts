@@ -120,6 +120,20 @@ const refundCall = (amount: number) => ({
   toolCalls: [{ name: "call_api", input: { tool: "bakeshop", endpoint: "refund", params: { amount } } }],
 });
 
+/** Host workflows: `order.refund` refunds `amount` cents through the risky endpoint and returns what `ctx.tool` returned. */
+const refundWorkflow = (amount: number): KiloOptions["workflows"] => ({
+  "order.refund": async (_event, ctx) => ({ refund: await ctx.tool("bakeshop", "refund", { amount }) }),
+});
+
+/** Ingests an `order.refund` event on `key` for `botId`; its run's id. */
+async function ingestRefund(kilo: Kilo, botId: string, key: string): Promise<string> {
+  const { run_id } = await kilo.runs.ingest(
+    { schema_version: 1, type: "order.refund", conversation_key: key, user_key: "u1", text: "refund" },
+    { botId },
+  );
+  return run_id;
+}
+
 async function shop(kilo: Kilo) {
   const bot = await kilo.bots.create({ userId: "u1", name: "Till" });
   const tool = await kilo.tools.create(bot.id, {
@@ -420,23 +434,10 @@ describe("call_api with encrypted credentials", () => {
     const storage = memoryStorage();
     const { kilo } = setup([], {
       storage,
-      workflows: {
-        "order.refund": async (_event, ctx) => ({
-          refund: await ctx.tool("bakeshop", "refund", { amount: 30 }),
-        }),
-      },
+      workflows: refundWorkflow(30),
     });
     const { bot } = await shop(kilo);
-    const { run_id } = await kilo.runs.ingest(
-      {
-        schema_version: 1,
-        type: "order.refund",
-        conversation_key: "shop:13",
-        user_key: "u1",
-        text: "refund",
-      },
-      { botId: bot.id },
-    );
+    const run_id = await ingestRefund(kilo, bot.id, "shop:13");
     expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval" });
     const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
     const transaction = storage.transaction.bind(storage);
@@ -468,21 +469,19 @@ describe("call_api with encrypted credentials", () => {
 
   it("the user's 'yes' in the conversation resumes the workflow after that message's own turn", async () => {
     const { kilo, provider } = setup(["Thanks, sending the refund now."], {
-      workflows: {
-        "order.refund": async (_event, ctx) => ({
-          refund: await ctx.tool("bakeshop", "refund", { amount: 120 }),
-        }),
-      },
+      workflows: refundWorkflow(120),
     });
     const { bot } = await shop(kilo);
-    const event = { schema_version: 1 as const, conversation_key: "shop:11", user_key: "u1" };
-    const { run_id } = await kilo.runs.ingest(
-      { ...event, type: "order.refund", text: "refund" },
-      { botId: bot.id },
-    );
+    const run_id = await ingestRefund(kilo, bot.id, "shop:11");
     expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval", seq: 1 });
     const yes = await kilo.runs.ingest(
-      { ...event, type: "message", text: "Yes, go ahead" },
+      {
+        schema_version: 1,
+        type: "message",
+        conversation_key: "shop:11",
+        user_key: "u1",
+        text: "Yes, go ahead",
+      },
       { botId: bot.id },
     );
     expect(await kilo.runs.wait(yes.run_id)).toMatchObject({
@@ -515,23 +514,10 @@ describe("call_api with encrypted credentials", () => {
     };
     ({ kilo } = setup([], {
       storage,
-      workflows: {
-        "order.refund": async (_event, ctx) => ({
-          refund: await ctx.tool("bakeshop", "refund", { amount: 75 }),
-        }),
-      },
+      workflows: refundWorkflow(75),
     }));
     const { bot } = await shop(kilo);
-    const { run_id } = await kilo.runs.ingest(
-      {
-        schema_version: 1,
-        type: "order.refund",
-        conversation_key: "shop:12",
-        user_key: "u1",
-        text: "refund",
-      },
-      { botId: bot.id },
-    );
+    const run_id = await ingestRefund(kilo, bot.id, "shop:12");
     // Its first wait may see the stop; the run is requeued right after it.
     let done = await kilo.runs.wait(run_id);
     for (let tries = 0; done.status !== "succeeded" && tries < 100; tries++) {
