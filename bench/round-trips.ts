@@ -113,9 +113,20 @@ function countingSqlite(): Counted {
   const database = new Database(":memory:");
   let statements = 0;
   const prepare = database.prepare.bind(database);
+  // Executions, not prepares: kilo's SQLite storage prepares each SQL text once and reuses it.
   database.prepare = ((source: string) => {
-    statements += 1;
-    return prepare(source);
+    const statement = prepare(source);
+    const counted =
+      <A extends unknown[], R>(run: (...args: A) => R) =>
+      (...args: A): R => {
+        statements += 1;
+        return run(...args);
+      };
+    return Object.assign(Object.create(statement) as typeof statement, {
+      all: counted(statement.all.bind(statement)),
+      run: counted(statement.run.bind(statement)),
+      iterate: counted(statement.iterate.bind(statement)),
+    });
   }) as typeof database.prepare;
   const storage = sqliteStorage({ database });
   return {

@@ -8,6 +8,7 @@ import {
   type InboundEvent,
   type InboundEventInput,
   InboundEventSchema,
+  type NewRun,
   type Run,
   RunSchema,
   TERMINAL_RUN_STATUSES,
@@ -371,8 +372,12 @@ const RetentionDaysSchema = z.number().positive().max(36_500).optional();
 const DAY_MS = 86_400_000;
 const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
 
-/** What a run's log lines name it by; a run just stored in this process is carried whole (no read). */
-type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey"> & { stored?: Run };
+/**
+ * A run in the keyed queue, with what its log lines name it by; `stored`: the run as this
+ * process created it (never executed: no read needed), `started` when it was
+ * created `running` (nothing left to write before it executes).
+ */
+type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey"> & { stored?: Run; started?: boolean };
 
 const isTerminal = (run: Run) => TERMINAL_RUN_STATUSES.includes(run.status);
 const isSettled = (run: Run) => isTerminal(run) || run.status === "awaiting_approval";
@@ -584,20 +589,52 @@ export function createRunService(options: RunServiceOptions): RunService {
   const drain = (lane: string, queued: LoggedRun, burst: number) => {
     void execute(queued).finally(() => {
       const next = !closed && burst < LANE_BURST ? lanes.get(lane)?.shift() : undefined;
-      if (next) {
-        drain(lane, next, burst + 1);
-        return;
-      }
-      busy.delete(lane);
-      if ((lanes.get(lane)?.length ?? 0) > 0) {
-        ready.push(lane);
-        readySet.add(lane);
-      } else {
-        lanes.delete(lane);
-      }
-      pump();
-      checkIdle();
+      if (next) drain(lane, next, burst + 1);
+      else freeLane(lane);
     });
+  };
+
+  /** Gives a lane's slot back: the lane waits for its next turn if it has queued runs. */
+  const freeLane = (lane: string) => {
+    busy.delete(lane);
+    if ((lanes.get(lane)?.length ?? 0) > 0) {
+      ready.push(lane);
+      readySet.add(lane);
+    } else {
+      lanes.delete(lane);
+    }
+    pump();
+    checkIdle();
+  };
+
+  /**
+   * The keyed queue's slot for a run about to be created, when its lane has
+   * nothing queued or executing and a slot is free: the run is then created
+   * `running` and executes at once, saving the write that marks it started.
+   * Pair with {@link startStored}.
+   */
+  const takeLane = (lane: string): boolean => {
+    if (executor || shared || closed || busy.size >= concurrency) return false;
+    if (busy.has(lane) || readySet.has(lane) || lanes.has(lane)) return false;
+    busy.add(lane);
+    return true;
+  };
+
+  /** After {@link takeLane}: executes the run created `running` in the slot, or frees it (`null`: not created). */
+  const startStored = (lane: string, run: Run | null) => {
+    if (run === null) freeLane(lane);
+    else
+      drain(
+        lane,
+        {
+          id: run.id,
+          workflow: run.workflow,
+          conversationKey: run.conversationKey,
+          stored: run,
+          started: true,
+        },
+        1,
+      );
   };
 
   const runEvent = (run: Run) => ({
@@ -777,16 +814,17 @@ export function createRunService(options: RunServiceOptions): RunService {
       return;
     }
     const log = logger.child(logFields(run));
-    const startedAt = clock.now();
+    const startedAt = queued.started ? (run.startedAt ?? clock.now()) : clock.now();
     let current: Run = { ...run, status: "running", startedAt, finishedAt: null, output: null, error: null };
     let settled: Run | undefined;
     try {
-      current = (await storage.runs.update(current)) ?? current;
-      announceStart(current, log, run.status === "running");
+      // A run created `running` (its lane was free) is stored as started already.
+      if (!queued.started) current = (await storage.runs.update(current)) ?? current;
+      announceStart(current, log, !queued.started && run.status === "running");
       runningHere.add(runId);
       const { outcome, committed, suspendedOn } = await perform(current, log, {
         owner: null,
-        fresh: isFresh(run),
+        fresh: queued.started === true || isFresh(run),
       });
       current = outcome;
       settled = committed
@@ -1239,7 +1277,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     return run;
   }
 
-  /** What {@link storeRun} stores: a queued run, before its id, status, outcome and times. */
+  /** What {@link storeRun} stores: a new run, before its id, status, outcome and times. */
   type RunToStore = Pick<
     Run,
     "botId" | "userId" | "conversationKey" | "conversationId" | "eventType" | "input" | "deliveryId"
@@ -1259,29 +1297,40 @@ export function createRunService(options: RunServiceOptions): RunService {
       const reserve = beforeQueue !== undefined && shared && concurrency > 0;
       // With a free slot here, the run starts at once when its key is free: no claim needed.
       const claimFor = shared ? claimer.startLease() : undefined;
+      // Likewise on the keyed queue: its lane free and a slot free, the run is created `running`.
+      const lane = laneOf(fields);
+      let startHere = takeLane(lane);
       try {
         const createdAt = claimFor?.now ?? clock.now();
-        run = await storage.runs.create(
-          {
-            ...fields,
-            id: ids.next("run"),
-            workflow: fields.eventType,
-            status: "queued",
-            output: null,
-            error: null,
-            createdAt,
-            startedAt: null,
-            finishedAt: null,
-          },
-          {
-            ...(reserve
-              ? { reserveFor: { owner: claimer.owner, until: new Date(createdAt.getTime() + leaseMs) } }
-              : {}),
-            ...(claimFor ? { claimFor } : {}),
-          },
-        );
+        const made: NewRun = {
+          ...fields,
+          id: ids.next("run"),
+          workflow: fields.eventType,
+          status: startHere ? "running" : "queued",
+          output: null,
+          error: null,
+          createdAt,
+          startedAt: startHere ? createdAt : null,
+          finishedAt: null,
+        };
+        const createOptions = {
+          ...(reserve
+            ? { reserveFor: { owner: claimer.owner, until: new Date(createdAt.getTime() + leaseMs) } }
+            : {}),
+          ...(claimFor ? { claimFor } : {}),
+        };
+        try {
+          run = await storage.runs.create(made, createOptions);
+        } catch (error) {
+          // A run of the key that an earlier process left `running` (SQL allows one per key): queued then.
+          if (!startHere || !KiloError.is(error, "CONFLICT")) throw error;
+          startHere = false;
+          startStored(lane, null);
+          run = await storage.runs.create({ ...made, status: "queued", startedAt: null }, createOptions);
+        }
       } catch (error) {
         if (claimFor) claimer.settleStart(null);
+        if (startHere) startStored(lane, null);
         // Two deliveries of one event raced: the loser returns the winner's run.
         if (fields.deliveryId !== null && KiloError.is(error, "CONFLICT")) {
           const duplicate = await existing(fields.botId, fields.deliveryId);
@@ -1303,6 +1352,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       if (executor) await submit(executor, [run], false);
       else if (claimFor) claimer.settleStart(run);
       else if (shared) claimer.poke();
+      else if (startHere) startStored(lane, run);
       else enqueue(run, true);
       return { run_id: run.id, duplicate: false };
     };

@@ -205,6 +205,70 @@ describe("kilo.runs: reads it can skip", () => {
   });
 });
 
+describe("kilo.runs: writes it can skip", () => {
+  it("a run whose key and a slot are free is created running: no write marks it started; a busy key's runs queue", async () => {
+    const storage = memoryStorage();
+    const writes: string[] = [];
+    const counted: Storage = {
+      ...storage,
+      runs: {
+        ...storage.runs,
+        create: (run, createOptions) => {
+          writes.push(`create ${run.status}`);
+          return storage.runs.create(run, createOptions);
+        },
+        update: (run) => {
+          writes.push(`update ${run.status}`);
+          return storage.runs.update(run);
+        },
+      },
+    };
+    const { kilo, bot } = await setupRuns({
+      storage: counted,
+      latencyMs: 40,
+      kilo: { runs: { concurrency: 1 } },
+    });
+    const first = await kilo.runs.ingest(event("a", "one"), { botId: bot.id });
+    expect(await kilo.runs.get(first.run_id)).toMatchObject({
+      status: "running",
+      startedAt: expect.any(Date),
+    });
+    // The only slot is taken: the next runs, of this key and another, are created queued.
+    const second = await kilo.runs.ingest(event("a", "two"), { botId: bot.id });
+    const other = await kilo.runs.ingest(event("b", "three"), { botId: bot.id });
+    const done = [];
+    for (const { run_id } of [first, second, other]) done.push(await kilo.runs.wait(run_id));
+    expect(done.map((run) => [run.seq, run.status])).toEqual([
+      [1, "succeeded"],
+      [2, "succeeded"],
+      [1, "succeeded"],
+    ]);
+    // Each turn's commit stored its run's outcome; only the queued runs were marked started.
+    expect(writes).toEqual([
+      "create running",
+      "create queued",
+      "create queued",
+      "update running",
+      "update running",
+    ]);
+    expect(done[0]!.finishedAt!.getTime()).toBeGreaterThanOrEqual(done[0]!.startedAt!.getTime());
+    await kilo.close();
+  });
+});
+
+describe("kilo.runs: a key left running by an earlier process (SQLite, recover off)", () => {
+  it("still ingests: the new run is created queued when it cannot be created running", async () => {
+    const storage = sqliteStorage({ filename: join(directory, "stale-running.db") });
+    const { kilo, bot } = await setupRuns({ storage, kilo: { runs: { recover: false } } });
+    // What a killed process leaves: its run of the key still `running` (one per key on SQL).
+    await storage.runs.create({ ...queuedRun("run_stale", bot.id, "k", "hi"), status: "running" });
+    const { run_id } = await kilo.runs.ingest(event("k", "hello"), { botId: bot.id });
+    // Queued behind the stale run, which holds the key until a process that recovers re-runs it.
+    expect(await kilo.runs.get(run_id)).toMatchObject({ seq: 2, status: "queued" });
+    await kilo.close();
+  });
+});
+
 describe("kilo.runs.prune: retention", () => {
   it("deletes finished runs older than the retention or the cutoff, keeps the rest, and says so when it cannot", async () => {
     const bad = [0, -1, 40_000, Number.NaN];
