@@ -261,7 +261,12 @@ describe("kilo.runs: a key left running by an earlier process (SQLite, recover o
     const storage = sqliteStorage({ filename: join(directory, "stale-running.db") });
     const { kilo, bot } = await setupRuns({ storage, kilo: { runs: { recover: false } } });
     // What a killed process leaves: its run of the key still `running` (one per key on SQL).
-    await storage.runs.create({ ...queuedRun("run_stale", bot.id, "k", "hi"), status: "running" });
+    const stale = { ...queuedRun("run_stale", bot.id, "k", "hi"), status: "running" as const };
+    await storage.runs.create(stale);
+    // The clash a second running run of the key meets, as SQLite reports it.
+    await expect(storage.runs.create({ ...stale, id: "run_second" })).rejects.toThrow(
+      "another run of conversation key k is running",
+    );
     const { run_id } = await kilo.runs.ingest(event("k", "hello"), { botId: bot.id });
     // Queued behind the stale run, which holds the key until a process that recovers re-runs it.
     expect(await kilo.runs.get(run_id)).toMatchObject({ seq: 2, status: "queued" });

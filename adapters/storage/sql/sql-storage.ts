@@ -1407,9 +1407,11 @@ function buildRepositories(
   /** The `CONFLICT` of a refused run insert: its id is taken, or else its delivery id. */
   const runClash = async (db: Kysely<Tables>, run: NewRun) => {
     const taken = await db.selectFrom("runs").select("id").where("id", "=", run.id).executeTakeFirst();
-    return taken
-      ? conflict(`a run with id ${run.id} already exists`)
-      : conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+    if (taken) return conflict(`a run with id ${run.id} already exists`);
+    if (run.deliveryId !== null)
+      return conflict(`the bot already has a run with delivery id ${run.deliveryId}`);
+    // The only other unique rule a new run can break: one running run per conversation key.
+    return conflict(`another run of conversation key ${run.conversationKey} is running`);
   };
   const changed = (result: { numUpdatedRows?: bigint; numDeletedRows?: bigint }) =>
     (result.numUpdatedRows ?? result.numDeletedRows ?? 0n) > 0n;
