@@ -295,11 +295,12 @@ export function createWorkspace(options: WorkspaceOptions, hooks: WorkspaceHooks
         `workspace: '${dir}' is not a directory (createKilo({ workspace }))`,
       );
     }
-    await Promise.all(
-      (Object.entries(WORKSPACE_FILES) as Array<[keyof typeof WORKSPACE_FILES, string]>).map(([name, file]) =>
-        refresh(name, join(dir, file)),
-      ),
-    );
+    // One after the other (three stats, once per check): their problems are reported in this order.
+    for (const [name, file] of Object.entries(WORKSPACE_FILES) as Array<
+      [keyof typeof WORKSPACE_FILES, string]
+    >) {
+      await refresh(name, join(dir, file));
+    }
     const skills = await refreshSkills();
     await refreshWorkflows();
     const agents = states.get("agents")?.text ?? null;
