@@ -30,6 +30,7 @@ import { withLogFields } from "../runtime/log-context.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
 import {
+  canResumeRuns,
   createWorkflowRegistry,
   executeWorkflow,
   type InlineTurn,
@@ -438,7 +439,7 @@ export function createRunService(options: RunServiceOptions): RunService {
   const logger = options.logger.child({ component: "runs" });
   const canClaim = Boolean(storage.runs.claim && storage.runs.extendLeases && storage.runs.finish);
   // A workflow stops at a ctx.tool approval, and resumes once it is decided, where runs can be requeued.
-  const canRequeue = Boolean(storage.runs.requeue && storage.runSteps);
+  const canRequeue = canResumeRuns(storage);
   // A host's executor replaces both built-in ones.
   const executor = options.executor;
   const shared = !executor && storage.capabilities.crossProcess && canClaim;
@@ -521,6 +522,12 @@ export function createRunService(options: RunServiceOptions): RunService {
    * wait nothing but the watcher's next sweep.
    */
   const unsettledHere = new Set<string>();
+
+  /** Remembers a run stored here and not yet settled (the most recent `FINISHED_RUNS_KEPT`). */
+  const markUnsettled = (runId: string) => {
+    unsettledHere.add(runId);
+    if (unsettledHere.size > FINISHED_RUNS_KEPT) unsettledHere.delete(unsettledHere.values().next().value!);
+  };
 
   /** Wakes the waits of a run; `run`, when given, is the run as stored (saves each wait a read). */
   const notify = (runId: string, run?: Run) => {
@@ -692,8 +699,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       },
       "run requeued",
     );
-    unsettledHere.add(run.id);
-    if (unsettledHere.size > FINISHED_RUNS_KEPT) unsettledHere.delete(unsettledHere.values().next().value!);
+    markUnsettled(run.id);
     if (executor) {
       void started()
         .then(() => submit(executor, [run], true))
@@ -1345,9 +1351,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       );
       beforeQueue?.(run);
       if (!isSettled(run)) {
-        unsettledHere.add(run.id);
-        if (unsettledHere.size > FINISHED_RUNS_KEPT)
-          unsettledHere.delete(unsettledHere.values().next().value!);
+        markUnsettled(run.id);
       }
       if (executor) await submit(executor, [run], false);
       else if (claimFor) claimer.settleStart(run);

@@ -7,7 +7,7 @@ import type { Clock } from "../ports/clock.js";
 import type { LogFields, Logger } from "../ports/logger.js";
 import type { Orchestrator, TurnObserver, TurnResult, TurnRunLink } from "../ports/orchestrator.js";
 import type { RunStepResult, RunStepWrapper } from "../ports/run-executor.js";
-import type { RunHandOff, RunStepRepository } from "../ports/storage.js";
+import type { RunHandOff, RunStepRepository, Storage } from "../ports/storage.js";
 
 /** The name of the built-in workflow that runs one bot turn; `*.message` event types fall back to it. */
 export const MESSAGE_WORKFLOW = "message";
@@ -322,6 +322,15 @@ export function turnAwaitsApproval(turn: Pick<TurnResult, "toolCalls"> | null | 
     const result = call.result as { status?: unknown } | null | undefined;
     return typeof result === "object" && result !== null && result.status === "awaiting_approval";
   });
+}
+
+/**
+ * Whether a workflow's `ctx.tool` approval stops its run and the decision
+ * resumes it: the storage can requeue runs and records their steps. The run
+ * service and the approval decider both decide by this, so they agree.
+ */
+export function canResumeRuns(storage: Pick<Storage, "runs" | "runSteps">): boolean {
+  return Boolean(storage.runs.requeue && storage.runSteps);
 }
 
 /** The approval a recorded `ctx.tool` output waits for, or `null`. */

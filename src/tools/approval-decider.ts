@@ -5,6 +5,7 @@ import { KiloError } from "../errors.js";
 import type { Clock } from "../ports/clock.js";
 import type { ProposerInput } from "../ports/skill-proposer.js";
 import type { Storage } from "../ports/storage.js";
+import { canResumeRuns } from "../runs/workflow.js";
 import { type ApiCaller, resolveCall } from "./call-api.js";
 
 /** A decided approval: what became of its call, and the note that tells the model. */
@@ -106,7 +107,7 @@ export function createApprovalDecider({
   onRequeued,
 }: ApprovalDeciderOptions): ApprovalDecider {
   // Workflows stop at a ctx.tool approval only where their runs can be requeued (see executeWorkflow).
-  const canResume = Boolean(storage.runs.requeue && storage.runSteps);
+  const canResume = canResumeRuns(storage);
   const pendingOf = (botId: string) =>
     storage.approvals.listByBot(botId, { status: "pending", limit: PENDING_READ });
 
