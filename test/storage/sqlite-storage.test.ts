@@ -359,6 +359,40 @@ describe("sqliteStorage", () => {
     await storage.close();
   });
 
+  it("serves calls waiting for its one connection in the order they came, thousands at once", async () => {
+    const storage = sqliteStorage({ filename: ":memory:" });
+    const { owner, thread } = await seed(storage);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = storage.transaction(async (tx) => {
+      const first = await tx.messages.append(message(owner, thread.id, "first, in the transaction"));
+      await held;
+      return first.seq;
+    });
+    // Made outside the transaction's callback: each waits for the connection.
+    await Promise.resolve();
+    let done = 0;
+    const appends = Array.from({ length: 3000 }, (_, n) =>
+      storage.messages.append(message(owner, thread.id, `waiting ${n}`)).then((stored) => {
+        done += 1;
+        return stored;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(done).toBe(0);
+    release();
+    const firstSeq = await holding;
+    const stored = await Promise.all(appends);
+    // Seqs follow the order the calls were made in: each took its turn at the connection.
+    const seqs = stored.map((m) => m.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(3000);
+    expect(seqs[0]).toBeGreaterThan(firstSeq);
+    await storage.close();
+  });
+
   it("refuses the repositories of a finished transaction with CLOSED", async () => {
     const storage = sqliteStorage({ filename: ":memory:" });
     let leaked: Parameters<Parameters<Storage["transaction"]>[0]>[0] | null = null;
