@@ -809,24 +809,36 @@ export interface RunTurnCommit extends TurnCommit {
    */
   owner: string | null;
   /**
-   * With an `owner`: hand the run's conversation key on to the same worker.
-   * When the run's outcome is stored, the key's next run (its queued run with
-   * the smallest `seq`, unless it is reserved for another owner until after
-   * `handOff.now`) is claimed for `owner` in the same atomic step, as
-   * {@link RunRepository.claim} would claim it, and returned as
+   * Hand the run's conversation key on to the same worker. When the run's
+   * outcome is stored, the key's next run (its queued run with the smallest
+   * `seq`, unless it is reserved for another owner until after `handOff.now`)
+   * is started in the same atomic step and returned as
    * {@link RunTurnCommitted.next}: the worker goes on with the conversation
-   * without a claim of its own, and the next run starts as this one ends.
-   * Adapters with {@link RunRepository.claim} should honour it; others ignore it.
+   * without a claim or a start write of its own, and the next run starts as
+   * this one ends.
+   * - With an `owner`, the run is claimed for it, as {@link RunRepository.claim}
+   *   would claim it (under a lease until `handOff.leaseExpiresAt`).
+   * - Without one (`owner: null`, the in-process queue), only with
+   *   `handOff.runId`: that run is started, without a lease, when it is the key's next run.
+   * With `handOff.runId`, no other run is handed on. Adapters with
+   * {@link RunRepository.claim} should honour it; others may ignore it and
+   * return no `next`: the worker then claims or starts the next run as usual.
    */
   handOff?: RunHandOff | undefined;
 }
 
-/** The lease of a run claimed by a hand-off ({@link RunTurnCommit.handOff}). */
+/** The start of a run handed on by a commit ({@link RunTurnCommit.handOff}). */
 export interface RunHandOff {
   /** The worker's current time: the run starts at it, and a reservation expiring before it has expired. */
   now: Date;
-  /** When the run's lease expires unless extended. Later than `now`. */
+  /** When the run's lease expires unless extended. Later than `now`. Ignored without an owner (no lease). */
   leaseExpiresAt: Date;
+  /**
+   * The run the worker expects next (the in-process queue knows it): handed on
+   * only when it is the key's next run; absent, whichever run is the key's next.
+   * Required to hand on without an owner.
+   */
+  runId?: string | undefined;
 }
 
 /** What {@link Storage.commitRunTurn} stored. */
@@ -836,10 +848,10 @@ export interface RunTurnCommitted {
   /** The run as stored, or `null` when its outcome was refused (not running, or the lease is another's). */
   run: Run | null;
   /**
-   * With {@link RunTurnCommit.handOff}: the key's next run, claimed for the
-   * owner (`running`, started at `handOff.now`), or `null` when none was
-   * claimable (or the outcome was refused). Absent when the adapter does not
-   * hand off: the worker then claims as usual.
+   * With {@link RunTurnCommit.handOff}: the key's next run, started
+   * (`running`, at `handOff.now`; claimed for the owner when there is one), or
+   * `null` when none could be handed on (or the outcome was refused). Absent
+   * when the adapter did not hand off: the worker then claims or starts the next run as usual.
    */
   next?: Run | null | undefined;
 }

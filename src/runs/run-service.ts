@@ -201,7 +201,9 @@ export interface WaitOptions {
  *   ingest order (`seq`); runs of different keys run concurrently, up to
  *   `concurrency` at once. A key whose run ends with more of its runs queued
  *   keeps its slot for the next one (no claim or wait in between), up to
- *   `LANE_BURST` (16) runs in a row; then keys take turns for the slots.
+ *   `LANE_BURST` (16) runs in a row; then keys take turns for the slots. A
+ *   run that ends in a turn's commit starts that next run in the same commit
+ *   (`RunTurnCommit.handOff`; in-process, the queue names the run).
  * - A failed run is stored as `failed` with its error's code and message; it
  *   never stops the queue.
  *
@@ -377,6 +379,11 @@ const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional
  * A run in the keyed queue, with what its log lines name it by; `stored`: the run as this
  * process created it (never executed: no read needed), `started` when it was
  * created `running` (nothing left to write before it executes).
+ */
+/**
+ * A run in the keyed queue: `stored` when the queue has it as stored already (no read needed),
+ * `started` when it is stored `running` already (created so, or handed on by the commit of the
+ * run before it), so executing it needs no write to start it.
  */
 type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey"> & { stored?: Run; started?: boolean };
 
@@ -594,11 +601,30 @@ export function createRunService(options: RunServiceOptions): RunService {
    * in a row, then goes to the back of the line: keys take turns between bursts.
    */
   const drain = (lane: string, queued: LoggedRun, burst: number) => {
-    void execute(queued).finally(() => {
-      const next = !closed && burst < LANE_BURST ? lanes.get(lane)?.shift() : undefined;
+    const handOff = burst < LANE_BURST ? () => laneHandOff(lane) : undefined;
+    void execute(queued, handOff).then((handed) => {
+      const queue = lanes.get(lane);
+      // The commit started the lane's next run (under way now, even when closing): it goes on in this slot.
+      if (handed && queue?.[0]?.id === handed.id) {
+        const head = queue.shift()!;
+        drain(lane, { ...head, stored: { ...handed, startedAt: clock.now() }, started: true }, burst + 1);
+        return;
+      }
+      const next = !closed && burst < LANE_BURST ? queue?.shift() : undefined;
       if (next) drain(lane, next, burst + 1);
       else freeLane(lane);
     });
+  };
+
+  /**
+   * The hand-off a lane's finishing run commits with: its next queued run starts in the same
+   * write, saving the write that would start it. Only that run, and only while not closing.
+   */
+  const laneHandOff = (lane: string): RunHandOff | undefined => {
+    const head = lanes.get(lane)?.[0];
+    if (closed || head === undefined) return undefined;
+    const now = clock.now();
+    return { now, leaseExpiresAt: now, runId: head.id };
   };
 
   /** Gives a lane's slot back: the lane waits for its next turn if it has queued runs. */
@@ -800,8 +826,12 @@ export function createRunService(options: RunServiceOptions): RunService {
     emit("error", { error: wrapped, context: { runId: run.id, conversationKey: run.conversationKey } });
   }
 
-  /** Executes one run of the keyed queue to its end. Never throws: a failure is recorded on the run (or logged when storage fails). */
-  async function execute(queued: LoggedRun): Promise<void> {
+  /**
+   * Executes one run of the keyed queue to its end; returns the lane's next run when the run's
+   * commit started it (`handOff`). Never throws: a failure is recorded on the run (or logged when
+   * storage fails).
+   */
+  async function execute(queued: LoggedRun, handOff?: () => RunHandOff | undefined): Promise<Run | null> {
     const runId = queued.id;
     let run: Run | null;
     try {
@@ -812,27 +842,32 @@ export function createRunService(options: RunServiceOptions): RunService {
         "run lost",
       );
       notify(runId);
-      return;
+      return null;
     }
     // Gone with its bot, or finished by someone else.
     if (!run || isSettled(run)) {
       notify(runId);
-      return;
+      return null;
     }
     const log = logger.child(logFields(run));
     const startedAt = queued.started ? (run.startedAt ?? clock.now()) : clock.now();
     let current: Run = { ...run, status: "running", startedAt, finishedAt: null, output: null, error: null };
     let settled: Run | undefined;
+    let handed: Run | null = null;
     try {
-      // A run created `running` (its lane was free) is stored as started already.
+      // A run created `running` (its lane was free) or handed on is stored as started already.
       if (!queued.started) current = (await storage.runs.update(current)) ?? current;
       announceStart(current, log, !queued.started && run.status === "running");
       runningHere.add(runId);
       const { outcome, committed, suspendedOn } = await perform(current, log, {
         owner: null,
-        fresh: queued.started === true || isFresh(run),
+        // Started already: it was queued just before (created, or handed on), never executed
+        // unless an approval decision sent it back to the queue.
+        fresh: queued.started === true ? !run.resumes : isFresh(run),
+        handOff,
       });
       current = outcome;
+      handed = committed?.next ?? null;
       settled = committed
         ? (committed.run ?? undefined)
         : ((await storage.runs.update(current)) ?? undefined);
@@ -845,6 +880,7 @@ export function createRunService(options: RunServiceOptions): RunService {
       runningHere.delete(runId);
       notify(runId, settled);
     }
+    return handed;
   }
 
   const claimer = createClaimer();

@@ -1358,6 +1358,44 @@ function registerCommitRunTurnTests(group: Group, hasClaim: boolean): void {
       expect(ended.next).toBeNull();
     });
 
+    test("with handOff naming the key's next run and no owner, starts it without a lease; naming another run starts nothing", async (s) => {
+      /** A run the in-process queue started itself (no lease), with two more of its key queued behind it. */
+      const seedLane = async () => {
+        const seeded = await seed(s, "queued");
+        const next = await s.runs.create({ ...seeded.run, id: uid("run"), createdAt: at(2) });
+        const third = await s.runs.create({ ...seeded.run, id: uid("run"), createdAt: at(2) });
+        await s.runs.update({ ...seeded.run, status: "running", startedAt: at(3) });
+        const commit = (runId: string) =>
+          s.commitRunTurn!({
+            message: seeded.reply,
+            usage: [],
+            conversationUpdatedAt: at(9),
+            run: { ...seeded.outcome, startedAt: at(3) },
+            step: seeded.step,
+            owner: null,
+            handOff: { now: at(10), leaseExpiresAt: at(10), runId },
+          });
+        return { ...seeded, next, third, commit };
+      };
+      const lane = await seedLane();
+      const committed = await lane.commit(lane.next.id);
+      expect(committed.run).toEqual({ ...lane.outcome, startedAt: at(3), seq: lane.run.seq });
+      const handed: Run = { ...lane.next, status: "running", startedAt: at(10) };
+      expect(committed.next).toEqual(handed);
+      expect(await s.runs.get(lane.next.id)).toEqual(handed);
+      // No lease: no worker holds it.
+      expect(await s.runs.extendLeases!("holder", [lane.next.id], at(80))).toEqual([]);
+      expect((await s.runs.get(lane.third.id))?.status).toBe("queued");
+
+      // The queue expects a run that is not the key's next: nothing is handed on.
+      const other = await seedLane();
+      const skipped = await other.commit(other.third.id);
+      expect(skipped.run?.status).toBe("succeeded");
+      expect(skipped.next ?? null).toBeNull();
+      expect(await s.runs.get(other.next.id)).toEqual(other.next);
+      expect(await s.runs.get(other.third.id)).toEqual(other.third);
+    });
+
     test("with handOff, leaves a next run reserved for another owner to it until the reservation ends", async (s) => {
       const reserved = await seedHandOff(s, { owner: "waiter", until: at(20) });
       const committed = await reserved.commit("holder", 10);

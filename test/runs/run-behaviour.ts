@@ -558,6 +558,58 @@ export function runBehaviourSuite(target: RunBehaviourTarget): void {
         [3, "refund.requested", "succeeded"],
       ]);
     });
+
+    it("a decision that lands while the key's next message executes resumes the stopped run right after it, replaying its steps", async () => {
+      let charged = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let answering!: () => void;
+      const answered = new Promise<void>((resolve) => {
+        answering = resolve;
+      });
+      const { kilo, bot } = await approvalSetup([], {
+        providers: [
+          mockProvider({
+            respond: async () => {
+              answering();
+              await gate;
+              return "Hello.";
+            },
+          }),
+        ],
+        workflows: {
+          "refund.requested": async (_event, ctx) => {
+            const charge = await ctx.step("charge", () => ++charged);
+            const refund = await ctx.tool("shop", "refund", { amount: 450 });
+            return { charge, refund: refund.status };
+          },
+        },
+      });
+      const { run_id } = await kilo.runs.ingest(
+        { ...event("order:7", "Refund order 7"), type: "refund.requested" },
+        { botId: bot.id },
+      );
+      expect(await kilo.runs.wait(run_id)).toMatchObject({ status: "awaiting_approval" });
+      const [approval] = await kilo.approvals.list(bot.id, { status: "pending" });
+      const { run_id: next } = await kilo.runs.ingest(event("order:7", "hello"), { botId: bot.id });
+      await answered;
+      // The key's next message is under way: the resumed run queues behind it.
+      const outcome = await kilo.approvals.deny(bot.id, approval!.id, "not today");
+      expect(outcome.run).toMatchObject({ id: run_id, status: "queued", seq: 3, resumes: 1 });
+      release();
+      const [message, resumed] = [await kilo.runs.wait(next), await kilo.runs.wait(run_id)];
+      expect(message).toMatchObject({ status: "succeeded", seq: 2 });
+      expect(resumed).toMatchObject({
+        status: "succeeded",
+        resumes: 1,
+        output: { charge: 1, refund: "denied" },
+      });
+      expect(resumed.startedAt!.getTime()).toBeGreaterThanOrEqual(message.finishedAt!.getTime());
+      // The step before the stop was replayed, not made again.
+      expect(charged).toBe(1);
+    });
   });
 
   describe(`kilo.runs (${target.label}): recovery after a restart`, () => {

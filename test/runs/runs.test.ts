@@ -206,7 +206,7 @@ describe("kilo.runs: reads it can skip", () => {
 });
 
 describe("kilo.runs: writes it can skip", () => {
-  it("a run whose key and a slot are free is created running: no write marks it started; a busy key's runs queue", async () => {
+  it("a run whose key and a slot are free is created running, the next of its key starts in its commit: no write marks them started", async () => {
     const storage = memoryStorage();
     const writes: string[] = [];
     const counted: Storage = {
@@ -243,15 +243,11 @@ describe("kilo.runs: writes it can skip", () => {
       [2, "succeeded"],
       [1, "succeeded"],
     ]);
-    // Each turn's commit stored its run's outcome; only the queued runs were marked started.
-    expect(writes).toEqual([
-      "create running",
-      "create queued",
-      "create queued",
-      "update running",
-      "update running",
-    ]);
+    // Each turn's commit stored its run's outcome; the first's also started the next run of its
+    // key (a hand-off): only the other key's run, which waited for the slot, was marked started.
+    expect(writes).toEqual(["create running", "create queued", "create queued", "update running"]);
     expect(done[0]!.finishedAt!.getTime()).toBeGreaterThanOrEqual(done[0]!.startedAt!.getTime());
+    expect(done[1]!.startedAt!.getTime()).toBeGreaterThanOrEqual(done[0]!.finishedAt!.getTime());
     await kilo.close();
   });
 });

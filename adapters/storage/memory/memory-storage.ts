@@ -205,7 +205,9 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
           const message = writeTurn(db, turn, scope);
           saveRunStep(db, turn.step, scope);
           const run = finishRun(db, turn.run, turn.owner, scope);
-          if (!turn.handOff || turn.owner === null) return { message: copy(message), run };
+          if (!turn.handOff || (turn.owner === null && turn.handOff.runId === undefined)) {
+            return { message: copy(message), run };
+          }
           const next = run ? handOffRun(db, run, turn.owner, turn.handOff, scope) : null;
           return { message: copy(message), run, next };
         } catch (caught) {
@@ -261,14 +263,15 @@ function finishRun(db: Database, run: Run, owner: string | null, journal: Journa
 }
 
 /**
- * Claims the next run of a finished run's key for `owner` (a hand-off): its
- * unfinished run with the smallest seq, when that run is queued and not
- * reserved for another owner past `handOff.now`. `null` when there is none.
+ * Starts the next run of a finished run's key (a hand-off), claimed for
+ * `owner` when there is one: its unfinished run with the smallest seq, when
+ * that run is queued, is `handOff.runId` (when given) and is not reserved for
+ * another owner past `handOff.now`. `null` when there is none.
  */
 function handOffRun(
   db: Database,
   finished: Run,
-  owner: string,
+  owner: string | null,
   handOff: RunHandOff,
   journal: Journal,
 ): Run | null {
@@ -276,6 +279,7 @@ function handOffRun(
     .rows(key(finished.botId, finished.conversationKey))
     .find((row) => row.value.status === "queued" || row.value.status === "running")?.value;
   if (head?.status !== "queued") return null;
+  if (handOff.runId !== undefined && head.id !== handOff.runId) return null;
   const lease = db.leases.get(head.id);
   if (lease && lease.owner !== owner && lease.expiresAt >= handOff.now.getTime()) return null;
   const stored: Run = {
@@ -287,7 +291,12 @@ function handOffRun(
     error: null,
   };
   db.runs.replace(stored, journal);
-  setLeaseOf(db, head.id, { owner, expiresAt: handOff.leaseExpiresAt.getTime() }, journal);
+  setLeaseOf(
+    db,
+    head.id,
+    owner === null ? null : { owner, expiresAt: handOff.leaseExpiresAt.getTime() },
+    journal,
+  );
   return copy(stored);
 }
 

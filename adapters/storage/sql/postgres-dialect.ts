@@ -374,7 +374,7 @@ async function commitStatement(
           and ${run.owner === null ? sql`true` : sql`lease_owner = ${run.owner}::text`}
           and exists (select 1 from appended)
         returning id, bot_id, conversation_key, seq
-      )${run.handOff && run.owner !== null ? handOffCte(runsTable, run.owner, run.handOff) : sql``}`
+      )${run.handOff ? handOffCte(runsTable, run.owner, run.handOff) : sql``}`
     : sql``;
   const result = await sql<{ bumped: unknown; seq: unknown; finished?: unknown }>`${PREPARED}
       with bumped as (
@@ -396,9 +396,7 @@ async function commitStatement(
         (select count(*) from recorded) as recorded${trace ? sql`, (select count(*) from traced) as traced` : sql``}${
           run
             ? sql`, (select count(*) from stepped) as stepped, (select seq from finished) as finished${
-                run.handOff && run.owner !== null
-                  ? sql`, (select row_to_json(handed) from handed) as next`
-                  : sql``
+                run.handOff ? sql`, (select row_to_json(handed) from handed) as next` : sql``
               }`
             : sql``
         }
@@ -416,14 +414,15 @@ async function commitStatement(
 /**
  * The hand-off CTE of a run's commit: once `finished` stored the outcome, the
  * key's next run (its other unfinished run with the smallest seq; the
- * statement's snapshot still sees the finishing run `running`) is claimed for
- * `owner` when it is queued and not reserved for another owner. Reading
- * `finished` orders the two updates, so the key never has two running runs.
+ * statement's snapshot still sees the finishing run `running`) is started,
+ * claimed for `owner` (none: no lease), when it is queued, is `handOff.runId`
+ * (when set) and is not reserved for another owner. Reading `finished` orders
+ * the two updates, so the key never has two running runs.
  */
 function handOffCte(
   runsTable: RawBuilder<unknown>,
-  owner: string,
-  handOff: { now: unknown; leaseExpiresAt: unknown },
+  owner: string | null,
+  handOff: { now: unknown; leaseExpiresAt: unknown; runId: string | null },
 ): RawBuilder<unknown> {
   return sql`, handed as (
         update ${runsTable} as n
@@ -436,7 +435,7 @@ function handOffCte(
               and h.status in ('queued', 'running') and h.id <> f.id
             order by h.seq limit 1
           )
-          and n.status = 'queued'
+          and n.status = 'queued'${handOff.runId === null ? sql`` : sql` and n.id = ${handOff.runId}::text`}
           and (n.lease_owner is null or n.lease_owner = ${owner}::text
             or n.lease_expires_at < ${handOff.now}::timestamptz)
         returning n.*

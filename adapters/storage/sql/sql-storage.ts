@@ -3,6 +3,7 @@ import {
   type CreateTableBuilder,
   type Dialect,
   type Expression,
+  type ExpressionBuilder,
   type Insertable,
   type Kysely,
   type RawBuilder,
@@ -147,8 +148,11 @@ export interface RunRows {
   >;
   /** The lease the run must still be under; `null`: it must only be `running`. */
   owner: string | null;
-  /** With an owner: claim the key's next run for it once the outcome is stored ({@link RunTurnCommit.handOff}). */
-  handOff?: { now: unknown; leaseExpiresAt: unknown } | undefined;
+  /**
+   * Start the key's next run once the outcome is stored ({@link RunTurnCommit.handOff}): claimed
+   * for the owner, or without a lease (`leaseExpiresAt` null) when there is none; only `runId` when set.
+   */
+  handOff?: { now: unknown; leaseExpiresAt: unknown; runId: string | null } | undefined;
 }
 
 /**
@@ -525,8 +529,9 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
       turn.run,
       turn.run.seq,
     );
-    // A hand-off needs a lease owner: runs executed without leases are never handed on.
-    const handOff = turn.handOff && turn.owner !== null ? turn.handOff : undefined;
+    // Runs executed without leases are handed on only to the run their queue names.
+    const handOff =
+      turn.handOff && (turn.owner !== null || turn.handOff.runId !== undefined) ? turn.handOff : undefined;
     const run: RunRows = {
       step: runStepRow(dialect, turn.step),
       outcome: { id, bot_id, status, output, error, started_at, finished_at },
@@ -535,7 +540,8 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
         ? {
             handOff: {
               now: dialect.timestamp(handOff.now),
-              leaseExpiresAt: dialect.timestamp(handOff.leaseExpiresAt),
+              leaseExpiresAt: turn.owner === null ? null : dialect.timestamp(handOff.leaseExpiresAt),
+              runId: handOff.runId ?? null,
             },
           }
         : {}),
@@ -567,46 +573,82 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
       await upsertRunStep(db, dialect, turn.step, owned);
       const ended = finished(row ? toNumber(row.seq) : null);
       if (!handOff) return { message: stored, run: ended };
-      const next = ended ? await handOffRun(db, ended, turn.owner!, handOff) : null;
+      const next = ended ? await handOffRun(db, ended, turn.owner, handOff) : null;
       return { message: stored, run: ended, next };
     });
   };
 
   /**
-   * Claims the key's next run for `owner` once `finished` has ended (a hand-off, in the caller's
-   * transaction): its unfinished run with the smallest seq, when that one is queued and not
-   * reserved for another owner past `handOff.now`.
+   * Starts the key's next run once `finished` has ended (a hand-off, in the caller's transaction),
+   * claimed for `owner` when there is one: its unfinished run with the smallest seq, when that one
+   * is queued, is `handOff.runId` (when given) and is not reserved for another owner past `handOff.now`.
    */
   const handOffRun = async (
     db: Kysely<Tables>,
     finished: Run,
-    owner: string,
+    owner: string | null,
     handOff: RunHandOff,
   ): Promise<Run | null> => {
     const at = dialect.timestamp(handOff.now);
+    const leaseIsFree = (eb: ExpressionBuilder<Tables, "runs">) =>
+      eb.or([
+        eb("lease_owner", "is", null),
+        ...(owner === null ? [] : [eb("lease_owner", "=", owner)]),
+        eb("lease_expires_at", "<", at),
+      ]);
+    const columns = claimedColumns(
+      at,
+      owner,
+      owner === null ? null : dialect.timestamp(handOff.leaseExpiresAt),
+    );
+    const key = dialect.text(finished.conversationKey);
+    if (handOff.runId !== undefined && !dialect.rowLocks) {
+      // The queue names the run: one statement starts it when no run of its key comes before it
+      // (without row locks the transaction holds the whole database, so nothing moves meanwhile).
+      const named = handOff.runId;
+      const row = await db
+        .updateTable("runs")
+        .set(columns)
+        .where("id", "=", named)
+        .where("bot_id", "=", finished.botId)
+        .where("conversation_key", "=", key)
+        .where("status", "=", sql.lit("queued"))
+        .where(leaseIsFree)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("runs")
+                .select("id")
+                .where("bot_id", "=", finished.botId)
+                .where("conversation_key", "=", key)
+                .where("status", "in", UNFINISHED)
+                .where("seq", "<", eb.selectFrom("runs").select("seq").where("id", "=", named)),
+            ),
+          ),
+        )
+        .returningAll()
+        .executeTakeFirst();
+      return row ? runOf(dialect, row) : null;
+    }
     let head = db
       .selectFrom("runs")
       .select(["id", "status"])
       .where("bot_id", "=", finished.botId)
-      .where("conversation_key", "=", dialect.text(finished.conversationKey))
+      .where("conversation_key", "=", key)
       .where("status", "in", UNFINISHED)
       .orderBy("seq")
       .limit(1);
     if (dialect.rowLocks) head = head.forUpdate();
     const found = await head.executeTakeFirst();
     if (!found || dialect.fromText(found.status) !== "queued") return null;
+    if (handOff.runId !== undefined && found.id !== handOff.runId) return null;
     const row = await db
       .updateTable("runs")
-      .set(claimedColumns(at, owner, dialect.timestamp(handOff.leaseExpiresAt)))
+      .set(columns)
       .where("id", "=", found.id)
       .where("status", "=", sql.lit("queued"))
-      .where((eb) =>
-        eb.or([
-          eb("lease_owner", "is", null),
-          eb("lease_owner", "=", owner),
-          eb("lease_expires_at", "<", at),
-        ]),
-      )
+      .where(leaseIsFree)
       .returningAll()
       .executeTakeFirst();
     return row ? runOf(dialect, row) : null;
@@ -1311,8 +1353,8 @@ function outcomeColumns(codec: RowCodec, dialect: SqlDialect, run: Run) {
   return { status, output, error, started_at, finished_at };
 }
 
-/** The columns of a run claimed at `at` (a claim or a hand-off): running under `owner`'s lease. */
-function claimedColumns(at: StoredTimestamp, owner: string, leaseExpiresAt: StoredTimestamp) {
+/** The columns of a run claimed at `at` (a claim or a hand-off): running under `owner`'s lease (none: no lease). */
+function claimedColumns(at: StoredTimestamp, owner: string | null, leaseExpiresAt: StoredTimestamp | null) {
   return {
     status: sql.lit("running"),
     started_at: at,
