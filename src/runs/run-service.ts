@@ -376,14 +376,10 @@ const DAY_MS = 86_400_000;
 const WaitOptionsSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
 
 /**
- * A run in the keyed queue, with what its log lines name it by; `stored`: the run as this
- * process created it (never executed: no read needed), `started` when it was
- * created `running` (nothing left to write before it executes).
- */
-/**
- * A run in the keyed queue: `stored` when the queue has it as stored already (no read needed),
- * `started` when it is stored `running` already (created so, or handed on by the commit of the
- * run before it), so executing it needs no write to start it.
+ * A run in the keyed queue, with what its log lines name it by; `stored`: the run as stored, when
+ * this process has it already (created here, or handed on: no read needed); `started` when it is
+ * stored `running` already (created so, or handed on by the commit of the run before it): nothing
+ * left to write before it executes.
  */
 type LoggedRun = Pick<Run, "id" | "workflow" | "conversationKey"> & { stored?: Run; started?: boolean };
 
