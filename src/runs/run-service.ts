@@ -52,7 +52,10 @@ export const DEFAULT_RUN_CONCURRENCY = 64;
 
 /** How many of the runs it finished last a process keeps, so that waiting for one needs no read. */
 const FINISHED_RUNS_KEPT = 1_000;
-/** How often `wait` re-reads a run on storage that is not shared (in case the host changed it). */
+/**
+ * How often `wait` re-reads a run on storage that is not shared and that this process's
+ * keyed queue does not hold (it wakes the waits of the runs it holds when they settle).
+ */
 const WAIT_POLL_MS = 1_000;
 /** The longest delay `setTimeout` takes. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -519,17 +522,23 @@ export function createRunService(options: RunServiceOptions): RunService {
   const finishedHere = new Map<string, Run>();
 
   /**
-   * Runs this process stored and has not seen settle (most recent
-   * `FINISHED_RUNS_KEPT`): a `wait` for one of them starts waiting without a
-   * read. An entry gone stale (the run settled in another process) costs that
-   * wait nothing but the watcher's next sweep.
+   * Runs this process stored and has not seen settle: a `wait` for one of them
+   * starts waiting without a read. Where another process or a host executor
+   * settles runs, only the most recent `FINISHED_RUNS_KEPT` (an entry gone
+   * stale, its run settled elsewhere, costs that wait nothing but the watcher's
+   * next sweep). Otherwise every one: each is in this process's keyed queue,
+   * which wakes its waits when it settles, so they need neither a read nor a
+   * poll; and each leaves the set then, so it holds no more than the queue does.
    */
   const unsettledHere = new Set<string>();
+  /** Whether runs stored here may settle without this process seeing it. */
+  const settledElsewhere = shared || executor !== undefined;
 
-  /** Remembers a run stored here and not yet settled (the most recent `FINISHED_RUNS_KEPT`). */
+  /** Remembers a run stored here and not yet settled (where runs settle elsewhere, the most recent `FINISHED_RUNS_KEPT`). */
   const markUnsettled = (runId: string) => {
     unsettledHere.add(runId);
-    if (unsettledHere.size > FINISHED_RUNS_KEPT) unsettledHere.delete(unsettledHere.values().next().value!);
+    if (settledElsewhere && unsettledHere.size > FINISHED_RUNS_KEPT)
+      unsettledHere.delete(unsettledHere.values().next().value!);
   };
 
   /** Wakes the waits of a run; `run`, when given, is the run as stored (saves each wait a read). */
@@ -1251,7 +1260,10 @@ export function createRunService(options: RunServiceOptions): RunService {
       }
       for (const runs of byLane.values()) {
         runs.sort((a, b) => a.seq - b.seq);
-        for (const run of runs) enqueue(run);
+        for (const run of runs) {
+          markUnsettled(run.id);
+          enqueue(run);
+        }
       }
       if (unfinished.length > 0) logger.info({ resumed: unfinished.length }, "resuming unfinished runs");
       return { resumed: unfinished.length };
@@ -1425,13 +1437,13 @@ export function createRunService(options: RunServiceOptions): RunService {
         };
         // On shared storage (or with a host executor) another process may finish the run: the
         // watcher re-reads all waited runs together and wakes this one when it settles.
-        // Otherwise only this process can.
-        const elsewhere = shared || executor !== undefined;
-        const delay = elsewhere ? left : Math.min(WAIT_POLL_MS, left);
+        // Otherwise only this process can: its keyed queue wakes the runs it holds; others
+        // (stored before this process started, say) are re-read now and then.
+        const delay = settledElsewhere || unsettledHere.has(runId) ? left : Math.min(WAIT_POLL_MS, left);
         // Timers cap at about 24.8 days; a longer (or no) deadline is re-checked then.
         const timer = setTimeout(wake, Math.min(delay, MAX_TIMER_MS));
         set.add(wake);
-        if (elsewhere) watcher.watch();
+        if (settledElsewhere) watcher.watch();
       });
     }
   }

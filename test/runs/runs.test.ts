@@ -7,7 +7,7 @@ import { sqliteStorage } from "../../adapters/storage/sqlite/index.js";
 import { createKilo, type RunSettings } from "../../src/index.js";
 import type { Storage } from "../../src/ports/storage.js";
 import { mockProvider } from "../../src/testing/index.js";
-import { event, queuedRun, setupRuns } from "./helpers.js";
+import { event, queuedRun, setupRuns, USER, userText } from "./helpers.js";
 import { runBehaviourSuite } from "./run-behaviour.js";
 
 const directory = mkdtempSync(join(tmpdir(), "kilo-runs-"));
@@ -172,35 +172,81 @@ describe("kilo.runs: a conversation keeps its slot for its next run", () => {
   });
 });
 
+/** `storage` with its `runs.get` calls counted. */
+function countingReads(storage: Storage): { counted: Storage; reads: { count: number } } {
+  const reads = { count: 0 };
+  const counted: Storage = {
+    ...storage,
+    runs: {
+      ...storage.runs,
+      get: (runId) => {
+        reads.count += 1;
+        return storage.runs.get(runId);
+      },
+    },
+  };
+  return { counted, reads };
+}
+
 describe("kilo.runs: reads it can skip", () => {
   it("waiting for a run this process finished reads nothing, and returns a copy", async () => {
     const storage = memoryStorage();
-    let reads = 0;
-    const counted: Storage = {
-      ...storage,
-      runs: {
-        ...storage.runs,
-        get: (runId) => {
-          reads += 1;
-          return storage.runs.get(runId);
-        },
-      },
-    };
+    const { counted, reads } = countingReads(storage);
     const { kilo, bot } = await setupRuns({ storage: counted, latencyMs: 20 });
     const { run_id } = await kilo.runs.ingest(event("k", "hello"), { botId: bot.id });
     // Ingested here and still under way: the wait waits for this process to finish it, unread.
     expect(await kilo.runs.wait(run_id)).toMatchObject({ id: run_id, status: "succeeded" });
-    expect(reads).toBe(0);
+    expect(reads.count).toBe(0);
     const first = await kilo.runs.wait(run_id);
     expect(first).toMatchObject({ id: run_id, status: "succeeded", output: { reply: "ok" } });
-    expect(reads).toBe(0);
+    expect(reads.count).toBe(0);
     first.output = { changed: true };
     expect((await kilo.runs.wait(run_id)).output).toMatchObject({ reply: "ok" });
     // A run this process did not finish is read.
     const other = await storage.runs.create(queuedRun("run_elsewhere", bot.id, "k2", "hi"));
     await storage.runs.update({ ...other, status: "failed", error: { code: "INTERNAL", message: "x" } });
     expect((await kilo.runs.wait("run_elsewhere")).status).toBe("failed");
-    expect(reads).toBe(1);
+    expect(reads.count).toBe(1);
+    await kilo.close();
+  });
+});
+
+describe("kilo.runs: waits it need not poll", () => {
+  it("waiting for runs queued in this process reads nothing, however many are queued and however long they wait", async () => {
+    const storage = memoryStorage();
+    const { counted, reads } = countingReads(storage);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const kilo = createKilo({
+      storage: counted,
+      providers: [
+        mockProvider({
+          async respond(request) {
+            if (userText(request).includes("hold")) await held;
+            return "ok";
+          },
+        }),
+      ],
+      runs: { concurrency: 1 },
+    });
+    const bot = await kilo.bots.create({ userId: USER, name: "Runner" });
+    await kilo.runs.ingest(event("first", "hold"), { botId: bot.id });
+    // The only slot is held: these queue behind it, more of them than a process keeps of the
+    // runs it finished (1,000), and the oldest are waited for.
+    const queued = [];
+    for (let n = 0; n < 1_010; n++)
+      queued.push(await kilo.runs.ingest(event(`k${n}`, "hi"), { botId: bot.id }));
+    const waits = Promise.all(queued.slice(0, 3).map(({ run_id }) => kilo.runs.wait(run_id)));
+    // Longer than a wait re-reads a run this process does not hold (every second): no read.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    expect(reads.count).toBe(0);
+    release();
+    expect((await waits).map((run) => [run.id, run.status])).toEqual(
+      queued.slice(0, 3).map(({ run_id }) => [run_id, "succeeded"]),
+    );
+    expect(reads.count).toBe(0);
     await kilo.close();
   });
 });
