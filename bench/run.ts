@@ -70,13 +70,17 @@ for (const row of roundTrips) {
   });
 }
 for (const row of runs.rows) {
+  // Memory is held to the issue's bound (the single-turn overhead, measured on memory); a durable
+  // storage to the same bound with its own run alone, since each of its runs also costs the
+  // storage's writes (bench/README.md).
+  const own = row.storage !== "memory";
   rows.push({
     benchmark: `runs: ${row.conversations} conversations x ${runs.messagesPerConversation} messages, ${row.storage}, ${row.processes} process${row.processes > 1 ? "es" : ""}`,
-    figure: `${(row.wallMs / 1000).toFixed(2)} s = ${row.ratio.toFixed(1)}x bound ${row.boundMs.toFixed(0)} ms (${row.storageRatio.toFixed(1)}x with its storage's ${row.storageRunMs.toFixed(2)} ms run alone); ${row.runsPerSecond.toFixed(0)} runs/s; gap median ${row.medianGapMs} ms; ${row.orderingViolations} ordering violations; concurrency ${row.concurrency}`,
-    target: `0 violations, <= ${row.targetRatio}x bound${row.targetGapMs === null ? " (gap reported)" : `, gap < ${row.targetGapMs} ms`}`,
+    figure: `${(row.wallMs / 1000).toFixed(2)} s = ${row.storageRatio.toFixed(2)}x the bound with its storage's run alone (${row.storageRunMeanMs.toFixed(2)} ms mean, ${row.storageRunMs.toFixed(2)} ms median), ${row.ratio.toFixed(1)}x the bound ${row.boundMs.toFixed(0)} ms with the memory overhead; ${row.runsPerSecond.toFixed(0)} runs/s; gap median ${row.medianGapMs.toFixed(2)} ms (${row.medianStoredGapMs} ms by stored timestamps); ${row.orderingViolations} ordering violations; concurrency ${row.concurrency}`,
+    target: `0 violations, <= ${row.targetRatio}x the bound${own ? " with its storage's run alone" : ""}${row.targetGapMs === null ? " (gap reported)" : `, gap < ${row.targetGapMs} ms`}`,
     met:
       row.orderingViolations === 0 &&
-      row.ratio <= row.targetRatio &&
+      (own ? row.storageRatio : row.ratio) <= row.targetRatio &&
       (row.targetGapMs === null || row.medianGapMs < row.targetGapMs),
   });
 }

@@ -13,7 +13,9 @@
  *   `KILO_WORKER_POOL_SIZE` (kilo's defaults when unset).
  *
  * Writes one JSON object per line to stdout: `{"ready":true,"pid":...}` once it
- * claims, then `{"started":"<run id>"}` as each run starts. Stops (closing
+ * claims, then `{"started":"<run id>","at":...}` as each run starts and
+ * `{"completed":"<run id>","at":...}` once its outcome is stored (`at`: ms since
+ * the epoch, sub-millisecond, comparable between processes). Stops (closing
  * kilo) on SIGTERM or when its stdin closes, so it never outlives its parent.
  */
 import { postgresStorage } from "../../adapters/storage/postgres/index.js";
@@ -54,8 +56,12 @@ const kilo = createKilo({
   },
 });
 
+const at = () => performance.timeOrigin + performance.now();
 kilo.events.on("run-started", (event) => {
-  process.stdout.write(`${JSON.stringify({ started: event.runId })}\n`);
+  process.stdout.write(`${JSON.stringify({ started: event.runId, at: at() })}\n`);
+});
+kilo.events.on("run-completed", (event) => {
+  process.stdout.write(`${JSON.stringify({ completed: event.runId, at: at() })}\n`);
 });
 
 let stopping = false;
