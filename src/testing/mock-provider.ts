@@ -56,11 +56,17 @@ export interface MockProviderOptions {
   latencyMs?: number | undefined;
   /** Default `{ thinking: true, streaming: true, promptCaching: false }`; `streaming: false` removes `stream`. */
   capabilities?: Partial<LlmProviderCapabilities> | undefined;
+  /**
+   * Whether to keep a copy of every request in `requests`. Default `true`. `false` keeps none
+   * (`requests` stays empty): for benchmarks and soak tests of thousands of calls, where the
+   * copies would cost a deep clone per call and a heap that grows with every call.
+   */
+  recordRequests?: boolean | undefined;
 }
 
 /** An LlmProvider for tests that answers from a script and records what it was sent. */
 export interface MockProvider extends LlmProvider {
-  /** Every request received, in order: deep copies, without the signal. */
+  /** Every request received, in order: deep copies, without the signal (none with `recordRequests: false`). */
   readonly requests: LlmRequest[];
   /** Number of calls received (`complete` and `stream`). */
   readonly calls: number;
@@ -160,6 +166,7 @@ export function mockProvider(options: MockProviderOptions = {}): MockProvider {
   }
   const replies = options.replies ?? [];
   const requests: LlmRequest[] = [];
+  const recordRequests = options.recordRequests ?? true;
   let calls = 0;
   let toolCallCount = 0;
 
@@ -225,7 +232,7 @@ export function mockProvider(options: MockProviderOptions = {}): MockProvider {
   async function complete(request: LlmRequest): Promise<LlmResponse> {
     const index = calls;
     calls += 1;
-    requests.push(copyRequest(request));
+    if (recordRequests) requests.push(copyRequest(request));
     if (request.signal?.aborted === true) {
       throw new KiloError("ABORTED", `mock provider '${name}': call #${index + 1} was aborted`, {
         provider: name,

@@ -39,6 +39,7 @@ const kilo = createKilo({
   }),
   providers: [
     mockProvider({
+      recordRequests: false,
       async respond(request) {
         const hangs = hang !== undefined && lastUserText(request.messages).includes(hang);
         if (hangs) process.stdout.write(`${JSON.stringify({ hanging: true })}\n`);

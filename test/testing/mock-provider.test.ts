@@ -30,6 +30,18 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe("mockProvider", () => {
+  it("with recordRequests: false keeps no copies of the requests, and still answers and counts them", async () => {
+    const quiet = mockProvider({ replies: ["one", "two"], recordRequests: false });
+    const recording = mockProvider({ replies: ["one"] });
+    expect((await quiet.complete(request("hi"))).content).toEqual([{ type: "text", text: "one" }]);
+    const streamed = await collect(quiet.stream!(request("again")));
+    expect(streamed.map((event) => (event.type === "text-delta" ? event.text : "")).join("")).toBe("two");
+    await recording.complete(request("hi"));
+    expect(quiet.requests).toEqual([]);
+    expect(quiet.calls).toBe(2);
+    expect(recording.requests.map((sent) => sent.messages)).toEqual([request("hi").messages]);
+  });
+
   it("answers scripted replies in order, with tool calls and thinking", async () => {
     const provider = mockProvider({
       replies: [
