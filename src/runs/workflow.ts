@@ -602,7 +602,8 @@ export async function executeWorkflow(execution: WorkflowExecution): Promise<Wor
   } catch (error) {
     throw toKiloError(error, "HOST_CALLBACK_FAILED", `Workflow '${run.workflow}' failed`);
   }
-  const output = asJson(result);
+  // A fused turn stored the run's output already (the built-in workflow returns its turn as is).
+  const output = committed?.run ? committed.run.output : asJson(result);
   return {
     output:
       output !== null && typeof output === "object" && !Array.isArray(output)
