@@ -62,7 +62,8 @@ export interface RunsBenchRow {
   orderingViolations: number;
   /**
    * Median, over every conversation's consecutive runs, of the time from run n's `run-completed`
-   * event (its outcome stored) to run n+1's `run-started` event, in the processes executing them.
+   * event (its outcome stored) to run n+1's `run-started` event, in the processes executing them
+   * (between two processes a single gap can be slightly negative: see {@link inspect}).
    */
   medianGapMs: number;
   /**
@@ -176,7 +177,10 @@ function recordRunTimes(kilo: Kilo, times: RunTimes): void {
 
 /**
  * Ordering violations and gaps, from the stored runs of every conversation and the run events
- * (`times`): a run with no events counts as a violation too.
+ * (`times`): a run with no events counts as a violation too. Order is checked on the stored
+ * timestamps only: across processes, the next run's `run-started` may come before the finishing
+ * process, busy, emits `run-completed` for the commit another process already saw (such a gap is
+ * negative).
  */
 async function inspect(storage: Storage, botId: string, keys: string[], times: RunTimes) {
   let violations = 0;
@@ -190,9 +194,7 @@ async function inspect(storage: Storage, botId: string, keys: string[], times: R
       const storedGap = (runs[n]!.startedAt?.getTime() ?? 0) - (runs[n - 1]!.finishedAt?.getTime() ?? 0);
       const completed = times.completed.get(runs[n - 1]!.id);
       const started = times.started.get(runs[n]!.id);
-      if (storedGap < 0 || completed === undefined || started === undefined || started < completed) {
-        violations += 1;
-      }
+      if (storedGap < 0 || completed === undefined || started === undefined) violations += 1;
       storedGaps.push(storedGap);
       if (completed !== undefined && started !== undefined) gaps.push(started - completed);
     }
