@@ -26,6 +26,7 @@ import type {
   RunStepWrapper,
 } from "../ports/run-executor.js";
 import type { RunClaim, RunHandOff, Storage } from "../ports/storage.js";
+import { copyRecord } from "../runtime/copy.js";
 import { withLogFields } from "../runtime/log-context.js";
 import { allPages } from "../runtime/pages.js";
 import { parseInput } from "../runtime/validate.js";
@@ -552,7 +553,7 @@ export function createRunService(options: RunServiceOptions): RunService {
     const set = waiters.get(runId);
     if (!set) return;
     waiters.delete(runId);
-    for (const wake of set) wake(run && structuredClone(run));
+    for (const wake of set) wake(run && copyRecord(run));
   };
 
   /** Runs a host executor is executing in this process, through `context.execute`. */
@@ -1414,7 +1415,7 @@ export function createRunService(options: RunServiceOptions): RunService {
    */
   async function settle(runId: string, deadline: number, known?: Run): Promise<Run> {
     const kept = finishedHere.get(runId);
-    let current = known ?? (kept && structuredClone(kept));
+    let current = known ?? (kept && copyRecord(kept));
     // A run stored here and not yet settled: wait first, read only when woken without it.
     let unread = current === undefined && unsettledHere.has(runId);
     for (;;) {

@@ -46,6 +46,7 @@ import type {
   UsageRepository,
   UserRepository,
 } from "../../../src/ports/storage.js";
+import { copyRecord } from "../../../src/runtime/copy.js";
 
 /** Options of {@link memoryStorage}. */
 export interface MemoryStorageOptions {
@@ -65,8 +66,8 @@ const ADAPTER = "memory";
  * development; it passes the whole storage conformance suite.
  *
  * Guarantees:
- * - Every value is copied on the way in and on the way out (`structuredClone`,
- *   so `Date`s stay `Date`s). A value that cannot be cloned (a function in
+ * - Every value is copied on the way in and on the way out (`copyRecord`:
+ *   `Date`s stay `Date`s). A value that cannot be copied (a function in
  *   `metadata`, say) is refused with `VALIDATION_FAILED`.
  * - Writes are serialized: a transaction holds the store from start to finish,
  *   and writes made outside it while it is open wait for it to commit or roll
@@ -320,7 +321,7 @@ function error(code: KiloErrorCode, message: string, cause?: unknown): KiloError
 
 function copy<T>(value: T): T {
   try {
-    return clonePlain(value) as T;
+    return copyRecord(value);
   } catch (cause) {
     throw error(
       "VALIDATION_FAILED",
@@ -328,32 +329,6 @@ function copy<T>(value: T): T {
       cause,
     );
   }
-}
-
-// Records are JSON-like data plus Dates: a direct walk copies them several times faster than
-// structuredClone, which dominated per-turn profiles. Anything else falls back to structuredClone.
-function clonePlain(value: unknown): unknown {
-  if (value === null || typeof value !== "object") {
-    if (typeof value === "function" || typeof value === "symbol")
-      throw new TypeError(`cannot copy a ${typeof value}`);
-    return value;
-  }
-  const prototype = Object.getPrototypeOf(value);
-  // Plain objects first: they are most of what is copied. `for...in` walks V8's enum cache
-  // without the array Object.keys allocates (about 1.5x faster here); a plain object's only
-  // inherited properties are Object.prototype's, which are not enumerable.
-  if (prototype === Object.prototype || prototype === null) {
-    const out: Record<string, unknown> = {};
-    for (const key in value) out[key] = clonePlain((value as Record<string, unknown>)[key]);
-    return out;
-  }
-  if (value instanceof Date) return new Date(value.getTime());
-  if (Array.isArray(value)) {
-    const out = new Array(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = clonePlain(value[i]);
-    return out;
-  }
-  return structuredClone(value);
 }
 
 // ---------------------------------------------------------------------------

@@ -65,6 +65,7 @@ import type {
   UsageRepository,
   UserRepository,
 } from "../../../src/ports/storage.js";
+import { copyRecord } from "../../../src/runtime/copy.js";
 import { checkSchema, LATEST_SCHEMA_VERSION, runMigrations } from "./migrations.js";
 import { runStepRow, sqlRunStepRepository, upsertRunStep } from "./run-step-repository.js";
 import type {
@@ -88,6 +89,7 @@ import type {
   UsageRecordsTable,
   UsersTable,
 } from "./schema.js";
+
 import { sqlSkillPromotionRepository } from "./skill-promotion-repository.js";
 import { sqlSkillVersionRepository } from "./skill-version-repository.js";
 import { type CursorPosition, decodeCursor, encodeCursor, readScope, storableJson } from "./sql-access.js";
@@ -546,8 +548,7 @@ export function createSqlStorage(config: SqlStorageConfig): SqlStorage {
           }
         : {}),
     };
-    const finished = (seq: number | null): Run | null =>
-      seq === null ? null : { ...structuredClone(turn.run), seq };
+    const finished = (seq: number | null): Run | null => (seq === null ? null : { ...copy(turn.run), seq });
     if (dialect.commitRunTurn) {
       const committed = await outerAccess.run("commitRunTurn", (db) =>
         dialect.commitRunTurn!(urgent(db), names, { ...rows, run }),
@@ -783,7 +784,7 @@ function appendedMessage(message: NewMessage, outcome: AppendOutcome, adapter: s
   if (outcome.kind === "conflict") {
     throw storageError(adapter, "CONFLICT", `a message with id ${message.id} already exists`);
   }
-  return { ...structuredClone(message), seq: outcome.seq };
+  return { ...copy(message), seq: outcome.seq };
 }
 
 // ---------------------------------------------------------------------------
@@ -1385,7 +1386,7 @@ function toNumber(raw: unknown): number {
 }
 
 function copy<T>(value: T): T {
-  return structuredClone(value);
+  return copyRecord(value);
 }
 
 // ---------------------------------------------------------------------------
