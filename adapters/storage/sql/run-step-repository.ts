@@ -3,6 +3,7 @@ import type { RunError } from "../../../src/domain/run.js";
 import type { RunStep, RunStepKind, RunStepStatus } from "../../../src/domain/run-step.js";
 import { KiloError } from "../../../src/errors.js";
 import type { RunStepRepository } from "../../../src/ports/storage.js";
+import { copyRecord } from "../../../src/runtime/copy.js";
 import type { RunStepsTable, SqlNames, Tables } from "./schema.js";
 import { type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
@@ -90,7 +91,7 @@ export function sqlRunStepRepository(
           { adapter },
         );
       }
-      return { ...structuredClone(step), output: step.output ?? null };
+      return { ...copyRecord(step), output: step.output ?? null };
     },
     listByRun: (botId, runId) =>
       access.run("runSteps.listByRun", async (db) => {

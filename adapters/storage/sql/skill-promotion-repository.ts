@@ -5,6 +5,7 @@ import type { SkillPromotion, SkillPromotionStatus } from "../../../src/domain/s
 import type { SkillSnapshot } from "../../../src/domain/skill-version.js";
 import { KiloError } from "../../../src/errors.js";
 import type { SkillPromotionRepository } from "../../../src/ports/storage.js";
+import { copyRecord } from "../../../src/runtime/copy.js";
 import type { SkillPromotionsTable } from "./schema.js";
 import { decodeCursor, encodeCursor, readScope, type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
@@ -75,7 +76,7 @@ export function sqlSkillPromotionRepository(
         if ((result.numInsertedOrUpdatedRows ?? 0n) === 0n) {
           throw fail("CONFLICT", `a skill promotion with id ${promotion.id} already exists`);
         }
-        return structuredClone(promotion);
+        return copyRecord(promotion);
       }),
     get: (promotionId) =>
       access.run("skillPromotions.get", async (db) => {

@@ -3,6 +3,7 @@ import { ownerScope, scopeKey } from "../../../src/domain/scope.js";
 import type { SkillSnapshot, SkillVersion, SkillVersionOrigin } from "../../../src/domain/skill-version.js";
 import { KiloError } from "../../../src/errors.js";
 import type { SkillVersionRepository } from "../../../src/ports/storage.js";
+import { copyRecord } from "../../../src/runtime/copy.js";
 import type { SkillVersionsTable } from "./schema.js";
 import { readScope, type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
@@ -76,7 +77,7 @@ export function sqlSkillVersionRepository(access: SqlAccess, dialect: SqlDialect
           .values(row(version))
           .onConflict((oc) => oc.doNothing())
           .executeTakeFirst();
-        if ((result.numInsertedOrUpdatedRows ?? 0n) > 0n) return structuredClone(version);
+        if ((result.numInsertedOrUpdatedRows ?? 0n) > 0n) return copyRecord(version);
         const taken = await db
           .selectFrom("skill_versions")
           .select("id")

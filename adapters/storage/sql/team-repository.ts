@@ -3,6 +3,7 @@ import type { Page } from "../../../src/domain/common.js";
 import type { Team, TeamMember, TeamRole } from "../../../src/domain/team.js";
 import { KiloError } from "../../../src/errors.js";
 import type { TeamMemberRepository, TeamRepository } from "../../../src/ports/storage.js";
+import { copyRecord } from "../../../src/runtime/copy.js";
 import type { TeamMembersTable, TeamsTable } from "./schema.js";
 import { decodeCursor, encodeCursor, type SqlAccess, storableJson } from "./sql-access.js";
 import type { SqlDialect } from "./sql-storage.js";
@@ -47,7 +48,7 @@ export function sqlTeamRepository(access: SqlAccess, dialect: SqlDialect): TeamR
           .executeTakeFirst();
         if ((result.numInsertedOrUpdatedRows ?? 0n) === 0n)
           throw fail("CONFLICT", `a team with id ${team.id} already exists`);
-        return structuredClone(team);
+        return copyRecord(team);
       }),
     get: (teamId) =>
       access.run("teams.get", async (db) => {
@@ -88,7 +89,7 @@ export function sqlTeamRepository(access: SqlAccess, dialect: SqlDialect): TeamR
           .set(columns)
           .where("id", "=", team.id)
           .executeTakeFirst();
-        return changed(result) ? structuredClone(team) : null;
+        return changed(result) ? copyRecord(team) : null;
       }),
     delete: (teamId) =>
       access.run("teams.delete", async (db) => {
