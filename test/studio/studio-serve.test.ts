@@ -126,7 +126,9 @@ describe("kilo studio on kilo serve", () => {
     await triggers.fill(ORDERS.triggers.join("\n"));
     await page.getByLabel("Description").fill("Takes the bakery's orders and finds them again.");
     await page.getByRole("button", { name: "Save skill" }).click();
-    await page.getByText("Saved “Order Tracker”.").waitFor();
+    // The studio also announces this status in a visually hidden live region outside #main (50 ms
+    // later): the page's own status is the one in #main.
+    await page.locator("#main").getByText("Saved “Order Tracker”.").waitFor();
     await expect(triggers.getAttribute("aria-invalid")).resolves.toBeNull();
     expect(
       (await serve.api<{ description: string }>("GET", `/api/bots/${serve.botId}/skills`)) as unknown,
@@ -146,7 +148,10 @@ describe("kilo studio on kilo serve", () => {
     );
     await screenshot(page, "skill-history");
     await page.getByRole("button", { name: "Roll back to version 1" }).click();
-    await page.getByText("Rolled back to version 1: its content is now version 3.").waitFor();
+    await page
+      .locator("#main")
+      .getByText("Rolled back to version 1: its content is now version 3.")
+      .waitFor();
     const skills = await serve.api<{ items: Array<{ id: string; description: string }> }>(
       "GET",
       `/api/bots/${serve.botId}/skills`,
