@@ -321,9 +321,12 @@ function twoProcesses(admin: pg.Pool, schemas: string[], alone: Setup["alone"]):
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
         const wallMs = performance.now() - started;
-        // The workers' last event lines may still be in the pipe: they are written before the runs
-        // are seen finished here, so a short wait lets them arrive.
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // The workers' last event lines may still be in the pipe (written before the runs are seen
+        // finished here): wait for every run's completion line, up to a few seconds.
+        const runs = conversations * MESSAGES;
+        for (const deadline = Date.now() + 5_000; times.completed.size < runs && Date.now() < deadline; ) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         return { wallMs, inspected: await inspect(storage, bot.id, keys, times) };
       } finally {
         for (const child of children) child.kill("SIGTERM");

@@ -65,7 +65,7 @@ import type {
   UsageRepository,
   UserRepository,
 } from "../../../src/ports/storage.js";
-import { copyRecord } from "../../../src/runtime/copy.js";
+import { copyRecord as copy } from "../../../src/runtime/copy.js";
 import { checkSchema, LATEST_SCHEMA_VERSION, runMigrations } from "./migrations.js";
 import { runStepRow, sqlRunStepRepository, upsertRunStep } from "./run-step-repository.js";
 import type {
@@ -1383,10 +1383,6 @@ function fold(value: string): string {
 
 function toNumber(raw: unknown): number {
   return typeof raw === "number" ? raw : Number(raw);
-}
-
-function copy<T>(value: T): T {
-  return copyRecord(value);
 }
 
 // ---------------------------------------------------------------------------
